@@ -1,0 +1,41 @@
+# dcvkit: `make demo` and `make test` each work alone on a fresh machine (they run `make setup` first).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.dcvkit-installed
+FMNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: setup data demo test bench clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+setup: $(STAMP) data  ## create .venv, install dcvkit[dev], install Fashion-MNIST (Debian package, as root)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist where apt is available and we are root;
+# elsewhere use `dcv classify train --download` or point --data-dir / $$DCV_DATA at the IDX files.
+data:
+	@if [ -d $(FMNIST) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian package dataset-fashion-mnist"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; }; \
+	else echo "note: $(FMNIST) missing and apt unavailable; use --download or --data-dir"; fi
+
+demo: setup  ## train the CNN and the classical baselines on Fashion-MNIST, write the HTML report
+	$(BIN)/dcv quickstart
+
+test: setup  ## run the test suite
+	$(BIN)/python -m pytest -q
+
+bench: setup  ## training-throughput benchmark (dcvkit engine vs bare loop vs PIL/ToTensor DataLoader)
+	$(BIN)/dcv bench classify
+
+clean:  ## remove the virtual environment and caches (keeps runs/)
+	rm -rf $(VENV) .pytest_cache build src/*.egg-info

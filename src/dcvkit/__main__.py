@@ -1,0 +1,3 @@
+from dcvkit.cli.main import entry
+
+entry()

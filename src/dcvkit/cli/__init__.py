@@ -1,0 +1,1 @@
+"""The ``dcv`` command line: argument parsing only; every subcommand calls one library function."""

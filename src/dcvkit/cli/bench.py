@@ -1,0 +1,32 @@
+"""``dcv bench ...``: side-by-side speed comparisons written as JSON plus a table."""
+
+from __future__ import annotations
+
+import argparse
+
+from dcvkit.config import add_config_arguments, resolve
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from dcvkit.bench.classify import BenchClassifyConfig
+
+    p = sub.add_parser("bench", help="benchmarks (ratios measured side by side in one process)")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    c = kinds.add_parser("classify", help="training throughput: dcvkit vs bare PyTorch vs PIL/ToTensor DataLoader",
+                         description=(
+        "Training throughput (images/s) of the same model, optimizer and batch size: dcvkit's engine, a bare "
+        "PyTorch loop, and torchvision's usual PIL -> ToTensor -> DataLoader pipeline; interleaved rounds, "
+        "medians. Writes runs/bench/classify/<name>/bench.json.\nexample: dcv bench classify --models cnn,mlp"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(c, BenchClassifyConfig)
+    c.set_defaults(func=cmd_bench_classify)
+
+
+def cmd_bench_classify(args: argparse.Namespace) -> int:
+    from dcvkit.bench.classify import BenchClassifyConfig, bench_classify, table_rows
+    from dcvkit.cli.output import err, out, print_table
+
+    results = bench_classify(resolve(BenchClassifyConfig, args), log=lambda s: err.print(s))
+    print_table(table_rows(results), title=f"training throughput, {results['threads']} threads (medians)")
+    out.print(f"wrote {results['out_dir']}/bench.json")
+    return 0

@@ -1,0 +1,60 @@
+"""``dcv``: deep computer vision from the command line. ``dcv <task> <mode> [options]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from dcvkit.errors import DcvError
+
+DESCRIPTION = """\
+dcvkit: train, evaluate and compare deep computer-vision models.
+
+  dcv quickstart                     CNN vs classical ML on Fashion-MNIST, with an HTML report
+  dcv classify train --model cnn     train a classifier (dcv classify train --help for every option)
+  dcv classify val RUN               test-set accuracy, per-class report and confusion matrix
+  dcv classify predict RUN IMG...    top-k classes with probabilities
+  dcv baseline --models rf,lr        classical baselines (scikit-learn) on the same split
+  dcv bench classify                 training throughput: dcvkit vs bare PyTorch vs PIL/DataLoader
+  dcv models                         the model registry
+
+Options can also come from a YAML file (--config file.yaml); flags override it. Every run writes a
+fresh directory runs/<task>/<name> (exp, exp2, ...) with its resolved config.yaml.
+Errors print one line and exit with code 2 (3: training diverged)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dcvkit.cli import baseline, bench, classify, models, quickstart
+
+    parser = argparse.ArgumentParser(prog="dcv", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from dcvkit import __version__
+
+    parser.add_argument("--version", action="version", version=f"dcvkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (quickstart, classify, baseline, bench, models):
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", module="tensorboard")
+    try:
+        return int(args.func(args) or 0)
+    except DcvError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

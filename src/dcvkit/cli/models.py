@@ -1,0 +1,26 @@
+"""``dcv models``: the registry."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list registered models",
+                       description="Every model `--model` accepts, with its task, size and summary.")
+    p.add_argument("--task", help="only this task (classify, segment, detect, generate)")
+    p.add_argument("pattern", nargs="?", default="*", help="glob on names, e.g. 'cnn*'")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from dcvkit.cli.output import print_table
+    from dcvkit.models import create_model, list_models, model_entry
+
+    rows = []
+    for name in list_models(args.task, args.pattern):
+        e = model_entry(name)
+        params = sum(p.numel() for p in create_model(name).parameters())
+        rows.append({"model": name, "task": e.task, "parameters": f"{params:,}", "summary": e.summary})
+    print_table(rows)
+    return 0

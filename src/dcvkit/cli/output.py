@@ -1,0 +1,30 @@
+"""Printing for the CLI: rich tables on stdout, notices on stderr."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def fmt(value: Any, floatfmt: str = ".4f") -> str:
+    if isinstance(value, float):
+        return format(value, floatfmt)
+    return "" if value is None else str(value)
+
+
+def print_table(rows: Sequence[dict[str, Any]], title: str | None = None, floatfmt: str = ".4f") -> None:
+    if not rows:
+        return
+    table = Table(title=title, title_justify="left")
+    for col in rows[0]:
+        numeric = all(isinstance(r[col], (int, float)) or str(r[col]).replace(",", "").replace(".", "").isdigit()
+                      for r in rows)
+        table.add_column(str(col), justify="right" if numeric else "left")
+    for r in rows:
+        table.add_row(*(fmt(v, floatfmt) for v in r.values()))
+    out.print(table)

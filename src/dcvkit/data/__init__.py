@@ -1,0 +1,91 @@
+"""Datasets: named IDX datasets (``fashion-mnist``, ``mnist``) and image folders, split and batched.
+
+>>> from dcvkit.data import load_dataset
+>>> splits = load_dataset("fashion-mnist", val_split=0.1)   # doctest: +SKIP
+>>> splits.summary()                                         # doctest: +SKIP
+'fashion-mnist: train 54,000, val 6,000, test 10,000 images, 1x28x28, 10 classes'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from dcvkit.data import named
+from dcvkit.data.core import DataSplits, ImageTensors, TensorLoader, split_train_val
+from dcvkit.data.folders import ImageFiles, load_folder, split_folders
+from dcvkit.errors import DataError
+
+__all__ = ["load_dataset", "DataSplits", "ImageTensors", "ImageFiles", "TensorLoader", "list_datasets"]
+
+
+def list_datasets() -> list[str]:
+    return sorted(named.NAMED)
+
+
+def _limit(data, limit: int | None, seed: int):
+    if not limit or limit >= len(data):
+        return data
+    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed + 7))
+    return data.subset(perm[:limit].sort().values)
+
+
+def load_dataset(
+    spec: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    val_split: float = 0.1,
+    seed: int = 0,
+    limit: int | None = None,
+    img_size: int | tuple[int, int] | None = None,
+    channels: int | None = None,
+    skip_bad: bool = False,
+    max_memory_mb: float = 2048,
+) -> DataSplits:
+    """Load a named dataset or an image folder and split it.
+
+    Args:
+        spec: ``fashion-mnist``, ``mnist``, or a folder path (class subfolders, class-in-file-name, or
+            ``train/``, ``val/``, ``test/`` subfolders of either).
+        val_split: fraction of the training images held out for validation (a seeded random split),
+            unless the folder has its own ``val/``.
+        limit: keep a seeded random subset of this many training images (for quick runs).
+        img_size, channels: resize / convert folder images (default: the first image's).
+    """
+    if not 0 <= val_split < 1:
+        raise DataError(f"--val-split must be in [0, 1), got {val_split}")
+    size = (img_size, img_size) if isinstance(img_size, int) else (tuple(img_size) if img_size else None)
+    name = named.canonical_name(str(spec))
+    if name is not None and not Path(spec).is_dir():
+        train, test = named.load(name, data_dir, download_ok=download)
+        if size and size != train.img_size or channels and channels != train.channels:
+            raise DataError(f"{name} images are {train.channels}x{train.img_size[0]}x{train.img_size[1]}; "
+                            "--img-size/--channels do not apply")
+        train = _limit(train, limit, seed)
+        train, val = split_train_val(train, val_split, seed)
+        return DataSplits(name, list(train.classes), train, val, test)
+
+    root = Path(spec)
+    if not root.exists():
+        known = ", ".join(list_datasets())
+        raise DataError(f"{spec}: no such folder and not a named dataset ({known})")
+    if not root.is_dir():
+        raise DataError(f"{spec}: expected a folder of images (or a named dataset), got a file")
+    kw = dict(channels=channels, img_size=size, skip_bad=skip_bad, max_memory_mb=max_memory_mb)
+    splits = split_folders(root)
+    if splits:
+        train = load_folder(splits["train"], **kw)
+        kw.update(classes=train.classes, channels=train.channels, img_size=train.img_size)
+        val = load_folder(splits["val"], **kw) if "val" in splits else None
+        test = load_folder(splits["test"], **kw) if "test" in splits else None
+        train = _limit(train, limit, seed)
+        if val is None:
+            train, val = split_train_val(train, val_split, seed)
+    else:
+        train = _limit(load_folder(root, **kw), limit, seed)
+        train, val = split_train_val(train, val_split, seed)
+        test = None
+    return DataSplits(root.name, list(train.classes), train, val, test)

@@ -1,0 +1,132 @@
+"""Callbacks: what happens at the end of an epoch (early stopping, checkpoints, CSV, TensorBoard).
+
+Each callback has ``on_fit_start(trainer)``, ``on_epoch_end(trainer, record)`` and ``on_fit_end(trainer)``,
+plus ``state_dict``/``load_state_dict`` so a resumed run continues with the same counters.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dcvkit.engine.optim import monitor_mode
+from dcvkit.io import write_csv
+
+if TYPE_CHECKING:
+    from dcvkit.engine.loop import Trainer
+
+
+class Callback:
+    def on_fit_start(self, trainer: "Trainer") -> None: ...
+    def on_epoch_end(self, trainer: "Trainer", record: dict[str, float]) -> None: ...
+    def on_fit_end(self, trainer: "Trainer") -> None: ...
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class Improvement:
+    """Tracks the best value of a monitored metric; ``update`` says whether it improved by > min_delta."""
+
+    def __init__(self, monitor: str, min_delta: float = 0.0):
+        self.monitor, self.min_delta, self.mode = monitor, abs(min_delta), monitor_mode(monitor)
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+
+    def update(self, record: dict[str, float]) -> bool:
+        value = record.get(self.monitor)
+        if value is None or math.isnan(value):
+            return False
+        better = self.best is None or (
+            value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta)
+        if better:
+            self.best, self.best_epoch = float(value), int(record["epoch"])
+        return better
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs."""
+
+    def __init__(self, monitor: str, patience: int, min_delta: float = 0.0):
+        self.patience = patience
+        self.tracker = Improvement(monitor, min_delta)
+        self.wait = 0
+
+    def on_epoch_end(self, trainer: "Trainer", record: dict[str, float]) -> None:
+        if self.tracker.monitor not in record:
+            return
+        if self.tracker.update(record):
+            self.wait = 0
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                trainer.stop(f"early stopping: {self.tracker.monitor} did not improve for {self.patience} "
+                             f"epochs (best {self.tracker.best:.4f} at epoch {self.tracker.best_epoch})")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"wait": self.wait, "best": self.tracker.best, "best_epoch": self.tracker.best_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.wait, self.tracker.best, self.tracker.best_epoch = state["wait"], state["best"], state["best_epoch"]
+
+
+class Checkpointer(Callback):
+    """``last.pt`` after every epoch, ``best.pt`` when ``monitor`` improves; both written atomically."""
+
+    def __init__(self, run_dir: Path, monitor: str):
+        self.run_dir = run_dir
+        self.tracker = Improvement(monitor)
+
+    def on_epoch_end(self, trainer: "Trainer", record: dict[str, float]) -> None:
+        improved = self.tracker.update(record) or self.tracker.monitor not in record
+        state = trainer.checkpoint_state()
+        trainer.save(self.run_dir / "last.pt", state)
+        if improved:
+            trainer.save(self.run_dir / "best.pt", state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.tracker.best, "best_epoch": self.tracker.best_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.tracker.best, self.tracker.best_epoch = state["best"], state["best_epoch"]
+
+
+class CSVLogger(Callback):
+    """``metrics.csv``: one row per epoch, rewritten atomically."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_epoch_end(self, trainer: "Trainer", record: dict[str, float]) -> None:
+        write_csv(self.path, trainer.history)
+
+
+class TensorBoard(Callback):
+    """Scalars and the learning rate every epoch; weight histograms every ``histogram_freq`` epochs."""
+
+    def __init__(self, log_dir: Path, histogram_freq: int = 1):
+        self.log_dir, self.histogram_freq = log_dir, histogram_freq
+        self.writer = None
+
+    def on_fit_start(self, trainer: "Trainer") -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.log_dir))
+
+    def on_epoch_end(self, trainer: "Trainer", record: dict[str, float]) -> None:
+        assert self.writer is not None
+        epoch = int(record["epoch"])
+        for key, value in record.items():
+            if key != "epoch":
+                group = key.split("_", 1)
+                tag = f"{group[1]}/{group[0]}" if len(group) == 2 and group[0] in ("train", "val") else key
+                self.writer.add_scalar(tag, value, epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            for name, p in trainer.task.model.named_parameters():
+                self.writer.add_histogram(name, p.detach().float().cpu(), epoch)
+        self.writer.flush()
+
+    def on_fit_end(self, trainer: "Trainer") -> None:
+        if self.writer is not None:
+            self.writer.close()

@@ -1,0 +1,285 @@
+"""The one training loop every task uses.
+
+A task gives the engine (see :class:`Task`): ``model``, ``configure_optimizers(cfg)``,
+``training_step(batch) -> (loss, logs)``, ``validation_step(batch)``, ``validation_epoch_end() -> metrics``
+and ``checkpoint_meta()``. The engine owns the rest: device placement (channels-last for conv nets, a 2x
+speed-up on CPU), mixed precision on CUDA, the learning-rate schedule, the progress bar, callbacks
+(early stopping, checkpoints, CSV, TensorBoard), resume, and the NaN guard.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Protocol
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import Tensor, nn
+
+from dcvkit.config import TrainConfig, to_dict
+from dcvkit.data.core import Batches
+from dcvkit.engine.callbacks import Callback, Checkpointer, CSVLogger, EarlyStopping, TensorBoard
+from dcvkit.engine.optim import LRSchedule
+from dcvkit.engine.runtime import resolve_device, rng_state, set_rng_state
+from dcvkit.errors import TrainingDiverged
+from dcvkit.io import save_checkpoint
+
+console = Console(stderr=True)
+
+
+class Task(Protocol):
+    """What a task must provide to be trained by :class:`Trainer`."""
+
+    model: nn.Module
+
+    def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer: ...
+    def training_step(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]: ...
+    def validation_step(self, batch: Any) -> None: ...
+    def validation_epoch_end(self) -> dict[str, float]: ...
+    def checkpoint_meta(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    history: list[dict[str, float]]
+    best_epoch: int | None
+    best: float | None
+    stop_reason: str | None
+    seconds: float = 0.0
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+
+def _has_conv(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+@dataclass
+class Trainer:
+    """Fits a :class:`Task` with the options of a :class:`~dcvkit.config.TrainConfig`.
+
+    Writes into ``run_dir``: ``last.pt`` and ``best.pt`` (atomically), ``metrics.csv``, TensorBoard
+    events under ``tensorboard/``. Checkpoints hold only tensors and plain values, so they load with
+    ``torch.load(..., weights_only=True)``.
+    """
+
+    task: Task
+    cfg: TrainConfig
+    run_dir: Path
+    callbacks: list[Callback] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.device = resolve_device(self.cfg.device)
+        model = self.task.model.to(self.device)
+        self.channels_last = _has_conv(model)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.use_amp = self.cfg.amp and self.device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        self.optimizer = self.task.configure_optimizers(self.cfg)
+        self.manual_optimization = bool(getattr(self.task, "manual_optimization", False))
+        self.history: list[dict[str, float]] = []
+        self.epoch = 0  # epochs completed
+        self.schedule: LRSchedule | None = None
+        self._stop_reason: str | None = None
+        self.checkpointer = Checkpointer(self.run_dir, self.cfg.monitor)
+        cbs: list[Callback] = [CSVLogger(self.run_dir / "metrics.csv")]
+        if self.cfg.patience > 0:
+            cbs.append(EarlyStopping(self.cfg.monitor, self.cfg.patience, self.cfg.min_delta))
+        if self.cfg.tensorboard:
+            cbs.append(TensorBoard(self.run_dir / "tensorboard", self.cfg.histogram_freq))
+        # The checkpointer runs last, so the state it saves includes every other callback's update.
+        self.callbacks = cbs + list(self.callbacks) + [self.checkpointer]
+
+    # --- public API ------------------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Ask the loop to stop after this epoch (used by early stopping)."""
+        self._stop_reason = reason
+
+    def fit(self, train: Batches, val: Batches | None = None, resume: dict[str, Any] | None = None) -> FitResult:
+        self.schedule = LRSchedule(self.optimizer, self.cfg, len(train))
+        if resume is not None:
+            self._restore(resume)
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        t0 = time.perf_counter()
+        try:
+            while self.epoch < self.cfg.epochs and self._stop_reason is None:
+                record = self._run_epoch(train, val)
+                self.history.append(record)
+                self.epoch += 1
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, record)
+                self._print_epoch(record)
+        finally:
+            for cb in self.callbacks:
+                cb.on_fit_end(self)
+        if self._stop_reason and self.cfg.progress:
+            console.print(f"[yellow]{self._stop_reason}[/]")
+        tr = self.checkpointer.tracker
+        return FitResult(self.run_dir, self.history, tr.best_epoch, tr.best, self._stop_reason,
+                         time.perf_counter() - t0)
+
+    def to_device(self, batch: Any) -> Any:
+        """Move every tensor of a batch to the device; 4-D image tensors become channels-last."""
+        if isinstance(batch, Tensor):
+            batch = batch.to(self.device, non_blocking=True)
+            if self.channels_last and batch.ndim == 4:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            return batch
+        if isinstance(batch, (list, tuple)):
+            return type(batch)(self.to_device(b) for b in batch)
+        if isinstance(batch, dict):
+            return {k: self.to_device(v) for k, v in batch.items()}
+        return batch
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=self.amp_dtype) if self.use_amp else nullcontext()
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        assert self.schedule is not None
+        return {
+            "format": "dcvkit-checkpoint-1",
+            "epoch": self.epoch,
+            "model": self.task.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "history": self.history,
+            "rng": rng_state(),
+            "config": to_dict(self.cfg),
+            "meta": self.task.checkpoint_meta(),
+        }
+
+    def save(self, path: Path, state: dict[str, Any]) -> None:
+        save_checkpoint(path, state)
+
+    # --- internals ---------------------------------------------------------------------------------
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        assert self.schedule is not None
+        self.task.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.schedule.load_state_dict(ckpt["schedule"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        for cb, state in zip(self.callbacks, ckpt["callbacks"]):
+            cb.load_state_dict(state)
+        self.history = list(ckpt["history"])
+        self.epoch = int(ckpt["epoch"])
+        set_rng_state(ckpt["rng"])
+
+    def _diverged(self, value: float, step: int) -> TrainingDiverged:
+        last = self.run_dir / "last.pt"
+        kept = (f"the last good checkpoint is kept at {last} (epoch {self.epoch})" if last.exists()
+                else "no checkpoint had been written yet")
+        return TrainingDiverged(
+            f"training diverged: loss is {value} at epoch {self.epoch + 1}, step {step}; {kept}. "
+            "Try a lower --lr (or a warm-up), and check the data for NaN/Inf values"
+        )
+
+    def _run_epoch(self, train: Batches, val: Batches | None) -> dict[str, float]:
+        model, opt, schedule = self.task.model, self.optimizer, self.schedule
+        assert schedule is not None
+        model.train()
+        train.set_epoch(self.epoch)
+        sums: dict[str, Tensor] = {}
+        seen = 0
+        # On CPU reading the loss costs nothing, so check it every step; on CUDA it forces a sync, so
+        # check every 20 steps (the weights written to disk are from the last good epoch either way).
+        check_every = 1 if self.device.type == "cpu" else 20
+        t0 = time.perf_counter()
+        with self._progress(len(train)) as bar:
+            for step, batch in enumerate(train, 1):
+                batch = self.to_device(batch)
+                n = batch[0].shape[0] if isinstance(batch, (list, tuple)) and isinstance(batch[0], Tensor) else 1
+                with self.autocast():
+                    loss, logs = self.task.training_step(batch)
+                if not self.manual_optimization:
+                    opt.zero_grad(set_to_none=True)
+                    self.scaler.scale(loss).backward()
+                    self.scaler.step(opt)
+                    self.scaler.update()
+                schedule.step_batch()
+                logs = {"loss": loss.detach(), **logs}
+                for k, v in logs.items():
+                    sums[k] = sums.get(k, 0.0) + v.detach().float() * n
+                seen += n
+                if step % check_every == 0 or step == len(train):
+                    value = float(loss.detach())
+                    if not math.isfinite(value):
+                        raise self._diverged(value, step)
+                bar.advance(step, seen, sums)
+        seconds = time.perf_counter() - t0
+        record: dict[str, float] = {"epoch": self.epoch + 1}
+        record.update({f"train_{k}": float(v) / max(seen, 1) for k, v in sums.items()})
+        if val is not None:
+            record.update(self.validate(val))
+        record["lr"] = schedule.lr
+        record["time_s"] = round(seconds, 3)
+        record["images_per_s"] = round(seen / max(seconds, 1e-9), 1)
+        schedule.step_epoch(record, self.cfg.monitor)
+        return record
+
+    @torch.inference_mode()
+    def validate(self, loader: Iterable[Any]) -> dict[str, float]:
+        self.task.model.eval()
+        for batch in loader:
+            with self.autocast():
+                self.task.validation_step(self.to_device(batch))
+        return self.task.validation_epoch_end()
+
+    def _progress(self, total: int) -> "_Bar":
+        return _Bar(total, f"epoch {self.epoch + 1}/{self.cfg.epochs}", enabled=self.cfg.progress)
+
+    def _print_epoch(self, record: dict[str, float]) -> None:
+        if not self.cfg.progress:
+            return
+        parts = [f"epoch {int(record['epoch'])}/{self.cfg.epochs}"]
+        for k, v in record.items():
+            if k in ("epoch", "images_per_s"):
+                continue
+            parts.append(f"{k} {v:.4g}" if k != "time_s" else f"{v:.1f}s")
+        console.print("  ".join(parts), highlight=False, soft_wrap=True)
+
+
+class _Bar:
+    """A transient rich progress bar with the running loss; refreshed at most ~10 times a second."""
+
+    def __init__(self, total: int, desc: str, enabled: bool):
+        self.enabled = enabled and console.is_terminal
+        self.total, self.desc, self._last = total, desc, 0.0
+        self.progress: Progress | None = None
+
+    def __enter__(self) -> "_Bar":
+        if self.enabled:
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+            self.progress.start()
+            self.task_id = self.progress.add_task(self.desc, total=self.total, info="")
+        return self
+
+    def advance(self, step: int, seen: int, sums: dict[str, Tensor]) -> None:
+        if self.progress is None:
+            return
+        now = time.perf_counter()
+        if now - self._last < 0.1 and step != self.total:
+            return
+        self._last = now
+        info = "  ".join(f"{k} {float(v) / max(seen, 1):.4f}" for k, v in sums.items())
+        self.progress.update(self.task_id, completed=step, info=info)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()

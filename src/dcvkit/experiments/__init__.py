@@ -1,0 +1,1 @@
+"""Jobs that combine tasks and measure the course's claims (the quickstart comparison first)."""

@@ -1,0 +1,120 @@
+"""Files that are never half-written: atomic writes, run directories, safe checkpoints.
+
+Every file dcvkit writes goes through :func:`atomic_write` (write a temp file beside the target, fsync,
+rename), so a crash or a full disk leaves either the old file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import torch
+import yaml
+
+from dcvkit.errors import CheckpointError, DcvError
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[io.BufferedWriter], None]) -> Path:
+    """Write ``data`` (bytes, text, or a function that writes to a binary file) to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the user's usual mode
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise DcvError(f"{path}: could not write ({e.strerror or e}); the previous file, if any, is intact") from e
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def write_yaml(path: str | os.PathLike, obj: Mapping[str, Any]) -> Path:
+    return atomic_write(path, yaml.safe_dump(dict(obj), sort_keys=False))
+
+
+def write_csv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Write dict rows as CSV; the header is the union of keys in first-seen order."""
+    rows = list(rows)
+    fields: list[str] = []
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return atomic_write(path, buf.getvalue())
+
+
+def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def new_run_dir(project: str | os.PathLike, name: str = "exp") -> Path:
+    """Create and return a fresh run directory ``project/name``, ``name2``, ``name3``, ... .
+
+    ``mkdir`` without ``exist_ok`` is atomic, so two runs started at once never share a directory
+    and an existing run is never overwritten.
+    """
+    project = Path(project)
+    project.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 100_000):
+        path = project / (name if i == 1 else f"{name}{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise DcvError(f"{project}: too many runs named {name!r}; choose another --name")
+
+
+def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
+    """Save a checkpoint atomically. ``state`` must hold only tensors, numbers, strings, lists and dicts,
+    so that :func:`load_checkpoint` can read it back with ``weights_only=True``."""
+    return atomic_write(path, lambda f: torch.save(dict(state), f))
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``: a file whose pickle would run code is refused."""
+    path = Path(path)
+    if path.is_dir():
+        for cand in (path / "best.pt", path / "last.pt", path / "weights" / "best.pt"):
+            if cand.is_file():
+                path = cand
+                break
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint; pass a run directory or a .pt file")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path}: not a loadable checkpoint ({first[:200]}); only weights-only checkpoints are accepted"
+        ) from e
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
+    return obj

@@ -1,0 +1,5 @@
+"""Metrics as plain functions on tensors."""
+
+from dcvkit.metrics.classification import accuracy, classification_report, confusion_matrix, topk_accuracy
+
+__all__ = ["accuracy", "topk_accuracy", "confusion_matrix", "classification_report"]

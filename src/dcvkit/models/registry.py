@@ -1,0 +1,84 @@
+"""One registry of models for every task, keyed by the builder's name (timm's ``@register_model``).
+
+>>> from dcvkit.models import create_model, list_models
+>>> m = create_model("cnn_tiny", num_classes=10, in_chans=1)
+>>> "cnn" in list_models("classify")
+True
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+from dcvkit.errors import ConfigError, ModelNotFoundError
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    task: str
+    builder: Callable[..., nn.Module]
+
+    @property
+    def summary(self) -> str:
+        doc = inspect.getdoc(self.builder) or ""
+        return doc.splitlines()[0] if doc else ""
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(task: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a builder under its function name for ``task`` (classify, segment, detect, generate)."""
+
+    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if fn.__name__ in _REGISTRY:
+            raise ValueError(f"model '{fn.__name__}' is already registered")
+        _REGISTRY[fn.__name__] = ModelEntry(fn.__name__, task, fn)
+        return fn
+
+    return deco
+
+
+def _entry(name: str) -> ModelEntry:
+    _import_all()
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ModelNotFoundError(f"unknown model '{name}'; {hint}see `dcv models` for the {len(_REGISTRY)} models")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model: ``create_model("cnn", num_classes=10, in_chans=1)``."""
+    entry = _entry(name)
+    params = inspect.signature(entry.builder).parameters
+    unknown = [k for k in kwargs if k not in params and not any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())]
+    if unknown:
+        raise ConfigError(f"model '{name}' takes no option(s) {unknown}; it takes {list(params)}")
+    model = entry.builder(**kwargs)
+    model.model_name = name  # type: ignore[assignment]
+    return model
+
+
+def model_entry(name: str) -> ModelEntry:
+    return _entry(name)
+
+
+def list_models(task: str | None = None, pattern: str = "*") -> list[str]:
+    _import_all()
+    return sorted(n for n, e in _REGISTRY.items()
+                  if (task is None or e.task == task) and fnmatch.fnmatch(n, pattern))
+
+
+def _import_all() -> None:
+    # Model files register themselves on import; importing the task packages here means callers
+    # never see a half-filled registry.
+    from dcvkit.models import classify  # noqa: F401

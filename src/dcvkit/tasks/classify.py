@@ -1,0 +1,272 @@
+"""Image classification: the task glue between data, models, the engine, metrics and plots.
+
+Python API (the CLI calls exactly these)::
+
+    from dcvkit.tasks.classify import ClassifyConfig, train, evaluate, predict
+    result = train(ClassifyConfig(data="fashion-mnist", model="cnn", epochs=12))
+    evaluate(result.run_dir)                       # test-set metrics of best.pt
+    predict(result.run_dir, ["shoe.png"], topk=3)  # top-k classes with probabilities
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from dcvkit.config import DataConfig, TrainConfig, from_dict, opt, to_dict
+from dcvkit.data import DataSplits, load_dataset
+from dcvkit.data.folders import decode
+from dcvkit.engine import FitResult, Trainer, build_optimizer, param_groups, resolve_device, seed_everything
+from dcvkit.errors import CheckpointError, ConfigError, DataError
+from dcvkit.io import load_checkpoint, new_run_dir, write_json, write_yaml
+from dcvkit.losses.classification import LOSSES, classification_loss
+from dcvkit.metrics.classification import accuracy, classification_report, confusion_matrix, topk_accuracy
+from dcvkit.models import create_model
+
+
+@dataclass
+class ClassifyConfig(TrainConfig, DataConfig):
+    """Classification: model, loss, augmentation."""
+
+    model: str = opt("cnn", "model name from `dcv models`")
+    dropout: float | None = opt(None, "dropout probability (default: the model's own)")
+    loss: str = opt("cross_entropy", "loss function", LOSSES)
+    label_smoothing: float = opt(0.0, "label smoothing for the loss")
+    hflip: bool = opt(False, "random horizontal flips during training")
+    test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
+
+
+# --- the task: what one training/validation step computes ------------------------------------------
+
+
+class ClassificationTask:
+    """Cross-entropy classification of uint8 image batches (normalised on the device)."""
+
+    def __init__(self, model: nn.Module, cfg: ClassifyConfig, classes: list[str],
+                 mean: Sequence[float], std: Sequence[float]):
+        self.model, self.cfg, self.classes = model, cfg, classes
+        self.mean, self.std = list(mean), list(std)
+        self._norm: tuple[Tensor, Tensor] | None = None
+        self._val: list[Tensor] = []
+
+    def preprocess(self, images: Tensor) -> Tensor:
+        """uint8 (B, C, H, W) -> normalised float, on the images' device and memory format."""
+        if self._norm is None or self._norm[0].device != images.device:
+            m = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1) * 255
+            s = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1) * 255
+            self._norm = (m, s)
+        m, s = self._norm
+        return (images.float() - m) / s
+
+    def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
+        return build_optimizer(param_groups(self.model, cfg.weight_decay), cfg)
+
+    def training_step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        images, target = batch
+        x = self.preprocess(images)
+        if self.cfg.hflip:
+            flip = torch.rand(x.shape[0], device=x.device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        logits = self.model(x)
+        loss = classification_loss(self.cfg.loss, logits, target, self.cfg.label_smoothing)
+        return loss, {"acc": (logits.argmax(1) == target).float().mean()}
+
+    def validation_step(self, batch: tuple[Tensor, Tensor]) -> None:
+        images, target = batch
+        logits = self.model(self.preprocess(images)).float()
+        loss = nn.functional.cross_entropy(logits, target, reduction="sum")
+        self._val.append(torch.stack([loss, (logits.argmax(1) == target).sum().float(),
+                                      torch.tensor(float(len(target)), device=logits.device)]))
+
+    def validation_epoch_end(self) -> dict[str, float]:
+        loss, correct, n = torch.stack(self._val).sum(0).tolist()
+        self._val.clear()
+        return {"val_loss": loss / n, "val_acc": correct / n}
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        m = self.model
+        return {"task": "classify", "model": self.cfg.model, "model_kwargs": model_kwargs(self.cfg, m),
+                "classes": self.classes, "mean": self.mean, "std": self.std}
+
+
+def model_kwargs(cfg: ClassifyConfig, model: nn.Module | None = None, splits: DataSplits | None = None
+                 ) -> dict[str, Any]:
+    if model is not None:
+        kw = {"num_classes": model.num_classes, "in_chans": model.in_chans, "img_size": list(model.img_size)}
+    else:
+        assert splits is not None
+        kw = {"num_classes": splits.num_classes, "in_chans": splits.channels, "img_size": list(splits.img_size)}
+    if cfg.dropout is not None:
+        kw["dropout"] = cfg.dropout
+    return kw
+
+
+# --- train / evaluate / predict -----------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    fit: FitResult
+    test: dict[str, Any] | None
+    splits: DataSplits
+
+
+def _resume_config(cfg: ClassifyConfig) -> tuple[ClassifyConfig, dict[str, Any], Path]:
+    """The saved config of the run to resume, with the explicitly changed options of ``cfg`` on top."""
+    path = Path(cfg.resume)  # type: ignore[arg-type]
+    ckpt_path = path / "last.pt" if path.is_dir() else path
+    ckpt = load_checkpoint(ckpt_path)
+    if "config" not in ckpt or "optimizer" not in ckpt:
+        raise CheckpointError(f"{ckpt_path}: not a resumable dcvkit checkpoint (no optimizer state)")
+    defaults = ClassifyConfig()
+    changed = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+               if getattr(cfg, f.name) != getattr(defaults, f.name) and f.name != "resume"}
+    saved = from_dict(ClassifyConfig, ckpt["config"], where=str(ckpt_path))
+    resumed = from_dict(ClassifyConfig, changed, base=saved, where="resume options")
+    resumed.resume = str(cfg.resume)
+    return resumed, ckpt, ckpt_path.parent
+
+
+def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> TrainResult:
+    """Train a classifier; writes a run directory (config, checkpoints, metrics, plots) and returns it."""
+    ckpt = None
+    if cfg.resume:
+        cfg, ckpt, resume_dir = _resume_config(cfg)
+        run_dir = resume_dir
+    seed_everything(cfg.seed, cfg.deterministic)
+    splits = cfg.load_splits(cfg.seed)
+    model = create_model(cfg.model, **model_kwargs(cfg, splits=splits))
+    mean, std = (ckpt["meta"]["mean"], ckpt["meta"]["std"]) if ckpt else splits.train.mean_std()
+    task = ClassificationTask(model, cfg, splits.classes, mean, std)
+    run_dir = Path(run_dir) if run_dir else new_run_dir(Path(cfg.project) / "classify", cfg.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_yaml(run_dir / "config.yaml", to_dict(cfg))
+    if cfg.progress:
+        from dcvkit.engine.loop import console
+
+        console.print(f"{splits.summary()}\nmodel {cfg.model}: {sum(p.numel() for p in model.parameters()):,} "
+                      f"parameters; run directory {run_dir}", highlight=False)
+    trainer = Trainer(task, cfg, run_dir)
+    train_loader = splits.train.loader(cfg.batch_size, shuffle=True, seed=cfg.seed, workers=cfg.workers)
+    val_loader = splits.val.loader(512, shuffle=False, workers=cfg.workers) if splits.val is not None else None
+    fit = trainer.fit(train_loader, val_loader, resume=ckpt)
+
+    from dcvkit.viz.plots import plot_history
+
+    plot_history(fit.history, run_dir / "curves.png")
+    test = None
+    if cfg.test and splits.test is not None:
+        test = evaluate(run_dir / "best.pt", data=splits.test, device=cfg.device, out_dir=run_dir)
+    return TrainResult(run_dir, fit, test, splits)
+
+
+def load_classifier(weights: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """A trained classifier (in eval mode) and its meta (classes, mean, std) from a run dir or .pt file."""
+    ckpt = load_checkpoint(weights, map_location="cpu")
+    meta = ckpt.get("meta")
+    if not meta or meta.get("task") != "classify":
+        raise CheckpointError(f"{weights}: not a dcvkit classification checkpoint")
+    model = create_model(meta["model"], **meta["model_kwargs"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{weights}: weights do not fit model '{meta['model']}' ({str(e).splitlines()[0]})")
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model.to(memory_format=torch.channels_last)
+    return model, meta
+
+
+@torch.inference_mode()
+def predict_tensors(model: nn.Module, meta: dict[str, Any], images: Tensor, batch_size: int = 512) -> Tensor:
+    """Class probabilities (N, K) for uint8 images (N, C, H, W)."""
+    dev = next(model.parameters()).device
+    task = ClassificationTask(model, ClassifyConfig(), meta["classes"], meta["mean"], meta["std"])
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].to(dev).contiguous(memory_format=torch.channels_last)
+        out.append(model(task.preprocess(x)).float().softmax(1).cpu())
+    return torch.cat(out) if out else torch.empty(0, len(meta["classes"]))
+
+
+def evaluate(weights: str | os.PathLike, *, data: Any = None, data_dir: str | None = None,
+             split: str = "test", device: str = "auto", out_dir: str | os.PathLike | None = None,
+             batch_size: int = 512) -> dict[str, Any]:
+    """Accuracy, top-5, per-class report and confusion matrix of a checkpoint on a split.
+
+    ``data`` is an in-memory split, a dataset name/folder, or None for the run's own dataset.
+    Writes ``results.json`` and ``confusion_matrix.png`` into ``out_dir`` when given.
+    """
+    model, meta = load_classifier(weights, device)
+    if data is None or isinstance(data, (str, os.PathLike)):
+        spec = data
+        if spec is None:
+            ckpt_cfg = load_checkpoint(weights)["config"]
+            spec, data_dir = ckpt_cfg["data"], data_dir or ckpt_cfg.get("data_dir")
+        splits = load_dataset(spec, data_dir=data_dir, val_split=0.0 if split != "val" else 0.1)
+        data = getattr(splits, split)
+        if data is None:
+            raise DataError(f"{spec}: has no '{split}' split")
+    if not hasattr(data, "images"):  # streamed folder: decode it batch by batch
+        imgs, labels = zip(*data.loader(batch_size, shuffle=False))
+        images, target = torch.cat(imgs), torch.cat(labels)
+    else:
+        images, target = data.images, data.labels
+    if tuple(images.shape[1:]) != (model.in_chans, *model.img_size):
+        raise DataError(f"data is {tuple(images.shape[1:])} but the model expects "
+                        f"{(model.in_chans, *model.img_size)}; use matching --img-size/--channels")
+    probs = predict_tensors(model, meta, images, batch_size)
+    k = len(meta["classes"])
+    cm = confusion_matrix(probs, target, k)
+    result = {"split": split, "images": len(target), "accuracy": accuracy(probs, target),
+              "top5_accuracy": topk_accuracy(probs, target, 5),
+              "per_class": classification_report(cm, meta["classes"]), "confusion_matrix": cm.tolist()}
+    if out_dir is not None:
+        from dcvkit.viz.plots import plot_confusion_matrix, plot_predictions
+
+        out_dir = Path(out_dir)
+        write_json(out_dir / "results.json", result)
+        plot_confusion_matrix(cm, meta["classes"], out_dir / "confusion_matrix.png")
+        plot_predictions(images[:24], target[:24], probs[:24], meta["classes"], out_dir / "predictions.png")
+    result["_probs"], result["_target"] = probs, target
+    return result
+
+
+@dataclass
+class Prediction:
+    path: str
+    top: list[tuple[str, float]]
+    resized_from: tuple[int, int] | None = None
+
+
+def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], topk: int = 5,
+            device: str = "auto") -> list[Prediction]:
+    """Top-k classes with probabilities for image files (converted/resized to the model's input)."""
+    model, meta = load_classifier(weights, device)
+    arrays, resized = [], []
+    for p in images:
+        p = Path(p)
+        if not p.is_file():
+            raise DataError(f"{p}: no such image file")
+        from dcvkit.data.folders import probe
+
+        _, size = probe(p)
+        resized.append(size if size != tuple(model.img_size) else None)
+        arrays.append(torch.from_numpy(decode(p, model.in_chans, tuple(model.img_size))))
+    if not arrays:
+        raise ConfigError("give at least one image file")
+    probs = predict_tensors(model, meta, torch.stack(arrays))
+    k = min(topk, probs.shape[1])
+    out = []
+    for p, pr, rs in zip(images, probs, resized):
+        vals, idx = pr.topk(k)
+        out.append(Prediction(str(p), [(meta["classes"][i], float(v)) for v, i in zip(vals, idx)], rs))
+    return out

@@ -1,0 +1,82 @@
+"""Matplotlib plots written as PNG (Agg backend: no display needed), each saved atomically."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from dcvkit.io import atomic_write  # noqa: E402
+
+
+def save_figure(fig: "plt.Figure", path: str | os.PathLike) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+
+
+def plot_history(history: Sequence[dict[str, float]], path: str | os.PathLike) -> None:
+    """Loss and accuracy curves (train vs validation) per epoch, and the learning rate."""
+    if not history:
+        return
+    epochs = [h["epoch"] for h in history]
+    panels = [("loss", "loss"), ("acc", "accuracy"), ("lr", "learning rate")]
+    panels = [(k, t) for k, t in panels if any(k in h or f"train_{k}" in h for h in history)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
+    for ax, (key, title) in zip(list(axes) if len(panels) > 1 else [axes], panels):
+        for prefix, style in (("train_", "-o"), ("val_", "-s"), ("", "-")):
+            col = f"{prefix}{key}"
+            if col in history[0] and (prefix or key == "lr"):
+                ax.plot(epochs, [h[col] for h in history], style, ms=3, label=prefix.rstrip("_") or key)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if key != "lr":
+            ax.legend()
+    save_figure(fig, path)
+
+
+def plot_confusion_matrix(cm: Tensor, classes: Sequence[str], path: str | os.PathLike) -> None:
+    """Row-normalised confusion matrix with counts; rows are true classes."""
+    cm = torch.as_tensor(cm)
+    frac = cm.double() / cm.sum(1, keepdim=True).clamp_min(1)
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * k, 0.8 + 0.55 * k))
+    ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            if cm[i, j]:
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if frac[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"confusion matrix (accuracy {float(cm.diag().sum()) / max(1, int(cm.sum())):.4f})")
+    save_figure(fig, path)
+
+
+def plot_predictions(images: Tensor, target: Tensor, probs: Tensor, classes: Sequence[str],
+                     path: str | os.PathLike, cols: int = 8) -> None:
+    """A grid of images titled with prediction and probability; wrong ones in red."""
+    n = len(images)
+    if n == 0:
+        return
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.55 * cols, 1.75 * rows))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, t, p in zip(axes.flat, images, target, probs):
+        img = img.permute(1, 2, 0).squeeze(-1).numpy()
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+        c = int(p.argmax())
+        ax.set_title(f"{classes[c]} {float(p[c]):.2f}", fontsize=7, color="black" if c == int(t) else "red")
+    save_figure(fig, path)
