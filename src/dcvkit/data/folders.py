@@ -75,7 +75,7 @@ def decode(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarra
             im = im.convert("L" if channels == 1 else "RGB")
             if size is not None and im.size != (size[1], size[0]):
                 im = im.resize((size[1], size[0]), Image.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
+            arr = np.array(im, dtype=np.uint8)  # a writable copy (PIL's buffer is read-only)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise DataError(f"{path}: unreadable image ({e}); fix or remove it, or pass --skip-bad") from None
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
@@ -90,8 +90,8 @@ def probe(path: Path) -> tuple[int, tuple[int, int]]:
         raise DataError(f"{path}: unreadable image ({e}); fix or remove it, or pass --skip-bad") from None
 
 
-def _warn_skip(path: Path, err: DataError) -> None:
-    warnings.warn(f"skipping {err}", stacklevel=3)
+def _warn_skip(err: DataError | str) -> None:
+    warnings.warn("skipping " + str(err).split("; fix or remove it")[0], stacklevel=3)
 
 
 def decode_all(paths: Sequence[Path], labels: Sequence[int], channels: int, size: tuple[int, int],
@@ -110,7 +110,7 @@ def decode_all(paths: Sequence[Path], labels: Sequence[int], channels: int, size
         if isinstance(a, DataError):
             if not skip_bad:
                 raise a
-            _warn_skip(p, a)
+            _warn_skip(a)
             continue
         good_imgs.append(a)
         good_labels.append(y)
@@ -197,7 +197,7 @@ class FileLoader:
             for e in errors:
                 if not self.files.skip_bad:
                     raise DataError(e)
-                warnings.warn(f"skipping {e}", stacklevel=2)
+                _warn_skip(e)
             if len(labels):
                 yield images, labels
 

@@ -69,8 +69,10 @@ class LRSchedule:
         per_step: sched.LRScheduler | None = None
         if self.name == "onecycle":
             pct = warm / total if warm else 0.3
+            # total + 1: the schedule is also evaluated once after the last batch (that value is logged),
+            # and OneCycleLR extrapolates past its last step instead of staying at the minimum.
             per_step = sched.OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups],
-                                        total_steps=total, pct_start=max(pct, 1.0 / total))
+                                        total_steps=total + 1, pct_start=max(pct, 1.0 / total))
             warm = 0
         else:
             main: sched.LRScheduler | None = None

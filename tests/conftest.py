@@ -1,0 +1,91 @@
+"""Shared fixtures: small synthetic datasets that a tiny model can learn, and the real-data gate."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dcvkit.data.core import ImageTensors
+from dcvkit.data.idx import write_idx
+
+CLASSES = [f"c{i}" for i in range(4)]
+
+
+def synthetic_images(n: int, num_classes: int = 4, size: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (n, size, size) images: class k is a bright horizontal bar in band k, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % num_classes
+    rng.shuffle(labels)
+    imgs = rng.integers(0, 60, size=(n, size, size)).astype(np.uint8)
+    band = size // num_classes
+    for i, k in enumerate(labels):
+        imgs[i, k * band + 1:(k + 1) * band - 1, 2:-2] = 220
+    return imgs, labels.astype(np.uint8)
+
+
+@pytest.fixture
+def tiny_tensors() -> ImageTensors:
+    imgs, labels = synthetic_images(256)
+    return ImageTensors(torch.from_numpy(imgs).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)), CLASSES)
+
+
+@pytest.fixture
+def idx_dir(tmp_path: Path) -> Path:
+    """A folder of MNIST-format files (named like Fashion-MNIST's) holding a small synthetic dataset."""
+    d = tmp_path / "idx"
+    for prefix, n, seed in (("train", 600, 0), ("t10k", 200, 1)):
+        imgs, labels = synthetic_images(n, num_classes=10, seed=seed)
+        write_idx(d / f"{prefix}-images-idx3-ubyte.gz", imgs)
+        write_idx(d / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return d
+
+
+def write_png_folder(root: Path, per_class: int = 12, size: int = 28, layout: str = "subfolders") -> Path:
+    imgs, labels = synthetic_images(per_class * 4, size=size)
+    for i, (img, y) in enumerate(zip(imgs, labels)):
+        if layout == "subfolders":
+            path = root / CLASSES[y] / f"{i}.png"
+        else:
+            path = root / f"{CLASSES[y].replace('c', 'class')}.{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(path)
+    return root
+
+
+@pytest.fixture
+def png_folder(tmp_path: Path) -> Path:
+    return write_png_folder(tmp_path / "imgs")
+
+
+@pytest.fixture
+def fashion_mnist() -> Path:
+    """The real Fashion-MNIST folder. Missing data fails under DCV_REQUIRE_DATA=1 (CI) and skips otherwise."""
+    from dcvkit.data import named
+
+    folder = named.find("fashion-mnist")
+    if folder is None:
+        msg = "Fashion-MNIST not found (install dataset-fashion-mnist: make setup)"
+        if os.environ.get("DCV_REQUIRE_DATA") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs go to a temp folder; ~/.cache/dcvkit and $DCV_DATA of the developer's machine are not used."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DCV_DATA", raising=False)
+    torch.manual_seed(0)
+
+
+def quick_args(*extra: str) -> list[str]:
+    """Options for a fast training run from the CLI."""
+    return ["--model", "cnn_tiny", "--epochs", "2", "--batch-size", "32", "--no-progress", "--no-tensorboard",
+            "--lr", "0.05", *extra]
