@@ -24,7 +24,7 @@ def synthetic_images(n: int, num_classes: int = 4, size: int = 28, seed: int = 0
     imgs = rng.integers(0, 60, size=(n, size, size)).astype(np.uint8)
     band = size // num_classes
     for i, k in enumerate(labels):
-        imgs[i, k * band + 1:(k + 1) * band - 1, 2:-2] = 220
+        imgs[i, k * band:k * band + max(1, band - 1), 2:-2] = 220
     return imgs, labels.astype(np.uint8)
 
 

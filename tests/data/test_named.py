@@ -54,14 +54,16 @@ def test_download_verifies_checksums(tmp_path, monkeypatch, idx_dir):
     monkeypatch.setattr(named.urllib.request, "urlopen", _fake_urlopen(payloads))
     # The official checksums do not match our synthetic files: refused, nothing kept.
     with pytest.raises(DataError, match="checksum"):
-        named.download("fashion-mnist", tmp_path / "dl")
+        named.download("mnist", tmp_path / "dl")
     assert not list((tmp_path / "dl").rglob("*.gz"))
     # With matching checksums the files land and load.
     md5 = {k: hashlib.md5(v).hexdigest() for k, v in payloads.items()}
-    ds = named.NAMED["fashion-mnist"]
-    monkeypatch.setitem(named.NAMED, "fashion-mnist", named.IdxDataset(ds.name, ds.classes, ds.base_urls, md5))
-    splits = load_dataset("fashion-mnist", data_dir=tmp_path / "dl", download=True, val_split=0)
-    assert len(splits.train) == 600 and (tmp_path / "dl" / "fashion-mnist").is_dir()
+    ds = named.NAMED["mnist"]
+    monkeypatch.setitem(named.NAMED, "mnist", named.IdxDataset(ds.name, ds.classes, ds.base_urls, md5))
+    with pytest.raises(DataError, match="not found"):
+        load_dataset("mnist", data_dir=tmp_path / "dl")  # no download unless asked
+    splits = load_dataset("mnist", data_dir=tmp_path / "dl", download=True, val_split=0)
+    assert len(splits.train) == 600 and (tmp_path / "dl" / "mnist").is_dir()
 
 
 def test_real_fashion_mnist(fashion_mnist):
