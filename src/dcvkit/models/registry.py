@@ -63,7 +63,12 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
         p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())]
     if unknown:
         raise ConfigError(f"model '{name}' takes no option(s) {unknown}; it takes {list(params)}")
-    model = entry.builder(**kwargs)
+    try:
+        model = entry.builder(**kwargs)
+    except TypeError as e:  # an option the builder's **kwargs passed on to a constructor that lacks it
+        if "unexpected keyword argument" not in str(e):
+            raise
+        raise ConfigError(f"model '{name}' takes no option {str(e).split('argument')[-1].strip()}") from None
     model.model_name = name  # type: ignore[assignment]
     return model
 
