@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 import yaml
@@ -24,11 +24,18 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[io.BufferedWriter], None]) -> Path:
-    """Write ``data`` (bytes, text, or a function that writes to a binary file) to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def atomic_write(path: str | os.PathLike | Sequence[str | os.PathLike],
+                 data: bytes | str | Callable[[io.BufferedWriter], None]) -> Path:
+    """Write ``data`` (bytes, text, or a function that writes to a binary file) to ``path`` atomically.
+
+    ``path`` may be a list of paths in one folder: the data is written once and hard-linked into each
+    name (each rename still atomic), e.g. ``last.pt`` and ``best.pt`` of the same epoch.
+    """
+    paths = [Path(p) for p in ([path] if isinstance(path, (str, os.PathLike)) else path)]
+    folder = paths[0].parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{paths[0].name}.", suffix=".tmp", dir=folder)
+    links: list[str] = []
     try:
         with os.fdopen(fd, "wb") as f:
             if callable(data):
@@ -38,14 +45,20 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[io.Buffe
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the user's usual mode
-        os.replace(tmp, path)
+        for extra in paths[1:]:
+            links.append(f"{tmp}.{len(links)}")
+            os.link(tmp, links[-1])
+            os.replace(links[-1], extra)
+        os.replace(tmp, paths[0])
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise DcvError(f"{path}: could not write ({e.strerror or e}); the previous file, if any, is intact") from e
+        for t in (tmp, *links):
+            Path(t).unlink(missing_ok=True)
+        raise DcvError(f"{paths[0]}: could not write ({e.strerror or e}); the previous file, if any, is intact") from e
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for t in (tmp, *links):
+            Path(t).unlink(missing_ok=True)
         raise
-    return path
+    return paths[0]
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -92,9 +105,10 @@ def new_run_dir(project: str | os.PathLike, name: str = "exp") -> Path:
     raise DcvError(f"{project}: too many runs named {name!r}; choose another --name")
 
 
-def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
-    """Save a checkpoint atomically. ``state`` must hold only tensors, numbers, strings, lists and dicts,
-    so that :func:`load_checkpoint` can read it back with ``weights_only=True``."""
+def save_checkpoint(path: str | os.PathLike | Sequence[str | os.PathLike], state: Mapping[str, Any]) -> Path:
+    """Save a checkpoint atomically (to one path, or serialised once to several). ``state`` must hold only
+    tensors, numbers, strings, lists and dicts, so that :func:`load_checkpoint` can read it back with
+    ``weights_only=True``."""
     return atomic_write(path, lambda f: torch.save(dict(state), f))
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dcvkit.engine.optim import monitor_mode
-from dcvkit.io import write_csv
+from dcvkit.io import save_checkpoint, write_csv
 
 if TYPE_CHECKING:
     from dcvkit.engine.loop import Trainer
@@ -80,10 +80,8 @@ class Checkpointer(Callback):
 
     def on_epoch_end(self, trainer: "Trainer", record: dict[str, float]) -> None:
         improved = self.tracker.update(record) or self.tracker.monitor not in record
-        state = trainer.checkpoint_state()
-        trainer.save(self.run_dir / "last.pt", state)
-        if improved:
-            trainer.save(self.run_dir / "best.pt", state)
+        targets = [self.run_dir / "last.pt"] + ([self.run_dir / "best.pt"] if improved else [])
+        save_checkpoint(targets, trainer.checkpoint_state())  # serialised once, linked into both names
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.tracker.best, "best_epoch": self.tracker.best_epoch}

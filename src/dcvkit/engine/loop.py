@@ -27,7 +27,6 @@ from dcvkit.engine.callbacks import Callback, Checkpointer, CSVLogger, EarlyStop
 from dcvkit.engine.optim import LRSchedule
 from dcvkit.engine.runtime import resolve_device, rng_state, set_rng_state
 from dcvkit.errors import TrainingDiverged
-from dcvkit.io import save_checkpoint
 
 console = Console(stderr=True)
 
@@ -161,9 +160,6 @@ class Trainer:
             "config": to_dict(self.cfg),
             "meta": self.task.checkpoint_meta(),
         }
-
-    def save(self, path: Path, state: dict[str, Any]) -> None:
-        save_checkpoint(path, state)
 
     # --- internals ---------------------------------------------------------------------------------
 
