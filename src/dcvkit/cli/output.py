@@ -15,8 +15,8 @@ err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() el
 
 
 def fmt(value: Any, floatfmt: str = ".4f") -> str:
-    if isinstance(value, float):
-        return format(value, floatfmt)
+    if isinstance(value, float):  # fractions (accuracy, ratios) keep 4 decimals; seconds and rates fewer
+        return format(value, floatfmt if abs(value) < 10 else ".1f")
     return "" if value is None else str(value)
 
 

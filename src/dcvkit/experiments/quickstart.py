@@ -98,7 +98,9 @@ def _report(cfg: QuickstartConfig, cnn: TrainResult, rows: list[dict[str, Any]],
     rep.text(f"{cfg.model}, {fit.epochs_run} epochs, {cfg.optimizer} lr {cfg.lr} with {cfg.scheduler} schedule, "
              f"batch {cfg.batch_size}; best val_acc {fit.best:.4f} at epoch {fit.best_epoch}; "
              f"{fit.seconds:.0f}s. Run directory: {cnn.run_dir}")
-    rep.image(cnn.run_dir / "curves.png", "loss, accuracy and learning rate per epoch")
+    smoothing = f" (train loss includes label smoothing {cfg.label_smoothing}; val loss is plain cross-entropy)" \
+        if cfg.label_smoothing else ""
+    rep.image(cnn.run_dir / "curves.png", f"loss, accuracy and learning rate per epoch{smoothing}")
     rep.heading("Confusion matrix (test set)")
     rep.image(cnn.run_dir / "confusion_matrix.png", "rows: true class; columns: predicted class")
     rep.table([{k: v for k, v in r.items()} for r in cnn.test["per_class"]], floatfmt=".3f")

@@ -21,6 +21,12 @@ padding:0 .3em}
 """
 
 
+def _fmt(value: Any, floatfmt: str) -> str:
+    if isinstance(value, float):
+        return format(value, floatfmt if abs(value) < 10 else ".1f")
+    return html.escape(str(value))
+
+
 @dataclass
 class Report:
     title: str
@@ -40,7 +46,7 @@ class Report:
         out = ["<table><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols) + "</tr>"]
         for i, r in enumerate(rows):
             cells = "".join(
-                f"<td>{format(r[c], floatfmt) if isinstance(r[c], float) else html.escape(str(r[c]))}</td>"
+                f"<td>{_fmt(r[c], floatfmt)}</td>"
                 for c in cols)
             attr = ' class="best"' if i == highlight else ""
             out.append(f"<tr{attr}>{cells}</tr>")
