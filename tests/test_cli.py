@@ -43,7 +43,9 @@ def test_train_val_predict(idx_dir, tmp_path, capsys):
     assert Path("runs/classify/t2/best.pt").is_file()
 
     code, out, _ = run(capsys, "classify", "val", str(run_dir), "--data-dir", str(idx_dir))
-    assert code == 0 and "accuracy" in out and "top-5" in out
+    assert code == 0 and "accuracy" in out and "top-5" in out and "10,000" not in out
+    code, out, _ = run(capsys, "classify", "val", str(run_dir), "--split", "val")  # the run's own split
+    assert code == 0 and "val split, 60 images" in out
 
     img = tmp_path / "big.png"
     Image.new("RGB", (56, 40), (200, 10, 10)).save(img)

@@ -61,7 +61,7 @@ def load_dataset(
     name = named.canonical_name(str(spec))
     if name is not None and not Path(spec).is_dir():
         train, test = named.load(name, data_dir, download_ok=download)
-        if size and size != train.img_size or channels and channels != train.channels:
+        if (size and size != train.img_size) or (channels and channels != train.channels):
             raise DataError(f"{name} images are {train.channels}x{train.img_size[0]}x{train.img_size[1]}; "
                             "--img-size/--channels do not apply")
         train = _limit(train, limit, seed)

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from dcvkit.config import DataConfig, TrainConfig, from_dict, opt, to_dict
-from dcvkit.data import DataSplits, load_dataset
-from dcvkit.data.folders import decode
+from dcvkit.data import DataSplits
+from dcvkit.data.folders import decode, probe
 from dcvkit.engine import FitResult, Trainer, build_optimizer, param_groups, resolve_device, seed_everything
 from dcvkit.errors import CheckpointError, ConfigError, DataError
 from dcvkit.io import load_checkpoint, new_run_dir, write_json, write_yaml
@@ -167,9 +167,11 @@ def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> Trai
     return TrainResult(run_dir, fit, test, splits)
 
 
-def load_classifier(weights: str | os.PathLike, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """A trained classifier (in eval mode) and its meta (classes, mean, std) from a run dir or .pt file."""
-    ckpt = load_checkpoint(weights, map_location="cpu")
+def load_classifier(weights: str | os.PathLike | dict[str, Any], device: str = "cpu"
+                    ) -> tuple[nn.Module, dict[str, Any]]:
+    """A trained classifier (in eval mode) and its meta (classes, mean, std) from a run dir, a .pt file,
+    or an already loaded checkpoint dict."""
+    ckpt = weights if isinstance(weights, dict) else load_checkpoint(weights, map_location="cpu")
     meta = ckpt.get("meta")
     if not meta or meta.get("task") != "classify":
         raise CheckpointError(f"{weights}: not a dcvkit classification checkpoint")
@@ -205,16 +207,17 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, data_dir: str | No
     ``data`` is an in-memory split, a dataset name/folder, or None for the run's own dataset.
     Writes ``results.json`` and ``confusion_matrix.png`` into ``out_dir`` when given.
     """
-    model, meta = load_classifier(weights, device)
+    ckpt = load_checkpoint(weights, map_location="cpu")
+    model, meta = load_classifier(ckpt, device)
     if data is None or isinstance(data, (str, os.PathLike)):
-        spec = data
-        if spec is None:
-            ckpt_cfg = load_checkpoint(weights)["config"]
-            spec, data_dir = ckpt_cfg["data"], data_dir or ckpt_cfg.get("data_dir")
-        splits = load_dataset(spec, data_dir=data_dir, val_split=0.0 if split != "val" else 0.1)
+        # The run's own data options (split fraction, seed, limit, sizes), so "val" is the run's val split.
+        cfg = from_dict(ClassifyConfig, ckpt.get("config", {}), where=str(weights))
+        overrides = {k: v for k, v in (("data", data), ("data_dir", data_dir)) if v is not None}
+        cfg = from_dict(ClassifyConfig, overrides, base=cfg)
+        splits = cfg.load_splits(cfg.seed)
         data = getattr(splits, split)
         if data is None:
-            raise DataError(f"{spec}: has no '{split}' split")
+            raise DataError(f"{cfg.data}: has no '{split}' split")
     if not hasattr(data, "images"):  # streamed folder: decode it batch by batch
         imgs, labels = zip(*data.loader(batch_size, shuffle=False))
         images, target = torch.cat(imgs), torch.cat(labels)
@@ -256,8 +259,6 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], top
         p = Path(p)
         if not p.is_file():
             raise DataError(f"{p}: no such image file")
-        from dcvkit.data.folders import probe
-
         _, size = probe(p)
         resized.append(size if size != tuple(model.img_size) else None)
         arrays.append(torch.from_numpy(decode(p, model.in_chans, tuple(model.img_size))))
