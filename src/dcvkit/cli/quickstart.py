@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=(
         "Train the prototypical CNN on Fashion-MNIST, run the classical baselines on the same split and write "
         "runs/quickstart/<name>/report.html: comparison table, training curves, confusion matrix, sample "
-        "predictions. About 7 minutes on 2 CPU cores.\nexample: dcv quickstart --epochs 3 --baselines nb,lr"),
+        "predictions. About 6 minutes on 2 CPU cores.\nexample: dcv quickstart --epochs 3 --baselines nb,lr"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(p, QuickstartConfig)
     p.set_defaults(func=cmd_quickstart)

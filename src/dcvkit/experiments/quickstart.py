@@ -2,7 +2,7 @@
 
 Trains the CNN (``runs/quickstart/<name>/cnn``), fits the baselines on the same training split, and writes
 ``report.html`` (self-contained): the comparison table, training curves, confusion matrix and sample
-predictions. Default settings take about 7 minutes on 2 CPU cores.
+predictions. Default settings take about 6 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
