@@ -50,13 +50,12 @@ def atomic_write(path: str | os.PathLike | Sequence[str | os.PathLike],
             os.link(tmp, links[-1])
             os.replace(links[-1], extra)
         os.replace(tmp, paths[0])
-    except OSError as e:
+    except BaseException as e:
         for t in (tmp, *links):
             Path(t).unlink(missing_ok=True)
-        raise DcvError(f"{paths[0]}: could not write ({e.strerror or e}); the previous file, if any, is intact") from e
-    except BaseException:
-        for t in (tmp, *links):
-            Path(t).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise DcvError(f"{paths[0]}: could not write ({e.strerror or e}); the previous file, if any, "
+                           "is intact") from e
         raise
     return paths[0]
 

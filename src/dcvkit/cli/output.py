@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
-import sys
+from dcvkit.viz.report import format_value
 
 # Piped or captured output (CI logs, files) gets a wide console so tables keep one row per line.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
-
-
-def fmt(value: Any, floatfmt: str = ".4f") -> str:
-    if isinstance(value, float):  # fractions (accuracy, ratios) keep 4 decimals; seconds and rates fewer
-        return format(value, floatfmt if abs(value) < 10 else ".1f")
-    return "" if value is None else str(value)
 
 
 def print_table(rows: Sequence[dict[str, Any]], title: str | None = None, floatfmt: str = ".4f") -> None:
@@ -29,5 +24,5 @@ def print_table(rows: Sequence[dict[str, Any]], title: str | None = None, floatf
                       for r in rows)
         table.add_column(str(col), justify="right" if numeric else "left", no_wrap=col == next(iter(rows[0])))
     for r in rows:
-        table.add_row(*(fmt(v, floatfmt) for v in r.values()))
+        table.add_row(*(format_value(v, floatfmt) for v in r.values()))
     out.print(table)

@@ -58,17 +58,14 @@ def _entry(name: str) -> ModelEntry:
 def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered model: ``create_model("cnn", num_classes=10, in_chans=1)``."""
     entry = _entry(name)
-    params = inspect.signature(entry.builder).parameters
-    unknown = [k for k in kwargs if k not in params and not any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())]
-    if unknown:
-        raise ConfigError(f"model '{name}' takes no option(s) {unknown}; it takes {list(params)}")
     try:
         model = entry.builder(**kwargs)
-    except TypeError as e:  # an option the builder's **kwargs passed on to a constructor that lacks it
+    except TypeError as e:  # raised by the builder, or by the constructor its **kwargs feed
         if "unexpected keyword argument" not in str(e):
             raise
-        raise ConfigError(f"model '{name}' takes no option {str(e).split('argument')[-1].strip()}") from None
+        options = [p for p in inspect.signature(entry.builder).parameters if p != "kwargs"]
+        raise ConfigError(f"model '{name}' takes no option {str(e).split('argument')[-1].strip()}; "
+                          f"its options: {', '.join(options)}") from None
     model.model_name = name  # type: ignore[assignment]
     return model
 

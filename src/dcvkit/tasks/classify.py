@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -167,11 +168,11 @@ def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> Trai
     return TrainResult(run_dir, fit, test, splits)
 
 
-def load_classifier(weights: str | os.PathLike | dict[str, Any], device: str = "cpu"
+def load_classifier(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[str, Any] | None = None
                     ) -> tuple[nn.Module, dict[str, Any]]:
-    """A trained classifier (in eval mode) and its meta (classes, mean, std) from a run dir, a .pt file,
-    or an already loaded checkpoint dict."""
-    ckpt = weights if isinstance(weights, dict) else load_checkpoint(weights, map_location="cpu")
+    """A trained classifier (in eval mode) and its meta (classes, mean, std) from a run dir or .pt file
+    (``ckpt``: that file's contents when the caller has already loaded them)."""
+    ckpt = ckpt if ckpt is not None else load_checkpoint(weights, map_location="cpu")
     meta = ckpt.get("meta")
     if not meta or meta.get("task") != "classify":
         raise CheckpointError(f"{weights}: not a dcvkit classification checkpoint")
@@ -208,7 +209,7 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, data_dir: str | No
     Writes ``results.json`` and ``confusion_matrix.png`` into ``out_dir`` when given.
     """
     ckpt = load_checkpoint(weights, map_location="cpu")
-    model, meta = load_classifier(ckpt, device)
+    model, meta = load_classifier(weights, device, ckpt)
     if data is None or isinstance(data, (str, os.PathLike)):
         # The run's own data options (split fraction, seed, limit, sizes), so "val" is the run's val split.
         cfg = from_dict(ClassifyConfig, ckpt.get("config", {}), where=str(weights))
@@ -226,11 +227,13 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, data_dir: str | No
     if tuple(images.shape[1:]) != (model.in_chans, *model.img_size):
         raise DataError(f"data is {tuple(images.shape[1:])} but the model expects "
                         f"{(model.in_chans, *model.img_size)}; use matching --img-size/--channels")
+    t0 = time.perf_counter()
     probs = predict_tensors(model, meta, images, batch_size)
+    predict_s = time.perf_counter() - t0
     k = len(meta["classes"])
     cm = confusion_matrix(probs, target, k)
     result = {"split": split, "images": len(target), "accuracy": accuracy(probs, target),
-              "top5_accuracy": topk_accuracy(probs, target, 5),
+              "top5_accuracy": topk_accuracy(probs, target, 5), "predict_s": round(predict_s, 3),
               "per_class": classification_report(cm, meta["classes"]), "confusion_matrix": cm.tolist()}
     if out_dir is not None:
         from dcvkit.viz.plots import plot_confusion_matrix, plot_predictions

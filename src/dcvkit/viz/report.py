@@ -21,10 +21,11 @@ padding:0 .3em}
 """
 
 
-def _fmt(value: Any, floatfmt: str) -> str:
+def format_value(value: Any, floatfmt: str = ".4f") -> str:
+    """Table cells: fractions (accuracy, ratios) with ``floatfmt``; seconds and rates (>= 10) with one decimal."""
     if isinstance(value, float):
         return format(value, floatfmt if abs(value) < 10 else ".1f")
-    return html.escape(str(value))
+    return "" if value is None else str(value)
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Report:
         out = ["<table><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols) + "</tr>"]
         for i, r in enumerate(rows):
             cells = "".join(
-                f"<td>{_fmt(r[c], floatfmt)}</td>"
+                f"<td>{html.escape(format_value(r[c], floatfmt))}</td>"
                 for c in cols)
             attr = ' class="best"' if i == highlight else ""
             out.append(f"<tr{attr}>{cells}</tr>")
