@@ -47,12 +47,14 @@ class RunConfig:
 class DataConfig:
     """Data: which dataset, where it is, how it is split."""
 
-    data: str = opt("fashion-mnist", "named dataset (fashion-mnist, mnist) or image folder")
+    data: str = opt("fashion-mnist", "named dataset (fashion-mnist, mnist, moving-fashion-mnist) or image folder")
     data_dir: str | None = opt(None, "folder holding the named dataset's files (else $DCV_DATA, ~/.cache/dcvkit, "
                                "/usr/share/datasets/<name>)")
     download: bool = opt(False, "download the named dataset from its official source (checksum-verified)")
     val_split: float = opt(0.1, "fraction of training images held out for validation")
     limit: int | None = opt(None, "use a random subset of this many training images")
+    classes: str | None = opt(None, "keep only these classes: indices (0-4 or 5,7,9) or names; relabelled in order")
+    per_class: int | None = opt(None, "use a random subset of this many training images per class")
     img_size: int | None = opt(None, "resize folder images to this size (default: the first image's)")
     channels: int | None = opt(None, "1 (grayscale) or 3 (RGB) for folder images (default: the first image's)")
     skip_bad: bool = opt(False, "skip unreadable images with a warning instead of stopping")
@@ -62,7 +64,7 @@ class DataConfig:
 
         return load_dataset(self.data, data_dir=self.data_dir, download=self.download, val_split=self.val_split,
                             seed=seed, limit=self.limit, img_size=self.img_size, channels=self.channels,
-                            skip_bad=self.skip_bad)
+                            skip_bad=self.skip_bad, classes=self.classes, per_class=self.per_class)
 
 
 @dataclass

@@ -52,7 +52,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = resolve(ClassifyConfig, args)
     result = train(cfg)
     fit = result.fit
-    line = f"done: {fit.epochs_run} epochs in {fit.seconds:.0f}s; best {cfg.monitor} {fit.best:.4f} (epoch {fit.best_epoch})"
+    line = f"done: {fit.epochs_run} epochs in {fit.seconds:.0f}s"
+    if fit.best is not None:
+        line += f"; best {cfg.monitor} {fit.best:.4f} (epoch {fit.best_epoch})"
     if result.test:
         line += f"; test accuracy {result.test['accuracy']:.4f}"
     out.print(f"{line}\nrun directory: {result.run_dir}")

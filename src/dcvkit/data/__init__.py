@@ -1,4 +1,5 @@
-"""Datasets: named IDX datasets (``fashion-mnist``, ``mnist``) and image folders, split and batched.
+"""Datasets: named IDX datasets (``fashion-mnist``, ``mnist``), generated clips (``moving-fashion-mnist``)
+and image folders, split and batched.
 
 >>> from dcvkit.data import load_dataset
 >>> splits = load_dataset("fashion-mnist", val_split=0.1)   # doctest: +SKIP
@@ -14,15 +15,19 @@ from pathlib import Path
 import torch
 
 from dcvkit.data import named
-from dcvkit.data.core import DataSplits, ImageTensors, TensorLoader, split_train_val
+from dcvkit.data.core import (DataSplits, ImageTensors, TensorLoader, parse_classes, per_class_subset,
+                              select_classes, split_train_val)
 from dcvkit.data.folders import ImageFiles, load_folder, split_folders
 from dcvkit.errors import DataError
 
 __all__ = ["load_dataset", "DataSplits", "ImageTensors", "ImageFiles", "TensorLoader", "list_datasets"]
 
 
+GENERATED = ("moving-fashion-mnist",)
+
+
 def list_datasets() -> list[str]:
-    return sorted(named.NAMED)
+    return sorted([*named.NAMED, *GENERATED])
 
 
 def _limit(data, limit: int | None, seed: int):
@@ -44,27 +49,51 @@ def load_dataset(
     channels: int | None = None,
     skip_bad: bool = False,
     max_memory_mb: float = 2048,
+    classes: str | None = None,
+    per_class: int | None = None,
 ) -> DataSplits:
     """Load a named dataset or an image folder and split it.
 
     Args:
-        spec: ``fashion-mnist``, ``mnist``, or a folder path (class subfolders, class-in-file-name, or
+        spec: ``fashion-mnist``, ``mnist``, ``moving-fashion-mnist`` (clips, see
+            :mod:`dcvkit.data.sequences`), or a folder path (class subfolders, class-in-file-name, or
             ``train/``, ``val/``, ``test/`` subfolders of either).
         val_split: fraction of the training images held out for validation (a seeded random split),
             unless the folder has its own ``val/``.
         limit: keep a seeded random subset of this many training images (for quick runs).
         img_size, channels: resize / convert folder images (default: the first image's).
+        classes: keep only these classes (``"0-4"``, ``"5,7"``, names), relabelled in that order.
+        per_class: keep a seeded random subset of this many training images per class (before the
+            validation split), e.g. 50 for a few-shot transfer-learning run.
     """
     if not 0 <= val_split < 1:
         raise DataError(f"--val-split must be in [0, 1), got {val_split}")
     size = (img_size, img_size) if isinstance(img_size, int) else (tuple(img_size) if img_size else None)
+
+    def prepare(train, test=None):
+        """Class selection, then the per-class and total limits (the validation split comes after)."""
+        if classes:
+            keep = parse_classes(classes, list(train.classes))
+            train = select_classes(train, keep)
+            test = select_classes(test, keep) if test is not None else None
+        if per_class:
+            train = per_class_subset(train, per_class, seed)
+        train = _limit(train, limit, seed)
+        return train, test
+
     name = named.canonical_name(str(spec))
-    if name is not None and not Path(spec).is_dir():
-        train, test = named.load(name, data_dir, download_ok=download)
+    generated = str(spec).lower() in GENERATED
+    if (name is not None or generated) and not Path(spec).is_dir():
+        train, test = named.load(name or "fashion-mnist", data_dir, download_ok=download)
+        if generated:
+            from dcvkit.data.sequences import moving_fashion_mnist
+
+            name = str(spec).lower()
+            train, test = moving_fashion_mnist(train, test)
         if (size and size != train.img_size) or (channels and channels != train.channels):
             raise DataError(f"{name} images are {train.channels}x{train.img_size[0]}x{train.img_size[1]}; "
                             "--img-size/--channels do not apply")
-        train = _limit(train, limit, seed)
+        train, test = prepare(train, test)
         train, val = split_train_val(train, val_split, seed)
         return DataSplits(name, list(train.classes), train, val, test)
 
@@ -81,11 +110,12 @@ def load_dataset(
         kw.update(classes=train.classes, channels=train.channels, img_size=train.img_size)
         val = load_folder(splits["val"], **kw) if "val" in splits else None
         test = load_folder(splits["test"], **kw) if "test" in splits else None
-        train = _limit(train, limit, seed)
+        if classes and val is not None:
+            val = select_classes(val, parse_classes(classes, list(train.classes)))
+        train, test = prepare(train, test)
         if val is None:
             train, val = split_train_val(train, val_split, seed)
     else:
-        train = _limit(load_folder(root, **kw), limit, seed)
+        train, test = prepare(load_folder(root, **kw))
         train, val = split_train_val(train, val_split, seed)
-        test = None
     return DataSplits(root.name, list(train.classes), train, val, test)

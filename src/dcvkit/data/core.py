@@ -9,6 +9,7 @@ yield the same batches: ``(images uint8 (B, C, H, W), labels int64 (B,))``, resh
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
@@ -18,10 +19,10 @@ from torch import Tensor
 
 @dataclass
 class ImageTensors:
-    """Labelled images held in memory.
+    """Labelled images (or clips of frames) held in memory.
 
     Shape:
-        images: (N, C, H, W) uint8; labels: (N,) int64 in ``[0, len(classes))``.
+        images: (N, C, H, W) uint8, or (N, T, C, H, W) for clips; labels: (N,) int64 in ``[0, len(classes))``.
     """
 
     images: Tensor
@@ -29,7 +30,8 @@ class ImageTensors:
     classes: list[str]
 
     def __post_init__(self) -> None:
-        assert self.images.dtype == torch.uint8 and self.images.ndim == 4, "images must be (N, C, H, W) uint8"
+        assert self.images.dtype == torch.uint8 and self.images.ndim in (4, 5), \
+            "images must be (N, C, H, W) or (N, T, C, H, W) uint8"
         assert len(self.images) == len(self.labels), "one label per image"
 
     def __len__(self) -> int:
@@ -37,11 +39,16 @@ class ImageTensors:
 
     @property
     def channels(self) -> int:
-        return self.images.shape[1]
+        return self.images.shape[-3]
 
     @property
     def img_size(self) -> tuple[int, int]:
-        return (self.images.shape[2], self.images.shape[3])
+        return (self.images.shape[-2], self.images.shape[-1])
+
+    @property
+    def frames(self) -> int | None:
+        """Frames per clip, or None for still images."""
+        return self.images.shape[1] if self.images.ndim == 5 else None
 
     def subset(self, index: Tensor) -> "ImageTensors":
         return ImageTensors(self.images[index], self.labels[index], self.classes)
@@ -52,6 +59,7 @@ class ImageTensors:
     def mean_std(self, max_images: int = 10_000) -> tuple[list[float], list[float]]:
         """Per-channel mean and std in [0, 1] units, from up to ``max_images`` images."""
         x = self.images[:max_images].float().div_(255)
+        x = x.flatten(0, 1) if x.ndim == 5 else x
         return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
 
 
@@ -124,7 +132,9 @@ class DataSplits:
     def summary(self) -> str:
         parts = [f"{k} {len(v):,}" for k, v in (("train", self.train), ("val", self.val), ("test", self.test)) if v]
         h, w = self.img_size
-        return f"{self.name}: {', '.join(parts)} images, {self.channels}x{h}x{w}, {self.num_classes} classes"
+        frames = getattr(self.train, "frames", None)
+        kind = f"clips of {frames}x" if frames else "images, "
+        return f"{self.name}: {', '.join(parts)} {kind}{self.channels}x{h}x{w}, {self.num_classes} classes"
 
 
 class ImageFilesLike(Protocol):
@@ -150,3 +160,49 @@ def split_train_val(
     n_val = max(1, int(round(n * val_split)))
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return data.subset(perm[n_val:].sort().values), data.subset(perm[:n_val].sort().values)
+
+
+def parse_classes(spec: str, classes: list[str]) -> list[int]:
+    """Class indices from ``"0-4"``, ``"5,7,9"`` or class names (``"Sandal,Bag"``), in the given order."""
+    from dcvkit.errors import DataError
+
+    out: list[int] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if part in classes:
+            out.append(classes.index(part))
+        elif part.isdigit():
+            out.append(int(part))
+        elif "-" in part and all(s.strip().isdigit() for s in part.split("-", 1)):
+            lo, hi = (int(s) for s in part.split("-", 1))
+            out.extend(range(lo, hi + 1))
+        else:
+            raise DataError(f"--classes: '{part}' is neither a class index, a range like 0-4, nor one of "
+                            f"the classes ({', '.join(classes)})")
+    bad = [i for i in out if not 0 <= i < len(classes)]
+    if bad or not out or len(set(out)) != len(out):
+        raise DataError(f"--classes '{spec}': give distinct indices in 0-{len(classes) - 1} (got {out})")
+    return out
+
+
+def select_classes(data: "ImageTensors | ImageFilesLike", keep: list[int]) -> "ImageTensors | ImageFilesLike":
+    """The images of the classes ``keep``, relabelled 0..len(keep)-1 in that order."""
+    mapping = torch.full((len(data.classes),), -1, dtype=torch.long)
+    mapping[torch.tensor(keep)] = torch.arange(len(keep))
+    labels = torch.as_tensor(data.labels)
+    index = (mapping[labels] >= 0).nonzero().flatten()
+    sub = data.subset(index)
+    new = mapping[labels[index]]
+    names = [data.classes[i] for i in keep]
+    if isinstance(sub, ImageTensors):
+        return ImageTensors(sub.images, new, names)
+    return dataclasses.replace(sub, labels=new.tolist(), classes=names)
+
+
+def per_class_subset(data: "ImageTensors | ImageFilesLike", n: int, seed: int) -> "ImageTensors | ImageFilesLike":
+    """A seeded random subset of at most ``n`` images of each class."""
+    labels = torch.as_tensor(data.labels)
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed + 11))
+    keep = torch.cat([perm[labels[perm] == c][:n] for c in range(len(data.classes))])
+    return data.subset(keep.sort().values)

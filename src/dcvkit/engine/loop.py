@@ -2,7 +2,7 @@
 
 A task gives the engine (see :class:`Task`): ``model``, ``configure_optimizers(cfg)``,
 ``training_step(batch) -> (loss, logs)``, ``validation_step(batch)``, ``validation_epoch_end() -> metrics``
-and ``checkpoint_meta()``. The engine owns the rest: device placement (channels-last for conv nets, a 2x
+and ``checkpoint_meta()``; optionally ``on_train_epoch_start(epoch)`` (called after ``model.train()``). The engine owns the rest: device placement (channels-last for conv nets, a 2x
 speed-up on CPU), mixed precision on CUDA, the learning-rate schedule, the progress bar, callbacks
 (early stopping, checkpoints, CSV, TensorBoard), resume, and the NaN guard.
 """
@@ -188,6 +188,8 @@ class Trainer:
         model, opt, schedule = self.task.model, self.optimizer, self.schedule
         assert schedule is not None
         model.train()
+        if hasattr(self.task, "on_train_epoch_start"):  # e.g. freeze or unfreeze a pretrained backbone
+            self.task.on_train_epoch_start(self.epoch)
         train.set_epoch(self.epoch)
         sums: dict[str, Tensor] = {}
         seen = 0

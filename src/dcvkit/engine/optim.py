@@ -19,12 +19,15 @@ from dcvkit.config import TrainConfig
 from dcvkit.errors import ConfigError
 
 
-def param_groups(model: nn.Module, weight_decay: float, lr: float | None = None) -> list[dict[str, Any]]:
-    """Weight decay on weights (ndim > 1) only: decaying biases and norm scales only hurts."""
+def param_groups(params: nn.Module | Iterable[nn.Parameter], weight_decay: float, lr: float | None = None
+                 ) -> list[dict[str, Any]]:
+    """Weight decay on weights (ndim > 1) only: decaying biases and norm scales only hurts.
+
+    Frozen parameters (``requires_grad=False``) are included: they get no gradient, so the optimizer skips
+    them until they are unfrozen (``--unfreeze-at``)."""
     decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.ndim > 1 else no_decay).append(p)
+    for p in (params.parameters() if isinstance(params, nn.Module) else params):
+        (decay if p.ndim > 1 else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if lr is not None:
         for g in groups:

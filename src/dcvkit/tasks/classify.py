@@ -37,10 +37,19 @@ class ClassifyConfig(TrainConfig, DataConfig):
 
     model: str = opt("cnn", "model name from `dcv models`")
     dropout: float | None = opt(None, "dropout probability (default: the model's own)")
+    width: float | None = opt(None, "channel-width multiplier of the model (default 1.0)")
+    stem: str | None = opt(None, "input stem: auto (small under 64 px), small (3x3/1) or imagenet (strided)",
+                           ("auto", "small", "imagenet"))
     loss: str = opt("cross_entropy", "loss function", LOSSES)
     label_smoothing: float = opt(0.0, "label smoothing for the loss")
     hflip: bool = opt(False, "random horizontal flips during training")
     test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
+    # transfer learning
+    pretrained: str | None = opt(None, "start from these weights: a dcvkit run/checkpoint, a torchvision/timm "
+                                 "state-dict file, or a torchvision weights name (local torch cache; --download)")
+    freeze_backbone: bool = opt(False, "train only the new head; the pretrained backbone stays fixed")
+    unfreeze_at: int | None = opt(None, "with --freeze-backbone: fine-tune everything from this epoch (1-based)")
+    backbone_lr: float = opt(0.1, "learning-rate factor for the pretrained backbone (the new head gets --lr)")
 
 
 # --- the task: what one training/validation step computes ------------------------------------------
@@ -66,16 +75,41 @@ class ClassificationTask:
         return (images.float() - m) / s
 
     def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
-        return build_optimizer(param_groups(self.model, cfg.weight_decay), cfg)
+        if not self.cfg.pretrained or self.cfg.backbone_lr == 1.0:
+            return build_optimizer(param_groups(self.model, cfg.weight_decay), cfg)
+        head = {id(p) for p in self.model.get_classifier().parameters()}
+        backbone = [p for p in self.model.parameters() if id(p) not in head]
+        # The head's groups first: the engine logs the first group's lr, which is then --lr's schedule.
+        groups = (param_groups(self.model.get_classifier().parameters(), cfg.weight_decay, cfg.lr)
+                  + param_groups(backbone, cfg.weight_decay, cfg.lr * self.cfg.backbone_lr))
+        return build_optimizer(groups, cfg)
+
+    def frozen(self, epoch: int) -> bool:
+        """Whether the backbone is frozen in (0-based) ``epoch``."""
+        return self.cfg.freeze_backbone and (self.cfg.unfreeze_at is None or epoch + 1 < self.cfg.unfreeze_at)
+
+    def on_train_epoch_start(self, epoch: int) -> None:
+        """Freeze (or unfreeze) the backbone; a frozen backbone also keeps its batch-norm statistics."""
+        frozen = self.frozen(epoch)
+        head = self.model.get_classifier()
+        for p in self.model.parameters():
+            p.requires_grad_(not frozen)
+        for p in head.parameters():
+            p.requires_grad_(True)
+        if frozen:
+            self.model.eval()
+            head.train()
 
     def training_step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         images, target = batch
         x = self.preprocess(images)
         if self.cfg.hflip:
-            flip = torch.rand(x.shape[0], device=x.device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+            flip = (torch.rand(x.shape[0], device=x.device) < 0.5).view(-1, *[1] * (x.ndim - 1))
+            x = torch.where(flip, x.flip(-1), x)
         logits = self.model(x)
         loss = classification_loss(self.cfg.loss, logits, target, self.cfg.label_smoothing)
+        for aux in getattr(self.model, "aux_outputs", None) or []:  # GoogLeNet's auxiliary classifiers
+            loss = loss + 0.3 * classification_loss(self.cfg.loss, aux, target, self.cfg.label_smoothing)
         return loss, {"acc": (logits.argmax(1) == target).float().mean()}
 
     def validation_step(self, batch: tuple[Tensor, Tensor]) -> None:
@@ -103,9 +137,37 @@ def model_kwargs(cfg: ClassifyConfig, model: nn.Module | None = None, splits: Da
     else:
         assert splits is not None
         kw = {"num_classes": splits.num_classes, "in_chans": splits.channels, "img_size": list(splits.img_size)}
-    if cfg.dropout is not None:
-        kw["dropout"] = cfg.dropout
+    for key in ("dropout", "width", "stem"):
+        if getattr(cfg, key) is not None:
+            kw[key] = getattr(cfg, key)
     return kw
+
+
+def build_model(cfg: ClassifyConfig, splits: DataSplits) -> tuple[ClassifyConfig, nn.Module, Any]:
+    """The model for ``cfg`` and ``splits``, with ``--pretrained`` weights loaded (its new head fresh).
+
+    Returns the config (width and stem filled in from a dcvkit checkpoint when not given), the model and
+    the :class:`~dcvkit.models.pretrained.Pretrained` weights (or None)."""
+    pre = None
+    if cfg.pretrained:
+        from dcvkit.models.pretrained import read_pretrained
+
+        pre = read_pretrained(cfg.pretrained, cfg.download)
+        saved = (pre.meta or {}).get("model_kwargs", {})
+        inherit = {k: saved[k] for k in ("width", "stem") if getattr(cfg, k) is None and k in saved}
+        cfg = dataclasses.replace(cfg, **inherit)
+    model = create_model(cfg.model, **model_kwargs(cfg, splits=splits))
+    if pre is not None:
+        from dcvkit.engine.loop import console
+        from dcvkit.models.pretrained import apply_pretrained
+
+        notes = apply_pretrained(model, pre, splits.classes)
+        if cfg.progress:
+            console.print(f"pretrained weights from {pre.source}" + (f" ({'; '.join(notes)})" if notes else ""),
+                          highlight=False)
+    if cfg.freeze_backbone and not cfg.pretrained:
+        raise ConfigError("--freeze-backbone needs --pretrained weights (a random backbone is not worth freezing)")
+    return cfg, model, pre
 
 
 # --- train / evaluate / predict -----------------------------------------------------------------------
@@ -143,8 +205,16 @@ def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> Trai
         run_dir = resume_dir
     seed_everything(cfg.seed, cfg.deterministic)
     splits = cfg.load_splits(cfg.seed)
-    model = create_model(cfg.model, **model_kwargs(cfg, splits=splits))
-    mean, std = (ckpt["meta"]["mean"], ckpt["meta"]["std"]) if ckpt else splits.train.mean_std()
+    if ckpt:  # the pretrained weights are in the checkpoint already
+        cfg_model = dataclasses.replace(cfg, pretrained=None, freeze_backbone=False)
+        model = create_model(cfg.model, **model_kwargs(cfg_model, splits=splits))
+        mean, std = ckpt["meta"]["mean"], ckpt["meta"]["std"]
+    else:
+        cfg, model, pre = build_model(cfg, splits)
+        from dcvkit.models.pretrained import input_stats
+
+        stats = input_stats(pre, splits.channels) if pre is not None else None
+        mean, std = stats or splits.train.mean_std()
     task = ClassificationTask(model, cfg, splits.classes, mean, std)
     run_dir = Path(run_dir) if run_dir else new_run_dir(Path(cfg.project) / "classify", cfg.name)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -195,7 +265,8 @@ def predict_tensors(model: nn.Module, meta: dict[str, Any], images: Tensor, batc
     task = ClassificationTask(model, ClassifyConfig(), meta["classes"], meta["mean"], meta["std"])
     out = []
     for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size].to(dev).contiguous(memory_format=torch.channels_last)
+        x = images[i:i + batch_size].to(dev)
+        x = x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
         out.append(model(task.preprocess(x)).float().softmax(1).cpu())
     return torch.cat(out) if out else torch.empty(0, len(meta["classes"]))
 
@@ -224,8 +295,8 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, data_dir: str | No
         images, target = torch.cat(imgs), torch.cat(labels)
     else:
         images, target = data.images, data.labels
-    if tuple(images.shape[1:]) != (model.in_chans, *model.img_size):
-        raise DataError(f"data is {tuple(images.shape[1:])} but the model expects "
+    if tuple(images.shape[-3:]) != (model.in_chans, *model.img_size):
+        raise DataError(f"data is {tuple(images.shape[-3:])} but the model expects "
                         f"{(model.in_chans, *model.img_size)}; use matching --img-size/--channels")
     t0 = time.perf_counter()
     probs = predict_tensors(model, meta, images, batch_size)

@@ -66,7 +66,10 @@ def plot_confusion_matrix(cm: Tensor, classes: Sequence[str], path: str | os.Pat
 
 def plot_predictions(images: Tensor, target: Tensor, probs: Tensor, classes: Sequence[str],
                      path: str | os.PathLike, cols: int = 8) -> None:
-    """A grid of images titled with prediction and probability; wrong ones in red."""
+    """A grid of images titled with prediction and probability; wrong ones in red.
+    Clips (N, T, C, H, W) are shown as their first, middle and last frames side by side."""
+    if images.ndim == 5:
+        images = torch.cat([images[:, 0], images[:, images.shape[1] // 2], images[:, -1]], dim=-1)
     n = len(images)
     if n == 0:
         return

@@ -4,15 +4,40 @@ written against this face, never against one architecture."""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from torch import Tensor, nn
+
+SMALL_INPUT = 64  # below this size (e.g. 28x28, 32x32) the "auto" stem keeps resolution instead of striding
+
+
+def pair(size: int | Sequence[int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def scaled(channels: int, width: float) -> int:
+    """``channels`` times the width multiplier, at least 4."""
+    return max(4, int(round(channels * width)))
+
+
+def resolve_stem(stem: str, img_size: tuple[int, int]) -> str:
+    """``auto`` -> ``small`` (stride-1 3x3 stem, no early pooling) under 64 px, else ``imagenet``."""
+    from dcvkit.errors import ConfigError
+
+    if stem == "auto":
+        return "small" if min(img_size) < SMALL_INPUT else "imagenet"
+    if stem not in ("small", "imagenet"):
+        raise ConfigError(f"unknown stem '{stem}'; choose auto, small or imagenet")
+    return stem
 
 
 class Classifier(nn.Module):
     """Base class of image classifiers.
 
-    Subclasses set ``num_classes``, ``in_chans``, ``img_size`` and ``feature_layers`` (names of submodules
-    whose outputs are the network's intermediate feature maps, shallow to deep), and implement
-    :meth:`forward_features`, :meth:`forward_head` and :meth:`reset_classifier`.
+    Subclasses set ``num_classes``, ``in_chans``, ``img_size``, ``feature_layers`` (names of submodules
+    whose outputs are the network's intermediate feature maps, shallow to deep) and ``head_name`` (the
+    final linear layer; everything else is the backbone for transfer learning), and implement
+    :meth:`forward_features` and :meth:`forward_head`.
 
     Shape:
         input: (B, in_chans, H, W) float, normalised; output: (B, num_classes) logits.
@@ -22,6 +47,7 @@ class Classifier(nn.Module):
     in_chans: int
     img_size: tuple[int, int]
     feature_layers: list[str]
+    head_name: str = "fc"
 
     def forward_features(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -29,8 +55,15 @@ class Classifier(nn.Module):
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         raise NotImplementedError
 
+    def get_classifier(self) -> nn.Linear:
+        return self.get_submodule(self.head_name)
+
     def reset_classifier(self, num_classes: int) -> None:
-        raise NotImplementedError
+        """Replace the final linear layer by a freshly initialised one with ``num_classes`` outputs."""
+        old = self.get_classifier()
+        parent, _, leaf = self.head_name.rpartition(".")
+        setattr(self.get_submodule(parent) if parent else self, leaf, nn.Linear(old.in_features, num_classes))
+        self.num_classes = num_classes
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))

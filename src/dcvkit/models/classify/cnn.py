@@ -15,12 +15,8 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
-from dcvkit.models.classify.base import Classifier
+from dcvkit.models.classify.base import Classifier, pair, scaled
 from dcvkit.models.registry import register_model
-
-
-def _pair(size: int | Sequence[int]) -> tuple[int, int]:
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
 class ConvBlock(nn.Sequential):
@@ -52,7 +48,7 @@ class PrototypicalCNN(Classifier):
                  widths: Sequence[int] = (32, 64, 128), hidden: int = 256, dropout: float = 0.3,
                  batch_norm: bool = True, head_grid: int = 3):
         super().__init__()
-        self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, _pair(img_size)
+        self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, pair(img_size)
         chans = [in_chans, *widths]
         self.blocks = nn.Sequential(*[ConvBlock(a, b, batch_norm) for a, b in zip(chans[:-1], chans[1:])])
         self.feature_layers = [f"blocks.{i}" for i in range(len(widths))]
@@ -72,10 +68,6 @@ class PrototypicalCNN(Classifier):
         x = self.pre_logits(self.pool(x))
         return x if pre_logits else self.fc(x)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.fc = nn.Linear(self.fc.in_features, num_classes)
-
 
 class MLP(Classifier):
     """A multi-layer perceptron on flattened pixels: the deep baseline without convolutions."""
@@ -83,7 +75,7 @@ class MLP(Classifier):
     def __init__(self, num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
                  hidden: Sequence[int] = (512, 256), dropout: float = 0.2):
         super().__init__()
-        self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, _pair(img_size)
+        self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, pair(img_size)
         dims = [in_chans * self.img_size[0] * self.img_size[1], *hidden]
         layers: list[nn.Module] = [nn.Flatten()]
         for a, b in zip(dims[:-1], dims[1:]):
@@ -101,44 +93,45 @@ class MLP(Classifier):
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         return x if pre_logits else self.fc(x)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.fc = nn.Linear(self.fc.in_features, num_classes)
-
 
 @register_model("classify")
 def cnn(num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28, dropout: float = 0.3,
-        **kwargs) -> PrototypicalCNN:
+        width: float = 1.0, **kwargs) -> PrototypicalCNN:
     """Prototypical CNN: 3 conv-pool blocks (32, 64, 128), dense 256, dropout 0.3 (~0.39M params)."""
-    return PrototypicalCNN(num_classes, in_chans, img_size, (32, 64, 128), 256, dropout, **kwargs)
+    return _cnn(num_classes, in_chans, img_size, (32, 64, 128), 256, dropout, width, **kwargs)
 
 
 @register_model("classify")
 def cnn_small(num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
-              dropout: float = 0.3, **kwargs) -> PrototypicalCNN:
+              dropout: float = 0.3, width: float = 1.0, **kwargs) -> PrototypicalCNN:
     """Prototypical CNN at half width: blocks (16, 32, 64), dense 128."""
-    return PrototypicalCNN(num_classes, in_chans, img_size, (16, 32, 64), 128, dropout, **kwargs)
+    return _cnn(num_classes, in_chans, img_size, (16, 32, 64), 128, dropout, width, **kwargs)
 
 
 @register_model("classify")
 def cnn_tiny(num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
-             dropout: float = 0.1, **kwargs) -> PrototypicalCNN:
+             dropout: float = 0.1, width: float = 1.0, **kwargs) -> PrototypicalCNN:
     """Two conv-pool blocks (8, 16) and dense 32: for tests and smoke runs."""
-    return PrototypicalCNN(num_classes, in_chans, img_size, (8, 16), 32, dropout, **kwargs)
+    return _cnn(num_classes, in_chans, img_size, (8, 16), 32, dropout, width, **kwargs)
+
+
+def _cnn(num_classes, in_chans, img_size, widths, hidden, dropout, width, **kwargs) -> PrototypicalCNN:
+    return PrototypicalCNN(num_classes, in_chans, img_size, [scaled(c, width) for c in widths],
+                           scaled(hidden, width), dropout, **kwargs)
 
 
 @register_model("classify")
 def mlp(num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
-        dropout: float = 0.2, **kwargs) -> MLP:
+        dropout: float = 0.2, width: float = 1.0, **kwargs) -> MLP:
     """MLP baseline: flattened pixels -> 512 -> 256 -> classes, ReLU and dropout."""
-    return MLP(num_classes, in_chans, img_size, (512, 256), dropout, **kwargs)
+    return MLP(num_classes, in_chans, img_size, (scaled(512, width), scaled(256, width)), dropout, **kwargs)
 
 
 @register_model("classify")
 def mlp_tiny(num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
-             dropout: float = 0.0, **kwargs) -> MLP:
+             dropout: float = 0.0, width: float = 1.0, **kwargs) -> MLP:
     """MLP with one hidden layer of 32 units: for tests."""
-    return MLP(num_classes, in_chans, img_size, (32,), dropout, **kwargs)
+    return MLP(num_classes, in_chans, img_size, (scaled(32, width),), dropout, **kwargs)
 
 
 def count_parameters(model: nn.Module) -> int:
