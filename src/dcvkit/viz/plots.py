@@ -50,7 +50,7 @@ def plot_confusion_matrix(cm: Tensor, classes: Sequence[str], path: str | os.Pat
     frac = cm.double() / cm.sum(1, keepdim=True).clamp_min(1)
     k = len(classes)
     fig, ax = plt.subplots(figsize=(1.0 + 0.62 * k, 0.8 + 0.55 * k))
-    ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    ax.imshow(frac.numpy(), cmap="Blues", vmin=0, vmax=1)
     for i in range(k):
         for j in range(k):
             if cm[i, j]:
