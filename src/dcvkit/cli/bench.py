@@ -21,6 +21,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arguments(c, BenchClassifyConfig)
     c.set_defaults(func=cmd_bench_classify)
 
+    from dcvkit.bench.architectures import BenchArchitecturesConfig
+
+    a = kinds.add_parser("architectures", help="classic architectures trained under the same time budget",
+                         description=(
+        "Trains each architecture on Fashion-MNIST for the same wall-clock budget (the budget is turned into "
+        "epochs from a measured throughput) and prints parameters, FLOPs per image, images/s and test accuracy "
+        "beside the Fashion-MNIST benchmark's published figure for the family. Writes "
+        "runs/bench/architectures/<name>/{bench.json, table.md, accuracy.png} and one run directory per model.\n"
+        "example: dcv bench architectures --models cnn,resnet20 --budget-minutes 2"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(a, BenchArchitecturesConfig)
+    a.set_defaults(func=cmd_bench_architectures)
+
 
 def cmd_bench_classify(args: argparse.Namespace) -> int:
     from dcvkit.bench.classify import BenchClassifyConfig, bench_classify, table_rows
@@ -29,4 +42,16 @@ def cmd_bench_classify(args: argparse.Namespace) -> int:
     results = bench_classify(resolve(BenchClassifyConfig, args), log=lambda s: err.print(s))
     print_table(table_rows(results), title=f"training throughput, {results['threads']} threads (medians)")
     out.print(f"wrote {results['out_dir']}/bench.json")
+    return 0
+
+
+def cmd_bench_architectures(args: argparse.Namespace) -> int:
+    from dcvkit.bench.architectures import BenchArchitecturesConfig, bench_architectures, table_rows
+    from dcvkit.cli.output import err, out, print_table
+
+    cfg = resolve(BenchArchitecturesConfig, args)
+    results = bench_architectures(cfg, log=lambda s: err.print(s))
+    print_table(table_rows(results), title=f"Fashion-MNIST, {cfg.budget_minutes:g} min of training per model on "
+                                           f"{results['device']} ({results['threads']} threads)")
+    out.print(f"best within the budget: {results['best']}\nwrote {results['out_dir']}/bench.json, table.md, accuracy.png")
     return 0
