@@ -13,10 +13,14 @@ dcvkit: train, evaluate and compare deep computer-vision models.
 
   dcv quickstart                     CNN vs classical ML on Fashion-MNIST, with an HTML report
   dcv classify train --model cnn     train a classifier (dcv classify train --help for every option)
+  dcv classify train --model resnet18 --pretrained RUN_OR_FILE --freeze-backbone   transfer learning
   dcv classify val RUN               test-set accuracy, per-class report and confusion matrix
   dcv classify predict RUN IMG...    top-k classes with probabilities
   dcv baseline --models rf,lr        classical baselines (scikit-learn) on the same split
+  dcv experiment transfer            the course's claims measured: dropout, lr-annealing,
+                                     plain-vs-residual, transfer
   dcv bench classify                 training throughput: dcvkit vs bare PyTorch vs PIL/DataLoader
+  dcv bench architectures            AlexNet, VGG, GoogLeNet, ResNet... under one time budget
   dcv models                         the model registry
 
 Options can also come from a YAML file (--config file.yaml); flags override it. Every run writes a
@@ -25,7 +29,7 @@ Errors print one line and exit with code 2 (3: training diverged)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dcvkit.cli import baseline, bench, classify, models, quickstart
+    from dcvkit.cli import baseline, bench, classify, experiment, models, quickstart
 
     parser = argparse.ArgumentParser(prog="dcv", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"dcvkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (quickstart, classify, baseline, bench, models):
+    for module in (quickstart, classify, baseline, experiment, bench, models):
         module.register(sub)
     return parser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 import matplotlib
 
@@ -82,4 +82,37 @@ def plot_predictions(images: Tensor, target: Tensor, probs: Tensor, classes: Seq
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
         c = int(p.argmax())
         ax.set_title(f"{classes[c]} {float(p[c]):.2f}", fontsize=7, color="black" if c == int(t) else "red")
+    save_figure(fig, path)
+
+
+def plot_curves(histories: dict[str, Sequence[dict[str, float]]], keys: Sequence[tuple[str, str]],
+                path: str | os.PathLike, title: str = "", dashed: Callable[[str], bool] | None = None) -> None:
+    """One panel per metric ``(key, panel title)``, one line per run (``histories``: label -> history)."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), squeeze=False)
+    for ax, (key, name) in zip(axes[0], keys):
+        for label, hist in histories.items():
+            pts = [(h["epoch"], h[key]) for h in hist if key in h]
+            if pts:
+                ax.plot(*zip(*pts), "--" if dashed and dashed(label) else "-", label=label)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if key == "lr":
+            ax.set_yscale("log")
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    save_figure(fig, path)
+
+
+def plot_bars(values: dict[str, float], path: str | os.PathLike, ylabel: str = "", title: str = "") -> None:
+    """Labelled bars with their values written on top."""
+    fig, ax = plt.subplots(figsize=(1.2 + 1.4 * len(values), 3.4))
+    bars = ax.bar(list(values), list(values.values()), color="#4c72b0")
+    ax.bar_label(bars, fmt="%.4f", fontsize=8)
+    lo = min(values.values(), default=0)
+    ax.set_ylim(max(0.0, lo - 0.1), min(1.0, max(values.values(), default=1) + 0.05))
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
     save_figure(fig, path)
