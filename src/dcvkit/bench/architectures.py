@@ -62,6 +62,7 @@ class BenchArchitecturesConfig(RunConfig):
     device: str = opt("auto", "auto, cpu or cuda", ("auto", "cpu", "cuda"))
     calibration_steps: int = opt(8, "timed steps that measure each model's throughput before it trains")
     max_epochs: int = opt(30, "at most this many epochs, however fast the model")
+    progress: bool = opt(True, "show progress bars and one line per epoch")
 
 
 def flops_per_image(model: nn.Module, shape: tuple[int, ...]) -> int:
@@ -148,7 +149,7 @@ def bench_architectures(cfg: BenchArchitecturesConfig, out_dir: Path | None = No
             data=cfg.data, data_dir=cfg.data_dir, model=name, seed=cfg.seed, epochs=epochs, limit=limit,
             val_split=VAL_SPLIT,
             batch_size=cfg.batch_size, lr=cfg.lr * LR_FACTOR.get(name, 1.0), label_smoothing=0.1, hflip=True,
-            device=cfg.device, tensorboard=False, width=cfg.width, progress=True)
+            device=cfg.device, tensorboard=False, width=cfg.width, progress=cfg.progress)
         t0 = time.perf_counter()
         result = train(tcfg, run_dir=out_dir / name)
         wall = time.perf_counter() - t0

@@ -222,9 +222,11 @@ class TransferConfig(ExperimentConfig):
     source_classes: str = opt("0-4", "classes to pretrain on")
     target_classes: str = opt("5-9", "classes to learn from few images")
     per_class: int = opt(50, "training images per target class")
-    pretrain_epochs: int = opt(4, "epochs on the source classes (all their training images)")
+    pretrain_epochs: int = opt(10, "epochs on the source classes (all their training images)")
     epochs: int = opt(30, "epochs on the small target set")
-    lr: float = opt(0.05, "peak learning rate on the target set (the fine-tuned backbone gets 0.1x)")
+    lr: float = opt(0.05, "peak learning rate on the target set")
+    backbone_lr: float = opt(0.1, "learning-rate factor of the backbone in the extra 'fine-tuning, low backbone "
+                                  "lr' variant (the 'fine-tuning' variant trains all layers at --lr)")
 
 
 def transfer_experiment(cfg: TransferConfig, log: Callable[[str], None] = print) -> Experiment:
@@ -234,14 +236,17 @@ def transfer_experiment(cfg: TransferConfig, log: Callable[[str], None] = print)
     pre_acc = accuracy_on(pre, cfg.device, weights="best.pt")
     small = dict(model=cfg.model, classes=cfg.target_classes, per_class=cfg.per_class, val_split=0.0,
                  epochs=cfg.epochs, lr=cfg.lr, batch_size=64)
-    variants = {"scratch": {}, "frozen features": dict(pretrained=str(pre.run_dir), freeze_backbone=True),
-                "fine-tuning": dict(pretrained=str(pre.run_dir), backbone_lr=0.1)}
+    weights = str(pre.run_dir)
+    variants = {"scratch": {}, "frozen features": dict(pretrained=weights, freeze_backbone=True),
+                "fine-tuning": dict(pretrained=weights, backbone_lr=1.0),
+                f"fine-tuning, backbone lr x{cfg.backbone_lr:g}": dict(pretrained=weights, backbone_lr=cfg.backbone_lr)}
     rows, histories = [], {}
     for label, extra in variants.items():
         r = variant(cfg, out, label.replace(" ", "_"), log, **small, **extra)
         rows.append({"variant": label, "test_acc": accuracy_on(r, cfg.device), "train_images": len(r.splits.train)})
         histories[label] = r.fit.history
     by = {r["variant"]: r["test_acc"] for r in rows}
+    low = by[f"fine-tuning, backbone lr x{cfg.backbone_lr:g}"]
     n = rows[0]["train_images"]
     verdict = (f"Pretrained on classes {cfg.source_classes} (test accuracy {pre_acc:.4f} there), then classes "
                f"{cfg.target_classes} from {n} images ({cfg.per_class} per class), tested on all their test images: "
@@ -249,11 +254,13 @@ def transfer_experiment(cfg: TransferConfig, log: Callable[[str], None] = print)
                f"fine-tuning {by['fine-tuning']:.4f}. "
                + (f"Fine-tuning beats training from scratch by {pts(by['fine-tuning'] - by['scratch'])}."
                   if by["fine-tuning"] > by["scratch"] else
-                  f"Fine-tuning does not beat training from scratch here ({pts(by['fine-tuning'] - by['scratch'])})."))
+                  f"Fine-tuning does not beat training from scratch here ({pts(by['fine-tuning'] - by['scratch'])}).")
+               + f" With the backbone at {cfg.backbone_lr:g}x the learning rate, fine-tuning reaches {low:.4f} "
+               + f"({pts(low - by['fine-tuning'])} against the same rate for all layers).")
     from dcvkit.viz.plots import plot_bars
 
     fig = out / "transfer.png"
-    plot_bars({r["variant"]: r["test_acc"] for r in rows}, fig, ylabel="test accuracy",
+    plot_bars({r["variant"].replace(", ", ",\n"): r["test_acc"] for r in rows}, fig, ylabel="test accuracy",
               title=f"classes {cfg.target_classes} from {cfg.per_class} images per class")
     exp = Experiment("transfer", out, rows, verdict, fig)
     exp.save({"pretrain_test_acc": pre_acc})

@@ -1,0 +1,84 @@
+"""`dcv experiment ...` and `dcv bench architectures` end to end, on small synthetic data and tiny models.
+
+These check that each experiment trains its variants, writes results.json, the figure and a verdict made
+from the measured numbers; the course's claims themselves are measured at full size (docs/results.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dcvkit.bench.architectures import plan_budget
+from dcvkit.cli.main import main
+
+FAST = ["--no-progress", "--seed", "0"]
+
+
+def _results(kind: str) -> dict:
+    return json.loads(Path(f"runs/experiment/{kind}/exp/results.json").read_text())
+
+
+def _check_outputs(kind: str, figure: str) -> dict:
+    res = _results(kind)
+    out = Path(f"runs/experiment/{kind}/exp")
+    assert (out / figure).stat().st_size > 1000 and (out / "config.yaml").is_file()
+    assert res["verdict"] in (out / "verdict.md").read_text()
+    return res
+
+
+def test_dropout_experiment(idx_dir, capsys):
+    assert main(["experiment", "dropout", "--data-dir", str(idx_dir), "--model", "cnn_tiny", "--per-class", "10",
+                 "--epochs", "2", *FAST]) == 0
+    res = _check_outputs("dropout", "dropout.png")
+    a, b = res["rows"]
+    assert (a["dropout"], b["dropout"]) == (0.0, 0.5) and a["gap"] == pytest.approx(a["train_acc"] - a["test_acc"])
+    # the verdict quotes the measured numbers
+    assert f"{a['test_acc']:.4f}" in res["verdict"] and f"{b['train_acc']:.4f}" in res["verdict"]
+    assert "train/test gap" in capsys.readouterr().out
+
+
+def test_lr_annealing_experiment(idx_dir):
+    assert main(["experiment", "lr-annealing", "--data-dir", str(idx_dir), "--model", "cnn_tiny", "--limit", "200",
+                 "--epochs", "3", *FAST]) == 0
+    rows = _check_outputs("lr-annealing", "lr-annealing.png")["rows"]
+    assert [r["schedule"] for r in rows] == ["constant", "step", "cosine"]
+    const, step, cos = (r["final_lr"] for r in rows)
+    assert const == pytest.approx(0.1) and step < 0.1 and cos < 1e-3
+
+
+def test_plain_vs_residual_experiment(idx_dir):
+    assert main(["experiment", "plain-vs-residual", "--data-dir", str(idx_dir), "--models", "plain20,resnet20",
+                 "--limit", "128", "--epochs", "2", "--width", "0.25", *FAST]) == 0
+    rows = _check_outputs("plain-vs-residual", "plain-vs-residual.png")["rows"]
+    assert [r["model"] for r in rows] == ["plain20", "resnet20"] and all(len(r["train_err_per_epoch"]) == 2 for r in rows)
+
+
+def test_transfer_experiment(idx_dir):
+    assert main(["experiment", "transfer", "--data-dir", str(idx_dir), "--model", "cnn_tiny", "--per-class", "5",
+                 "--pretrain-epochs", "1", "--epochs", "2", *FAST]) == 0
+    res = _check_outputs("transfer", "transfer.png")
+    assert [r["variant"] for r in res["rows"]] == ["scratch", "frozen features", "fine-tuning",
+                                                   "fine-tuning, backbone lr x0.1"]
+    assert all(r["train_images"] == 25 for r in res["rows"]) and 0 <= res["pretrain_test_acc"] <= 1
+
+
+def test_budget_becomes_epochs_or_a_subset():
+    assert plan_budget(60, 10_000, 60_000, 0.1) == (9, None)  # 540k usable images, 56k per epoch
+    epochs, limit = plan_budget(60, 100, 60_000, 0.1)  # 5,400 usable images: one epoch on a subset
+    assert epochs == 1 and 5_000 < limit < 6_000
+
+
+def test_bench_architectures(idx_dir, capsys):
+    assert main(["bench", "architectures", "--data-dir", str(idx_dir), "--models", "cnn_tiny,resnet20",
+                 "--width", "0.25", "--budget-minutes", "0.02", "--max-epochs", "2", "--calibration-steps", "1",
+                 "--no-progress", "--name", "ba"]) == 0
+    out = Path("runs/bench/architectures/ba")
+    res = json.loads((out / "bench.json").read_text())
+    rows = {r["model"]: r for r in res["rows"]}
+    assert rows["resnet20"]["published_acc"] == 0.949 and rows["cnn_tiny"]["published_acc"] is None
+    assert all(r["params"] > 0 and r["mflops"] > 0 and r["images_per_s"] > 0 and 0 <= r["test_acc"] <= 1
+               for r in rows.values())
+    assert "0.835" in (out / "table.md").read_text() and (out / "accuracy.png").is_file()
+    assert "best within the budget" in capsys.readouterr().out
