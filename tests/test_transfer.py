@@ -103,3 +103,33 @@ def test_torchvision_weights_name_is_not_downloaded_without_asking(idx_dir, monk
 def test_freeze_without_pretrained_is_refused(idx_dir):
     with pytest.raises(ConfigError, match="--freeze-backbone needs --pretrained"):
         train(_cfg(idx_dir, freeze_backbone=True))
+
+
+def test_resnet18_on_an_rgb_folder_of_any_size(tmp_path, capsys):
+    """The issue's case: torchvision-format weights, a folder of RGB images of mixed sizes, resized to the input."""
+    import numpy as np
+    import torchvision
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        cls = ("red", "blue")[i % 2]
+        h, w = int(rng.integers(30, 90)), int(rng.integers(30, 90))
+        img = rng.integers(0, 80, size=(h, w, 3), dtype=np.uint8)
+        img[..., 0 if cls == "red" else 2] += 150
+        (tmp_path / "photos" / cls).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(tmp_path / "photos" / cls / f"{i}.png")
+    tv = torchvision.models.resnet18()
+    torch.save(tv.state_dict(), tmp_path / "resnet18.pth")
+    code = main(["classify", "train", "--data", str(tmp_path / "photos"), "--img-size", "64", "--channels", "3",
+                 "--model", "resnet18", "--pretrained", str(tmp_path / "resnet18.pth"), "--freeze-backbone",
+                 "--epochs", "1", "--batch-size", "8", "--no-progress", "--no-tensorboard", "--name", "rgb"])
+    assert code == 0
+    ckpt = load_checkpoint("runs/classify/rgb/last.pt")
+    assert ckpt["meta"]["model_kwargs"]["img_size"] == [64, 64] and ckpt["meta"]["classes"] == ["blue", "red"]
+    assert torch.equal(ckpt["model"]["layer1.0.conv1.weight"], tv.layer1[0].conv1.weight)  # frozen backbone
+    odd = tmp_path / "odd.png"
+    Image.fromarray(np.full((37, 91, 3), 200, dtype=np.uint8)).save(odd)
+    capsys.readouterr()
+    assert main(["classify", "predict", "runs/classify/rgb", str(odd), "--topk", "2"]) == 0
+    assert "resized" in capsys.readouterr().err
