@@ -20,6 +20,7 @@ from typing import Any, Callable
 from dcvkit.config import RunConfig, opt, to_dict
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
 from dcvkit.tasks.classify import ClassifyConfig, TrainResult, evaluate, train
+from dcvkit.viz.plots import plot_bars, plot_curves
 
 
 @dataclass
@@ -46,6 +47,16 @@ class Experiment:
         write_json(self.out_dir / "results.json", {"experiment": self.name, "rows": self.rows,
                                                    "verdict": self.verdict, **(extra or {})})
         atomic_write(self.out_dir / "verdict.md", f"# {self.name}\n\n{self.verdict}\n".encode())
+
+
+def finish(name: str, out: Path, rows: list[dict[str, Any]], verdict: str,
+           plot: Callable[[Path], None], extra: dict[str, Any] | None = None) -> Experiment:
+    """Draw the figure ``<name>.png`` with ``plot(path)`` and write results.json and verdict.md."""
+    fig = out / f"{name}.png"
+    plot(fig)
+    exp = Experiment(name, out, rows, verdict, fig)
+    exp.save(extra)
+    return exp
 
 
 def start(cfg: ExperimentConfig, name: str) -> Path:
@@ -108,14 +119,9 @@ def dropout_experiment(cfg: DropoutConfig, log: Callable[[str], None] = print) -
                + (f"narrowed the train/test gap by {100 * (a['gap'] - b['gap']):.1f} points" if narrowed
                   else "did not narrow the train/test gap here")
                + f" and changed test accuracy by {pts(b['test_acc'] - a['test_acc'])}.")
-    from dcvkit.viz.plots import plot_curves
-
-    fig = out / "dropout.png"
-    plot_curves(histories, [("train_acc", "training accuracy (dropout active)"), ("val_acc", "validation accuracy")],
-                fig, title=f"{cfg.model} on {a['train_images']} images: with and without dropout")
-    exp = Experiment("dropout", out, rows, verdict, fig)
-    exp.save()
-    return exp
+    keys = [("train_acc", "training accuracy (dropout active)"), ("val_acc", "validation accuracy")]
+    title = f"{cfg.model} on {a['train_images']} images: with and without dropout"
+    return finish("dropout", out, rows, verdict, lambda f: plot_curves(histories, keys, f, title=title))
 
 
 # --- learning-rate annealing ---------------------------------------------------------------------------
@@ -150,14 +156,9 @@ def annealing_experiment(cfg: AnnealingConfig, log: Callable[[str], None] = prin
     verdict = (f"{cfg.epochs} epochs on {cfg.limit} images starting at lr {cfg.lr:g}. " + "; ".join(parts) + ". "
                + (f"Best: {best['schedule']}, {pts(best['test_acc'] - const['test_acc'])} over the constant rate."
                   if best is not const else "Annealing did not beat the constant rate in this run."))
-    from dcvkit.viz.plots import plot_curves
-
-    fig = out / "lr-annealing.png"
-    plot_curves(histories, [("lr", "learning rate"), ("train_loss", "training loss"), ("val_acc", "validation accuracy")],
-                fig, title="constant learning rate vs annealing")
-    exp = Experiment("lr-annealing", out, rows, verdict, fig)
-    exp.save()
-    return exp
+    keys = [("lr", "learning rate"), ("train_loss", "training loss"), ("val_acc", "validation accuracy")]
+    return finish("lr-annealing", out, rows, verdict,
+                  lambda f: plot_curves(histories, keys, f, title="constant learning rate vs annealing"))
 
 
 # --- plain vs residual ---------------------------------------------------------------------------------
@@ -201,14 +202,9 @@ def degradation_experiment(cfg: DegradationConfig, log: Callable[[str], None] = 
                        f"({100 * by['plain56']['final_train_err']:.2f}% vs {100 * by['resnet56']['final_train_err']:.2f}%): "
                        "shortcuts fix it") if above else "resnet56 did not train better than plain56 here")
     verdict = "; ".join(lines) + ". " + ("; ".join(claims).capitalize() + "." if claims else "")
-    from dcvkit.viz.plots import plot_curves
-
-    fig = out / "plain-vs-residual.png"
-    plot_curves(histories, [("train_err", "training error"), ("val_err", "validation error")], fig,
-                title="plain vs residual networks (dashed: plain)", dashed=lambda k: k.startswith("plain"))
-    exp = Experiment("plain-vs-residual", out, rows, verdict, fig)
-    exp.save()
-    return exp
+    keys = [("train_err", "training error"), ("val_err", "validation error")]
+    return finish("plain-vs-residual", out, rows, verdict, lambda f: plot_curves(
+        histories, keys, f, title="plain vs residual networks (dashed: plain)", dashed=lambda k: k.startswith("plain")))
 
 
 # --- transfer learning ---------------------------------------------------------------------------------
@@ -257,14 +253,10 @@ def transfer_experiment(cfg: TransferConfig, log: Callable[[str], None] = print)
                   f"Fine-tuning does not beat training from scratch here ({pts(by['fine-tuning'] - by['scratch'])}).")
                + f" With the backbone at {cfg.backbone_lr:g}x the learning rate, fine-tuning reaches {low:.4f} "
                + f"({pts(low - by['fine-tuning'])} against the same rate for all layers).")
-    from dcvkit.viz.plots import plot_bars
-
-    fig = out / "transfer.png"
-    plot_bars({r["variant"].replace(", ", ",\n"): r["test_acc"] for r in rows}, fig, ylabel="test accuracy",
-              title=f"classes {cfg.target_classes} from {cfg.per_class} images per class")
-    exp = Experiment("transfer", out, rows, verdict, fig)
-    exp.save({"pretrain_test_acc": pre_acc})
-    return exp
+    bars = {r["variant"].replace(", ", ",\n"): r["test_acc"] for r in rows}
+    title = f"classes {cfg.target_classes} from {cfg.per_class} images per class"
+    return finish("transfer", out, rows, verdict, lambda f: plot_bars(bars, f, ylabel="test accuracy", title=title),
+                  {"pretrain_test_acc": pre_acc})
 
 
 EXPERIMENTS: dict[str, tuple[type[ExperimentConfig], Callable[..., Experiment], str]] = {

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from torch import Tensor, nn
+from torch import nn
 
-from dcvkit.models.classify.base import Classifier, pair, resolve_stem, scaled
+from dcvkit.models.classify.base import FeaturesClassifier, pair, resolve_stem, scaled
 from dcvkit.models.registry import register_model
 
 
-class AlexNet(Classifier):
-    head_name = "classifier.6"
-
+class AlexNet(FeaturesClassifier):
     def __init__(self, num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
                  dropout: float = 0.5, width: float = 1.0, stem: str = "auto"):
         super().__init__()
@@ -50,14 +48,6 @@ class AlexNet(Classifier):
             nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, num_classes),
         )
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """(B, in_chans, H, W) -> (B, 256, H/8, W/8) with the small stem (H/32 with the imagenet stem)."""
-        return self.features(x)
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        x = self.classifier[:-1](self.avgpool(x).flatten(1))
-        return x if pre_logits else self.classifier[-1](x)
 
 
 @register_model("classify")

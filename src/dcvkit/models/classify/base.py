@@ -85,3 +85,21 @@ class Classifier(nn.Module):
             for h in hooks:
                 h.remove()
         return out
+
+
+class FeaturesClassifier(Classifier):
+    """AlexNet/VGG layout (torchvision's names): ``features`` (convs) -> ``avgpool`` -> ``classifier``, a
+    Sequential of dense layers whose last one (``classifier.6``) is the head."""
+
+    head_name = "classifier.6"
+    features: nn.Sequential
+    avgpool: nn.Module
+    classifier: nn.Sequential
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """(B, in_chans, H, W) -> (B, C, h, w) output of the last conv block."""
+        return self.features(x)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        x = self.classifier[:-1](self.avgpool(x).flatten(1))
+        return x if pre_logits else self.classifier[-1](x)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from torch import Tensor, nn
+from torch import nn
 
-from dcvkit.models.classify.base import Classifier, pair, resolve_stem, scaled
+from dcvkit.models.classify.base import FeaturesClassifier, pair, resolve_stem, scaled
 from dcvkit.models.registry import register_model
 
 CONFIGS = {
@@ -28,9 +28,7 @@ CONFIGS = {
 }
 
 
-class VGG(Classifier):
-    head_name = "classifier.6"
-
+class VGG(FeaturesClassifier):
     def __init__(self, config: Sequence[int | str], num_classes: int = 10, in_chans: int = 1,
                  img_size: int | Sequence[int] = 28, dropout: float = 0.5, width: float = 1.0,
                  stem: str = "auto", batch_norm: bool = True):
@@ -65,14 +63,6 @@ class VGG(Classifier):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.zeros_(m.bias)
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """(B, in_chans, H, W) -> (B, 512, ceil(H/32), ceil(W/32)) (floor with the imagenet stem)."""
-        return self.features(x)
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        x = self.classifier[:-1](self.avgpool(x).flatten(1))
-        return x if pre_logits else self.classifier[-1](x)
 
 
 @register_model("classify")
