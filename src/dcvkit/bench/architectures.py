@@ -79,7 +79,7 @@ def flops_per_image(model: nn.Module, shape: tuple[int, ...]) -> int:
 
 def training_throughput(model: nn.Module, shape: tuple[int, ...], num_classes: int, batch_size: int,
                         steps: int, device: torch.device) -> float:
-    """Images/s of SGD training steps on random data (after two untimed steps), on a copy of ``model``."""
+    """Images/s of SGD training steps on random data (after five untimed steps), on a copy of ``model``."""
     import copy
 
     m = copy.deepcopy(model).to(device).train()
@@ -97,7 +97,7 @@ def training_throughput(model: nn.Module, shape: tuple[int, ...], num_classes: i
         loss.backward()
         opt_.step()
 
-    for _ in range(2):
+    for _ in range(5):  # cuDNN autotuning and allocator warm-up happen here, not in the timing
         step()
     if device.type == "cuda":
         torch.cuda.synchronize()
