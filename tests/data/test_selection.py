@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -66,6 +68,9 @@ def test_moving_fashion_mnist_dataset_and_lrcn_trains(idx_dir, capsys):
     code = main(["classify", "train", "--data", "moving-fashion-mnist", "--data-dir", str(idx_dir), "--model", "lrcn",
                  "--width", "0.25", "--epochs", "1", "--limit", "96", "--no-progress", "--no-tensorboard"])
     assert code == 0 and "test accuracy" in capsys.readouterr().out
+    png = next(Path("runs/classify/exp").glob("*.png"))
+    assert main(["classify", "predict", "runs/classify/exp", str(png)]) == 2
+    assert "classifies clips" in capsys.readouterr().err
 
 
 def test_isinstance_of_clips():

@@ -329,6 +329,9 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], top
             device: str = "auto") -> list[Prediction]:
     """Top-k classes with probabilities for image files (converted/resized to the model's input)."""
     model, meta = load_classifier(weights, device)
+    if getattr(model, "input_ndim", 4) != 4:
+        raise ConfigError(f"{weights}: '{meta['model']}' classifies clips, not single images; "
+                          "evaluate it with `dcv classify val` on a clip dataset")
     arrays, resized = [], []
     for p in images:
         p = Path(p)

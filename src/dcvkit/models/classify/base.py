@@ -48,6 +48,7 @@ class Classifier(nn.Module):
     img_size: tuple[int, int]
     feature_layers: list[str]
     head_name: str = "fc"
+    input_ndim: int = 4  # 5 for models of clips (B, T, C, H, W)
 
     def forward_features(self, x: Tensor) -> Tensor:
         raise NotImplementedError

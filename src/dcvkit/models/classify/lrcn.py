@@ -25,6 +25,8 @@ from dcvkit.models.registry import register_model
 class LRCN(Classifier):
     """Input (B, T, C, H, W) clips; ``feature_layers`` are the encoder's per-frame maps (B*T, C', h, w)."""
 
+    input_ndim = 5
+
     def __init__(self, num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 36,
                  widths: Sequence[int] = (32, 64, 128), embed: int = 256, hidden: int = 256,
                  dropout: float = 0.3, grid: int = 3):
