@@ -70,16 +70,15 @@ def load_dataset(
         raise DataError(f"--val-split must be in [0, 1), got {val_split}")
     size = (img_size, img_size) if isinstance(img_size, int) else (tuple(img_size) if img_size else None)
 
-    def prepare(train, test=None):
-        """Class selection, then the per-class and total limits (the validation split comes after)."""
+    def prepare(train, *others):
+        """Class selection on every split, then the per-class and total limits on ``train`` (the
+        validation split, when it is drawn from ``train``, comes after)."""
         if classes:
             keep = parse_classes(classes, list(train.classes))
-            train = select_classes(train, keep)
-            test = select_classes(test, keep) if test is not None else None
+            train, *others = (select_classes(d, keep) if d is not None else None for d in (train, *others))
         if per_class:
             train = per_class_subset(train, per_class, seed)
-        train = _limit(train, limit, seed)
-        return train, test
+        return (_limit(train, limit, seed), *others)
 
     name = named.canonical_name(str(spec))
     generated = str(spec).lower() in GENERATED
@@ -110,12 +109,11 @@ def load_dataset(
         kw.update(classes=train.classes, channels=train.channels, img_size=train.img_size)
         val = load_folder(splits["val"], **kw) if "val" in splits else None
         test = load_folder(splits["test"], **kw) if "test" in splits else None
-        if classes and val is not None:
-            val = select_classes(val, parse_classes(classes, list(train.classes)))
-        train, test = prepare(train, test)
+        train, val, test = prepare(train, val, test)
         if val is None:
             train, val = split_train_val(train, val_split, seed)
     else:
-        train, test = prepare(load_folder(root, **kw))
+        train, = prepare(load_folder(root, **kw))
         train, val = split_train_val(train, val_split, seed)
+        test = None
     return DataSplits(root.name, list(train.classes), train, val, test)

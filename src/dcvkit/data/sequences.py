@@ -33,11 +33,9 @@ def motion_thetas(motion: Tensor, frames: int, size: int, item: int, g: torch.Ge
     speed = 0.6 + 0.4 * torch.rand(n, 1, generator=g)
     along = (t - 0.5) * travel * speed  # (n, frames), centred path
     across = ((torch.rand(n, 1, generator=g) - 0.5) * travel * 0.5).expand(n, frames)
-    angle = torch.zeros(n, frames)
-    rot = motion >= 4
     turn = math.radians(60) * speed * torch.where(motion == 4, 1.0, -1.0).view(n, 1)
     start = math.radians(15) * (torch.rand(n, 1, generator=g) * 2 - 1)
-    angle = torch.where(rot.view(n, 1), start + turn * t, angle)
+    angle = torch.where((motion >= 4).view(n, 1), start + turn * t, 0.0)
     sign = torch.where((motion % 2 == 0), 1.0, -1.0).view(n, 1)
     horizontal = (motion <= 1).view(n, 1)
     vertical = ((motion == 2) | (motion == 3)).view(n, 1)
@@ -45,11 +43,10 @@ def motion_thetas(motion: Tensor, frames: int, size: int, item: int, g: torch.Ge
     dy = torch.where(vertical, sign * along, torch.where(horizontal, across, 0.0))
     cos, sin = angle.cos(), angle.sin()
     # Sample the input at R(-angle) (p - d): the item turns by +angle (clockwise on screen, y down) and moves by d.
-    theta = torch.stack([
+    return torch.stack([
         torch.stack([cos, sin, -(cos * dx + sin * dy)], -1),
         torch.stack([-sin, cos, -(-sin * dx + cos * dy)], -1),
     ], -2)
-    return theta
 
 
 def moving_clips(images: Tensor, frames: int = 8, size: int = 36, seed: int = 0) -> tuple[Tensor, Tensor]:

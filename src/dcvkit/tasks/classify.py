@@ -78,10 +78,10 @@ class ClassificationTask:
     def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
         if not self.cfg.pretrained or self.cfg.backbone_lr == 1.0:
             return build_optimizer(param_groups(self.model, cfg.weight_decay), cfg)
-        head = {id(p) for p in self.model.get_classifier().parameters()}
-        backbone = [p for p in self.model.parameters() if id(p) not in head]
+        head = list(self.model.get_classifier().parameters())
+        backbone = [p for p in self.model.parameters() if all(p is not h for h in head)]
         # The head's groups first: the engine logs the first group's lr, which is then --lr's schedule.
-        groups = (param_groups(self.model.get_classifier().parameters(), cfg.weight_decay, cfg.lr)
+        groups = (param_groups(head, cfg.weight_decay, cfg.lr)
                   + param_groups(backbone, cfg.weight_decay, cfg.lr * self.cfg.backbone_lr))
         return build_optimizer(groups, cfg)
 
@@ -91,6 +91,8 @@ class ClassificationTask:
 
     def on_train_epoch_start(self, epoch: int) -> None:
         """Freeze (or unfreeze) the backbone; a frozen backbone also keeps its batch-norm statistics."""
+        if not self.cfg.freeze_backbone:
+            return
         frozen = self.frozen(epoch)
         head = self.model.get_classifier()
         for p in self.model.parameters():
@@ -144,31 +146,28 @@ def model_kwargs(cfg: ClassifyConfig, model: nn.Module | None = None, splits: Da
     return kw
 
 
-def build_model(cfg: ClassifyConfig, splits: DataSplits) -> tuple[ClassifyConfig, nn.Module, Any]:
+def build_model(cfg: ClassifyConfig, splits: DataSplits
+                ) -> tuple[ClassifyConfig, nn.Module, tuple[list[float], list[float]] | None]:
     """The model for ``cfg`` and ``splits``, with ``--pretrained`` weights loaded (its new head fresh).
 
     Returns the config (width and stem filled in from a dcvkit checkpoint when not given), the model and
-    the :class:`~dcvkit.models.pretrained.Pretrained` weights (or None)."""
-    pre = None
-    if cfg.pretrained:
-        from dcvkit.models.pretrained import read_pretrained
-
-        pre = read_pretrained(cfg.pretrained, cfg.download)
-        saved = (pre.meta or {}).get("model_kwargs", {})
-        inherit = {k: saved[k] for k in ("width", "stem") if getattr(cfg, k) is None and k in saved}
-        cfg = dataclasses.replace(cfg, **inherit)
-    model = create_model(cfg.model, **model_kwargs(cfg, splits=splits))
-    if pre is not None:
-        from dcvkit.engine.loop import console
-        from dcvkit.models.pretrained import apply_pretrained
-
-        notes = apply_pretrained(model, pre, splits.classes)
-        if cfg.progress:
-            console.print(f"pretrained weights from {pre.source}" + (f" ({'; '.join(notes)})" if notes else ""),
-                          highlight=False)
+    the input normalisation the pretrained weights expect (None: use the data's own)."""
     if cfg.freeze_backbone and not cfg.pretrained:
         raise ConfigError("--freeze-backbone needs --pretrained weights (a random backbone is not worth freezing)")
-    return cfg, model, pre
+    if not cfg.pretrained:
+        return cfg, create_model(cfg.model, **model_kwargs(cfg, splits=splits)), None
+    from dcvkit.engine.loop import console
+    from dcvkit.models.pretrained import apply_pretrained, input_stats, read_pretrained
+
+    pre = read_pretrained(cfg.pretrained, cfg.download)
+    saved = (pre.meta or {}).get("model_kwargs", {})
+    cfg = dataclasses.replace(cfg, **{k: saved[k] for k in ("width", "stem") if getattr(cfg, k) is None and k in saved})
+    model = create_model(cfg.model, **model_kwargs(cfg, splits=splits))
+    notes = apply_pretrained(model, pre, splits.classes)
+    if cfg.progress:
+        console.print(f"pretrained weights from {pre.source}" + (f" ({'; '.join(notes)})" if notes else ""),
+                      highlight=False)
+    return cfg, model, input_stats(pre, splits.channels)
 
 
 # --- train / evaluate / predict -----------------------------------------------------------------------
@@ -206,15 +205,11 @@ def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> Trai
         run_dir = resume_dir
     seed_everything(cfg.seed, cfg.deterministic)
     splits = cfg.load_splits(cfg.seed)
-    if ckpt:  # the pretrained weights are in the checkpoint already
-        cfg_model = dataclasses.replace(cfg, pretrained=None, freeze_backbone=False)
-        model = create_model(cfg.model, **model_kwargs(cfg_model, splits=splits))
+    if ckpt:  # the architecture, its (pretrained) weights and the normalisation come from the checkpoint
+        model = create_model(cfg.model, **model_kwargs(cfg, splits=splits))
         mean, std = ckpt["meta"]["mean"], ckpt["meta"]["std"]
     else:
-        cfg, model, pre = build_model(cfg, splits)
-        from dcvkit.models.pretrained import input_stats
-
-        stats = input_stats(pre, splits.channels) if pre is not None else None
+        cfg, model, stats = build_model(cfg, splits)
         mean, std = stats or splits.train.mean_std()
     task = ClassificationTask(model, cfg, splits.classes, mean, std)
     run_dir = Path(run_dir) if run_dir else new_run_dir(Path(cfg.project) / "classify", cfg.name)
