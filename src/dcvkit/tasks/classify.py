@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
+from dcvkit.augment import AugmentConfig, Augmenter, parse_augment
 from dcvkit.config import DataConfig, TrainConfig, from_dict, opt, to_dict
 from dcvkit.data import DataSplits
 from dcvkit.data.folders import decode, probe
@@ -42,7 +43,10 @@ class ClassifyConfig(TrainConfig, DataConfig):
                            ("auto", "small", "imagenet"))
     loss: str = opt("cross_entropy", "loss function", LOSSES)
     label_smoothing: float = opt(0.0, "label smoothing for the loss")
-    hflip: bool = opt(False, "random horizontal flips during training")
+    augment: str | None = opt(None, "data augmentation: a YAML file of Keras ImageDataGenerator-style options, or "
+                              "inline 'rotation_range=10, width_shift_range=0.1, horizontal_flip=true' "
+                              "(see docs/augmentation.md; preview with dcv augment preview)")
+    hflip: bool = opt(False, "random horizontal flips during training (the same as augment horizontal_flip=true)")
     test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
     # transfer learning
     pretrained: str | None = opt(None, "start from these weights: a dcvkit run/checkpoint, a torchvision/timm "
@@ -57,17 +61,21 @@ class ClassifyConfig(TrainConfig, DataConfig):
 
 
 class ClassificationTask:
-    """Cross-entropy classification of uint8 image batches (normalised on the device)."""
+    """Cross-entropy classification of uint8 image batches, augmented and normalised on the device."""
 
     def __init__(self, model: nn.Module, cfg: ClassifyConfig, classes: list[str],
-                 mean: Sequence[float], std: Sequence[float]):
+                 mean: Sequence[float], std: Sequence[float], augmenter: Augmenter | None = None):
         self.model, self.cfg, self.classes = model, cfg, classes
         self.mean, self.std = list(mean), list(std)
+        self.augmenter = augmenter
         self._norm: tuple[Tensor, Tensor] | None = None
         self._val: list[Tensor] = []
 
     def preprocess(self, images: Tensor) -> Tensor:
-        """uint8 (B, C, H, W) -> normalised float, on the images' device and memory format."""
+        """uint8 (or augmented float, pixel units) (B, C, H, W) -> normalised float: the augmentation config's
+        standardization when it has one (rescale, featurewise, ZCA, normalize), else the data's mean/std."""
+        if self.augmenter is not None and self.augmenter.cfg.standardizes:
+            return self.augmenter.standardize(images)
         if self._norm is None or self._norm[0].device != images.device:
             m = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1) * 255
             s = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1) * 255
@@ -90,7 +98,10 @@ class ClassificationTask:
         return self.cfg.freeze_backbone and (self.cfg.unfreeze_at is None or epoch + 1 < self.cfg.unfreeze_at)
 
     def on_train_epoch_start(self, epoch: int) -> None:
-        """Freeze (or unfreeze) the backbone; a frozen backbone also keeps its batch-norm statistics."""
+        """Reseed the augmentation (a resumed run draws the same transforms); freeze (or unfreeze) the
+        backbone, a frozen backbone also keeping its batch-norm statistics."""
+        if self.augmenter is not None:
+            self.augmenter.reseed(self.cfg.seed * 1_000_003 + epoch)
         if not self.cfg.freeze_backbone:
             return
         frozen = self.frozen(epoch)
@@ -105,11 +116,9 @@ class ClassificationTask:
 
     def training_step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         images, target = batch
-        x = self.preprocess(images)
-        if self.cfg.hflip:
-            flip = (torch.rand(x.shape[0], device=x.device) < 0.5).view(-1, *[1] * (x.ndim - 1))
-            x = torch.where(flip, x.flip(-1), x)
-        logits = self.model(x)
+        if self.augmenter is not None and self.augmenter.cfg.random:
+            images = self.augmenter.augment(images).images
+        logits = self.model(self.preprocess(images))
         loss = classification_loss(self.cfg.loss, logits, target, self.cfg.label_smoothing)
         for aux in getattr(self.model, "aux_outputs", None) or []:  # GoogLeNet's auxiliary classifiers
             loss = loss + 0.3 * classification_loss(self.cfg.loss, aux, target, self.cfg.label_smoothing)
@@ -129,8 +138,48 @@ class ClassificationTask:
 
     def checkpoint_meta(self) -> dict[str, Any]:
         m = self.model
-        return {"task": "classify", "model": self.cfg.model, "model_kwargs": model_kwargs(self.cfg, m),
+        meta = {"task": "classify", "model": self.cfg.model, "model_kwargs": model_kwargs(self.cfg, m),
                 "classes": self.classes, "mean": self.mean, "std": self.std}
+        if self.augmenter is not None:
+            meta["augment"] = self.augmenter.state()
+        return meta
+
+
+def build_augmenter(cfg: ClassifyConfig) -> tuple[ClassifyConfig, Augmenter | None]:
+    """The run's :class:`Augmenter` from ``--augment`` and ``--hflip``; the config gets the resolved options
+    inline (so config.yaml repeats the run without the YAML file) and the augmentation's validation_split."""
+    aug = parse_augment(cfg.augment)
+    if cfg.hflip:
+        aug = dataclasses.replace(aug or AugmentConfig(), horizontal_flip=True)
+    if aug is None:
+        return cfg, None
+    if aug.validation_split is not None and aug.validation_split != cfg.val_split:
+        if cfg.val_split != ClassifyConfig().val_split:
+            raise ConfigError(f"--val-split {cfg.val_split} and augment validation_split {aug.validation_split} "
+                              "disagree; give one of them")
+        cfg = dataclasses.replace(cfg, val_split=aug.validation_split)
+    return dataclasses.replace(cfg, augment=aug.inline() or None), Augmenter(aug, cfg.seed)
+
+
+def fit_augmenter(aug: Augmenter, splits: DataSplits, max_images: int = 20_000, seed: int = 0) -> None:
+    """Check the augmentation fits the data, then ``fit()`` its featurewise statistics on training images."""
+    size = tuple(splits.img_size)
+    if getattr(splits.train, "frames", None) and (aug.cfg.standardizes or aug.cfg.color_jitter):
+        raise ConfigError("--augment: clips (moving-fashion-mnist, lrcn) take the random geometric and brightness "
+                          "ops only; drop the standardization and color_jitter options")
+    if aug.output_size(size) != size:
+        raise ConfigError(f"--augment: resize/random_crop turn {size[0]}x{size[1]} images into "
+                          f"{'x'.join(map(str, aug.output_size(size)))}; in training resize the data with --img-size "
+                          "and use random_crop with crop_padding (same size)")
+    if not aug.cfg.needs_fit:
+        return
+    if hasattr(splits.train, "images"):
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(splits.train), generator=g)[:max_images]
+        images = splits.train.images[idx]
+    else:
+        images = torch.cat([b for b, _ in splits.train.loader(256, shuffle=True, seed=seed)][: -(-max_images // 256)])
+    aug.fit(images[:max_images])
 
 
 def model_kwargs(cfg: ClassifyConfig, model: nn.Module | None = None, splits: DataSplits | None = None
@@ -204,14 +253,19 @@ def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> Trai
         cfg, ckpt, resume_dir = _resume_config(cfg)
         run_dir = resume_dir
     seed_everything(cfg.seed, cfg.deterministic)
+    cfg, augmenter = build_augmenter(cfg)
     splits = cfg.load_splits(cfg.seed)
-    if ckpt:  # the architecture, its (pretrained) weights and the normalisation come from the checkpoint
+    if ckpt:  # the architecture, its (pretrained) weights, the normalisation and augmentation statistics
         model = create_model(cfg.model, **model_kwargs(cfg, splits=splits))
         mean, std = ckpt["meta"]["mean"], ckpt["meta"]["std"]
+        if "augment" in ckpt["meta"]:
+            augmenter = Augmenter.from_state(ckpt["meta"]["augment"], cfg.seed)
     else:
         cfg, model, stats = build_model(cfg, splits)
         mean, std = stats or splits.train.mean_std()
-    task = ClassificationTask(model, cfg, splits.classes, mean, std)
+        if augmenter is not None:
+            fit_augmenter(augmenter, splits, seed=cfg.seed)
+    task = ClassificationTask(model, cfg, splits.classes, mean, std, augmenter)
     run_dir = Path(run_dir) if run_dir else new_run_dir(Path(cfg.project) / "classify", cfg.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_yaml(run_dir / "config.yaml", to_dict(cfg))
@@ -258,7 +312,8 @@ def load_classifier(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[
 def predict_tensors(model: nn.Module, meta: dict[str, Any], images: Tensor, batch_size: int = 512) -> Tensor:
     """Class probabilities (N, K) for uint8 images (N, C, H, W)."""
     dev = next(model.parameters()).device
-    task = ClassificationTask(model, ClassifyConfig(), meta["classes"], meta["mean"], meta["std"])
+    augmenter = Augmenter.from_state(meta["augment"]) if "augment" in meta else None
+    task = ClassificationTask(model, ClassifyConfig(), meta["classes"], meta["mean"], meta["std"], augmenter)
     out = []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].to(dev)
