@@ -289,6 +289,11 @@ class AugmentParams:
     crop: Tensor | None = None            # (B, 2) top-left corner of the crop in the padded image
     erase: Tensor | None = None           # (B, 4) y0, x0, h, w of the erased rectangle (h = 0: none)
 
+    def slice(self, start: int, stop: int) -> "AugmentParams":
+        """The draws of images ``start:stop``."""
+        return AugmentParams(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name)[start:stop])
+                                for f in fields(self)})
+
     def to(self, device: torch.device | str) -> "AugmentParams":
         return AugmentParams(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name).to(device))
                                 for f in fields(self)})

@@ -72,26 +72,32 @@ def warp(x: Tensor, matrix: Tensor, out_size: tuple[int, int] | None = None, fil
     """
     b, _, h, w = x.shape
     oh, ow = out_size or (h, w)
-    m = matrix.to(device=x.device, dtype=torch.float32)
-    rows = torch.arange(oh, device=x.device, dtype=torch.float32).view(1, oh, 1)
-    cols = torch.arange(ow, device=x.device, dtype=torch.float32).view(1, 1, ow)
-    a = m[:, :2].reshape(b, 2, 3, 1, 1)
-    r = a[:, 0, 0] * rows + a[:, 0, 1] * cols + a[:, 0, 2]   # (B, oh, ow) input row of each output pixel
-    c = a[:, 1, 0] * rows + a[:, 1, 1] * cols + a[:, 1, 2]
-    src, sh, sw = x, h, w
-    if fill_mode == "wrap":  # periodic tiling: wrap the coordinates, pad one circular pixel for the blend
+    # The sampling grid in grid_sample's normalised (x, y) coordinates, built as one broadcast add of a
+    # per-column and a per-row term: F.affine_grid's batched matmul took as long as the sampling at 224 px.
+    to_pixels = torch.tensor([[0, oh / 2, (oh - 1) / 2], [ow / 2, 0, (ow - 1) / 2], [0, 0, 1]], dtype=torch.float64)
+    to_norm = torch.tensor([[0, 2 / w, 1 / w - 1], [2 / h, 0, 1 / h - 1], [0, 0, 1]], dtype=torch.float64)
+    theta = (to_norm @ matrix.double().cpu() @ to_pixels)[:, :2].to(device=x.device, dtype=torch.float32)
+    xs = (2 * torch.arange(ow, device=x.device, dtype=torch.float32) + 1) / ow - 1
+    ys = (2 * torch.arange(oh, device=x.device, dtype=torch.float32) + 1) / oh - 1
+    grid = (xs.view(1, 1, ow, 1) * theta[:, None, None, :, 0]
+            + (ys.view(1, oh, 1, 1) * theta[:, None, None, :, 1] + theta[:, None, None, :, 2]))
+    src = x
+    if fill_mode == "wrap":
+        c = (grid[..., 0] + 1) * (w / 2) - 0.5   # input (row, col) of each output pixel
+        r = (grid[..., 1] + 1) * (h / 2) - 0.5  # periodic tiling: wrap the coordinates, pad one circular pixel for the blend
         r = torch.remainder(r + 0.5, h) + 0.5
         c = torch.remainder(c + 0.5, w) + 0.5
-        src, sh, sw = F.pad(x, (1, 1, 1, 1), mode="circular"), h + 2, w + 2
-    grid = torch.stack([(2 * c + 1) / sw - 1, (2 * r + 1) / sh - 1], -1)
+        src = F.pad(x, (1, 1, 1, 1), mode="circular")
+        grid = torch.stack([(2 * c + 1) / (w + 2) - 1, (2 * r + 1) / (h + 2) - 1], -1)
     out = F.grid_sample(src, grid, mode="bilinear" if order == 1 else "nearest",
                         padding_mode=_PADDING[fill_mode], align_corners=False)
     if fill_mode == "constant":
-        # scipy's "constant": cval wherever the point is outside the pixel-centre hull (order 1) or rounds
-        # outside the image (order 0); inside, plain interpolation. 1e-3 px absorbs float32 round-off.
-        lo, eps = (-0.5, 0.0) if order == 0 else (0.0, 1e-3)
-        inside = ((r >= lo - eps) & (r <= h - 1 - lo + eps) & (c >= lo - eps) & (c <= w - 1 - lo + eps))
-        out = torch.where(inside.unsqueeze(1), out, torch.as_tensor(cval, dtype=out.dtype, device=out.device))
+        # scipy's "constant" (either order): cval wherever the point lies outside the hull of the pixel
+        # centres (row in [0, h-1] is |y| <= 1 - 1/h in normalised units), plain interpolation inside;
+        # 1e-4 px absorbs float32 round-off (points closer than that to the hull may differ from scipy).
+        inside = ((grid[..., 0].abs() <= 1 - (1 - 2e-4) / w) & (grid[..., 1].abs() <= 1 - (1 - 2e-4) / h)).unsqueeze(1)
+        out = out * inside if cval == 0 else torch.where(inside, out, torch.tensor(cval, dtype=out.dtype,
+                                                                                   device=out.device))
     return out
 
 

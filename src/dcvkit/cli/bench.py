@@ -34,6 +34,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arguments(a, BenchArchitecturesConfig)
     a.set_defaults(func=cmd_bench_architectures)
 
+    from dcvkit.bench.augment import BenchAugmentConfig
+
+    g = kinds.add_parser("augment", help="augmentation throughput: batched dcvkit vs per-sample torchvision v2 "
+                                         "and Keras semantics", description=(
+        "The same pipeline (rotation, shift, zoom, horizontal flip, brightness) on batches of uint8 images: "
+        "dcvkit on whole batches, torchvision.transforms.v2 per sample in a DataLoader, and Keras' "
+        "ImageDataGenerator semantics per sample with scipy. Interleaved rounds, medians. Writes "
+        "runs/bench/augment/<name>/{bench.json, table.md}.\nexample: dcv bench augment --sizes 28,224"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(g, BenchAugmentConfig)
+    g.set_defaults(func=cmd_bench_augment)
+
+
+def cmd_bench_augment(args: argparse.Namespace) -> int:
+    from dcvkit.bench.augment import BenchAugmentConfig, bench_augment, table_rows
+    from dcvkit.cli.output import err, out, print_table
+
+    results = bench_augment(resolve(BenchAugmentConfig, args), log=lambda s: err.print(s))
+    print_table(table_rows(results), title=f"augmentation throughput, batches of {results['batch_size']}, "
+                                           f"{results['threads']} threads (medians)")
+    out.print(f"wrote {results['out_dir']}/bench.json and table.md")
+    return 0
+
 
 def cmd_bench_classify(args: argparse.Namespace) -> int:
     from dcvkit.bench.classify import BenchClassifyConfig, bench_classify, table_rows

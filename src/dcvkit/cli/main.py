@@ -16,6 +16,8 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv classify train --model resnet18 --pretrained RUN_OR_FILE --freeze-backbone   transfer learning
   dcv classify val RUN               test-set accuracy, per-class report and confusion matrix
   dcv classify predict RUN IMG...    top-k classes with probabilities
+  dcv classify train --augment aug.yaml   Keras ImageDataGenerator-style augmentation, batched
+  dcv augment preview --config aug.yaml IMG   an image and its augmented versions, boxes/masks drawn
   dcv baseline --models rf,lr        classical baselines (scikit-learn) on the same split
   dcv experiment transfer            the course's claims measured: dropout, lr-annealing,
                                      plain-vs-residual, transfer
@@ -29,7 +31,7 @@ Errors print one line and exit with code 2 (3: training diverged)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dcvkit.cli import baseline, bench, classify, experiment, models, quickstart
+    from dcvkit.cli import augment, baseline, bench, classify, experiment, models, quickstart
 
     parser = argparse.ArgumentParser(prog="dcv", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"dcvkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (quickstart, classify, baseline, experiment, bench, models):
+    for module in (quickstart, classify, augment, baseline, experiment, bench, models):
         module.register(sub)
     return parser
 

@@ -116,3 +116,37 @@ def plot_bars(values: dict[str, float], path: str | os.PathLike, ylabel: str = "
     if title:
         ax.set_title(title, fontsize=10)
     save_figure(fig, path)
+
+
+def plot_augmented(rows: Sequence[Sequence[tuple[Tensor, Tensor | None, Tensor | None]]], path: str | os.PathLike,
+                   title: str = "") -> None:
+    """A grid: one row per source image, its original first and then its augmented versions. Each cell is
+    ``(image (C, H, W) in pixel units 0-255, mask (H, W) or None, boxes (n, 4) x1 y1 x2 y2 or None)``;
+    masks are overlaid in colour, boxes drawn as rectangles."""
+    from matplotlib.patches import Rectangle
+
+    ncol = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(1.6 * ncol, 1.7 * len(rows)), squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(ncol):
+            ax = axes[i][j]
+            ax.axis("off")
+            if j >= len(row):
+                continue
+            img, mask, boxes = row[j]
+            img = img.detach().float().clamp(0, 255).cpu() / 255
+            if img.shape[0] == 1:
+                ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(img[:3].permute(1, 2, 0))
+            if mask is not None and bool((mask > 0).any()):
+                m = mask.detach().cpu().float()
+                ax.imshow(torch.where(m > 0, m, torch.nan), cmap="tab10", alpha=0.45, vmin=0, vmax=9,
+                          interpolation="nearest")
+            for x1, y1, x2, y2 in ([] if boxes is None else boxes.tolist()):
+                # pixel edges -> imshow's coordinates (pixel centres at integers)
+                ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, ec="lime", lw=1.2))
+            ax.set_title("original" if j == 0 else f"#{j}", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    save_figure(fig, path)
