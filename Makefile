@@ -5,10 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dcvkit-installed
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data demo test bench bench-architectures clean help
+.PHONY: setup data demo test bench bench-augment bench-architectures clean help
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 setup: $(STAMP) data  ## create .venv, install dcvkit[dev], install Fashion-MNIST (Debian package, as root)
 
@@ -36,6 +36,9 @@ test: setup  ## run the test suite
 
 bench: setup  ## training-throughput benchmark (dcvkit engine vs bare loop vs PIL/ToTensor DataLoader)
 	$(BIN)/dcv bench classify
+
+bench-augment: setup  ## augmentation throughput: batched dcvkit vs torchvision v2 per sample vs Keras/scipy (~1 min)
+	$(BIN)/dcv bench augment
 
 bench-architectures: setup  ## every classic architecture for 6 min of training on Fashion-MNIST (~45 min on 2 cores)
 	$(BIN)/dcv bench architectures

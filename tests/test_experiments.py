@@ -39,6 +39,18 @@ def test_dropout_experiment(idx_dir, capsys):
     assert "train/test gap" in capsys.readouterr().out
 
 
+def test_augmentation_experiment(idx_dir):
+    assert main(["experiment", "augmentation", "--data-dir", str(idx_dir), "--model", "cnn_tiny", "--per-class", "10",
+                 "--epochs", "2", "--augment", "width_shift_range=0.3, horizontal_flip=true", *FAST]) == 0
+    res = _check_outputs("augmentation", "augmentation.png")
+    a, b = res["rows"]
+    assert (a["augment"], b["augment"]) == (None, "width_shift_range=0.3, horizontal_flip=true")
+    assert b["gap"] == pytest.approx(b["train_acc"] - b["test_acc"]) and 0 <= b["augmented_test_acc"] <= 1
+    assert f"{a['gap'] * 100:.1f} points" in res["verdict"] and f"{b['augmented_test_acc']:.4f}" in res["verdict"]
+    cfg = Path("runs/experiment/augmentation/exp/augmentation/config.yaml").read_text()
+    assert "width_shift_range=0.3" in cfg  # the variant's own run saved its augmentation
+
+
 def test_lr_annealing_experiment(idx_dir):
     assert main(["experiment", "lr-annealing", "--data-dir", str(idx_dir), "--model", "cnn_tiny", "--limit", "200",
                  "--epochs", "3", *FAST]) == 0

@@ -289,6 +289,25 @@ class AugmentParams:
     crop: Tensor | None = None            # (B, 2) top-left corner of the crop in the padded image
     erase: Tensor | None = None           # (B, 4) y0, x0, h, w of the erased rectangle (h = 0: none)
 
+    @classmethod
+    def fixed(cls, n: int = 1, **values: Any) -> "AugmentParams":
+        """Chosen draws for ``n`` images: the identity except for ``values`` (a number or bool for every image,
+        or a sequence of one per image), e.g. ``AugmentParams.fixed(theta=90)``; for previews and tests."""
+        geometry = dict(theta=0.0, tx=0.0, ty=0.0, shear=0.0, zx=1.0, zy=1.0)
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"AugmentParams.fixed: unknown draws {sorted(unknown)}")
+
+        def column(v: Any, dtype: torch.dtype) -> Tensor:
+            t = torch.as_tensor(v, dtype=dtype)
+            return t.expand(n).clone() if t.ndim == 0 else t
+
+        out = {k: column(values.get(k, v), torch.float64) for k, v in geometry.items()}
+        out.update({k: column(values.get(k, False), torch.bool) for k in ("hflip", "vflip")})
+        out.update({k: torch.as_tensor(values[k]) for k in ("brightness", "channel_shift", "jitter", "crop", "erase")
+                    if k in values})
+        return cls(**out)
+
     def slice(self, start: int, stop: int) -> "AugmentParams":
         """The draws of images ``start:stop``."""
         return AugmentParams(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name)[start:stop])

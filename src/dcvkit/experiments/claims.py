@@ -6,6 +6,7 @@ Each experiment trains a few variants that differ in one thing, on Fashion-MNIST
 written in advance).
 
 * ``dropout``: the same CNN with and without dropout on a small training set; train/test gap.
+* ``augmentation``: the same CNN with and without data augmentation on a small training set; train/test gap.
 * ``lr-annealing``: a constant learning rate against step and cosine annealing.
 * ``plain-vs-residual``: training error of plain20/plain56/resnet20/resnet56 (the ResNet paper's Fig. 1/6).
 * ``transfer``: classes 5-9 from 50 images per class: from scratch, frozen pretrained features, fine-tuning.
@@ -17,7 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from dcvkit.config import RunConfig, opt, to_dict
+from dcvkit.data.core import ImageTensors
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
 from dcvkit.tasks.classify import ClassifyConfig, TrainResult, evaluate, train
 from dcvkit.viz.plots import plot_bars, plot_curves
@@ -85,6 +89,26 @@ def pts(x: float) -> str:
     return f"{100 * x:+.1f} points"
 
 
+def gap_row(result: TrainResult, device: str, **fields: Any) -> dict[str, Any]:
+    """``fields`` plus the final weights' accuracy on the (plain, un-augmented) training images and on the
+    test set, and the train/test gap."""
+    train_acc, test_acc = accuracy_on(result, device, "train"), accuracy_on(result, device)
+    return {**fields, "train_acc": train_acc, "test_acc": test_acc, "gap": train_acc - test_acc,
+            "train_images": len(result.splits.train)}
+
+
+def gap_verdict(regulariser: str, setting: str, epochs: int, a: dict[str, Any], b: dict[str, Any]) -> str:
+    """The verdict of a with/without comparison of a regulariser from two :func:`gap_row` rows."""
+    narrowed = b["gap"] < a["gap"]
+    return (f"On {a['train_images']} training images, {epochs} epochs: without {regulariser} the model reaches "
+            f"{a['train_acc']:.4f} on its training set and {a['test_acc']:.4f} on the test set (gap "
+            f"{100 * a['gap']:.1f} points); with {setting}, {b['train_acc']:.4f} and {b['test_acc']:.4f} (gap "
+            f"{100 * b['gap']:.1f} points). {regulariser.capitalize()} "
+            + (f"narrowed the train/test gap by {100 * (a['gap'] - b['gap']):.1f} points" if narrowed
+               else "did not narrow the train/test gap here")
+            + f" and changed test accuracy by {pts(b['test_acc'] - a['test_acc'])}.")
+
+
 # --- dropout -------------------------------------------------------------------------------------------
 
 
@@ -106,22 +130,65 @@ def dropout_experiment(cfg: DropoutConfig, log: Callable[[str], None] = print) -
         label = f"dropout {p:g}"
         r = variant(cfg, out, f"dropout_{p:g}", log, model=cfg.model, dropout=p, per_class=cfg.per_class,
                     epochs=cfg.epochs, lr=cfg.lr, weight_decay=0.0, val_split=0.1)
-        train_acc, test_acc = accuracy_on(r, cfg.device, "train"), accuracy_on(r, cfg.device)
-        rows.append({"variant": label, "dropout": p, "train_acc": train_acc, "test_acc": test_acc,
-                     "gap": train_acc - test_acc, "train_images": len(r.splits.train)})
+        rows.append(gap_row(r, cfg.device, variant=label, dropout=p))
         histories[label] = r.fit.history
     a, b = rows
-    narrowed = b["gap"] < a["gap"]
-    verdict = (f"On {a['train_images']} training images, {cfg.epochs} epochs: without dropout the model reaches "
-               f"{a['train_acc']:.4f} on its training set and {a['test_acc']:.4f} on the test set (gap "
-               f"{100 * a['gap']:.1f} points); with dropout {cfg.dropout:g}, {b['train_acc']:.4f} and "
-               f"{b['test_acc']:.4f} (gap {100 * b['gap']:.1f} points). Dropout "
-               + (f"narrowed the train/test gap by {100 * (a['gap'] - b['gap']):.1f} points" if narrowed
-                  else "did not narrow the train/test gap here")
-               + f" and changed test accuracy by {pts(b['test_acc'] - a['test_acc'])}.")
+    verdict = gap_verdict("dropout", f"dropout {cfg.dropout:g}", cfg.epochs, a, b)
     keys = [("train_acc", "training accuracy (dropout active)"), ("val_acc", "validation accuracy")]
     title = f"{cfg.model} on {a['train_images']} images: with and without dropout"
     return finish("dropout", out, rows, verdict, lambda f: plot_curves(histories, keys, f, title=title))
+
+
+# --- data augmentation ---------------------------------------------------------------------------------
+
+DEFAULT_AUGMENT = ("rotation_range=10, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.1, "
+                   "horizontal_flip=true")
+
+
+@dataclass
+class AugmentationConfig(ExperimentConfig):
+    """Data augmentation: the same network with and without augmentation on a small training set."""
+
+    model: str = opt("cnn", "model")
+    per_class: int = opt(100, "training images per class (1,000 in all: a small set overfits)")
+    epochs: int = opt(40, "epochs (long enough to overfit)")
+    augment: str = opt(DEFAULT_AUGMENT, "the augmentation (YAML file or inline options, as --augment)")
+    dropout: float = opt(0.0, "dropout of both variants (0: augmentation is the only regulariser)")
+    lr: float = opt(0.05, "peak learning rate")
+    batch_size: int = opt(32, "batch size (small: enough steps on a small set)")
+
+
+def augmented_copy(data: ImageTensors, augment: str, seed: int) -> ImageTensors:
+    """The images of ``data`` through the augmentation's random part once (fixed draws), back to uint8."""
+    from dcvkit.augment import Augmenter, parse_augment
+
+    aug = Augmenter(parse_augment(augment), seed)
+    images = torch.cat([aug.augment(data.images[i:i + 1024]).images for i in range(0, len(data), 1024)])
+    return ImageTensors(images.round().clamp(0, 255).to(torch.uint8), data.labels, data.classes)
+
+
+def augmentation_experiment(cfg: AugmentationConfig, log: Callable[[str], None] = print) -> Experiment:
+    out = start(cfg, "augmentation")
+    rows, histories = [], {}
+    moved_test = None
+    for label, augment in (("no augmentation", None), ("augmentation", cfg.augment)):
+        r = variant(cfg, out, label.replace(" ", "_"), log, model=cfg.model, augment=augment, dropout=cfg.dropout,
+                    per_class=cfg.per_class, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
+                    weight_decay=0.0, val_split=0.1)
+        # the same test images moved by the augmentation once: does the model cope with what it never saw?
+        if moved_test is None:
+            moved_test = augmented_copy(r.splits.test, cfg.augment, cfg.seed + 1)
+        moved_acc = float(evaluate(r.run_dir / "last.pt", data=moved_test, device=cfg.device)["accuracy"])
+        rows.append(gap_row(r, cfg.device, variant=label, augment=augment, augmented_test_acc=moved_acc))
+        histories[label] = r.fit.history
+    a, b = rows
+    verdict = (gap_verdict("augmentation", f"augmentation ({cfg.augment})", cfg.epochs, a, b)
+               + f" On the test images moved once by the same augmentation, accuracy is "
+               f"{a['augmented_test_acc']:.4f} without and {b['augmented_test_acc']:.4f} with augmentation "
+               f"({pts(b['augmented_test_acc'] - a['augmented_test_acc'])}).")
+    keys = [("train_acc", "training accuracy (on augmented batches)"), ("val_acc", "validation accuracy")]
+    title = f"{cfg.model} on {a['train_images']} images: with and without augmentation"
+    return finish("augmentation", out, rows, verdict, lambda f: plot_curves(histories, keys, f, title=title))
 
 
 # --- learning-rate annealing ---------------------------------------------------------------------------
@@ -261,6 +328,8 @@ def transfer_experiment(cfg: TransferConfig, log: Callable[[str], None] = print)
 
 EXPERIMENTS: dict[str, tuple[type[ExperimentConfig], Callable[..., Experiment], str]] = {
     "dropout": (DropoutConfig, dropout_experiment, "train/test gap with and without dropout on a small set"),
+    "augmentation": (AugmentationConfig, augmentation_experiment,
+                     "train/test gap with and without data augmentation on a small set"),
     "lr-annealing": (AnnealingConfig, annealing_experiment, "constant learning rate vs step and cosine annealing"),
     "plain-vs-residual": (DegradationConfig, degradation_experiment,
                           "training error of plain vs residual networks at depth 20 and 56"),

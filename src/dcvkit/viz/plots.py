@@ -134,14 +134,14 @@ def plot_augmented(rows: Sequence[Sequence[tuple[Tensor, Tensor | None, Tensor |
             if j >= len(row):
                 continue
             img, mask, boxes = row[j]
-            img = img.detach().float().clamp(0, 255).cpu() / 255
+            img = (img.detach().float().clamp(0, 255).cpu() / 255).numpy()
             if img.shape[0] == 1:
                 ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
             else:
-                ax.imshow(img[:3].permute(1, 2, 0))
+                ax.imshow(img[:3].transpose(1, 2, 0))
             if mask is not None and bool((mask > 0).any()):
                 m = mask.detach().cpu().float()
-                ax.imshow(torch.where(m > 0, m, torch.nan), cmap="tab10", alpha=0.45, vmin=0, vmax=9,
+                ax.imshow(torch.where(m > 0, m, torch.nan).numpy(), cmap="tab10", alpha=0.45, vmin=0, vmax=9,
                           interpolation="nearest")
             for x1, y1, x2, y2 in ([] if boxes is None else boxes.tolist()):
                 # pixel edges -> imshow's coordinates (pixel centres at integers)
