@@ -148,5 +148,5 @@ def test_help_lists_every_command(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert e.value.code == 0
-    for cmd in ("quickstart", "classify", "baseline", "bench", "models"):
+    for cmd in ("quickstart", "classify", "augment", "explain", "baseline", "experiment", "bench", "models"):
         assert cmd in out

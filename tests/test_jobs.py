@@ -35,9 +35,13 @@ def test_quickstart_writes_the_report(idx_dir, capsys):
                  "--baselines", "nb,lr", "--no-progress", "--no-tensorboard"])
     assert code == 0
     html = Path("runs/quickstart/exp/report.html").read_text()
-    assert html.count("data:image/png;base64,") >= 3  # curves, confusion matrix, predictions
-    for name in ("cnn_tiny (CNN)", "naive_bayes", "logistic_regression", "Confusion matrix"):
+    # curves, confusion matrix, predictions, saliency overlay, feature maps, filters
+    assert html.count("data:image/png;base64,") >= 6
+    for name in ("cnn_tiny (CNN)", "naive_bayes", "logistic_regression", "Confusion matrix", "What the CNN looks at",
+                 "Perturbation", "first conv block", "dcv explain saliency"):
         assert name in html
+    d = Path("runs/quickstart/exp/explain")
+    assert len(list(d.glob("*_perturbation.npy"))) == 1 and (d / "filters.png").is_file()
     summary = json.loads(Path("runs/quickstart/exp/summary.json").read_text())
     assert {r["model"] for r in summary["rows"]} == {"cnn_tiny (CNN)", "naive_bayes", "logistic_regression"}
 

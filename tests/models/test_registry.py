@@ -50,6 +50,22 @@ def test_same_face(name):
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
+def test_feature_chain_is_forward_features(name):
+    """A model that declares its features a plain chain of leaf modules computes exactly that chain."""
+    model = _build(name).eval()
+    chain = model.feature_chain()
+    if chain is None:
+        return
+    x = torch.randn(*INPUT.get(name, INPUT["default"]))
+    with torch.no_grad():
+        y = x
+        for m in chain:
+            assert not list(m.children()), f"{name}: feature_chain must list leaf modules"
+            y = m(y)
+        assert torch.allclose(y, model.forward_features(x))
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_state_dict_round_trip(name, tmp_path):
     from dcvkit.io import load_checkpoint, save_checkpoint
 

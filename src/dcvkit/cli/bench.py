@@ -46,6 +46,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arguments(g, BenchAugmentConfig)
     g.set_defaults(func=cmd_bench_augment)
 
+    from dcvkit.bench.saliency import BenchSaliencyConfig
+
+    s = kinds.add_parser("saliency", help="perturbation saliency: the naive loop vs dcvkit's batched and "
+                                          "incremental engines vs captum", description=(
+        "The course's perturbation saliency on the same model and image: the literal per-pixel loop (one "
+        "forward pass per perturbed copy), dcvkit's batched and incremental engines, and captum's "
+        "FeatureAblation; at 28x28x1 for --models and at --large-size RGB for --large-model (on images with "
+        "more than --naive-values pixel values the naive loop, captum and the batched engine run on that many "
+        "and are scaled to the whole image, as the table says). Each map is checked against the naive loop's. Writes "
+        "runs/bench/saliency/<name>/{bench.json, table.md}.\nexample: dcv bench saliency --large-size 0"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(s, BenchSaliencyConfig)
+    s.set_defaults(func=cmd_bench_saliency)
+
+
+def cmd_bench_saliency(args: argparse.Namespace) -> int:
+    from dcvkit.bench.saliency import BenchSaliencyConfig, bench_saliency
+    from dcvkit.cli.output import err, out, print_table
+
+    results = bench_saliency(resolve(BenchSaliencyConfig, args), log=lambda s: err.print(s))
+    rows = [{"case": f"{c['model']} {c['channels']}x{c['size']}x{c['size']}, {2 * len(c['deltas'])} steps",
+             "engine": r["engine"], "seconds": round(r["seconds"], 2), "forward passes": f"{r['forward_passes']:,}",
+             "speed-up": f"{r['speedup']:.1f}x",
+             "max |diff|": "" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.1e}"}
+            for c in results["cases"] for r in c["rows"]]
+    print_table(rows, title=f"perturbation saliency, {results['threads']} threads")
+    out.print(f"wrote {results['out_dir']}/bench.json and table.md")
+    return 0
+
 
 def cmd_bench_augment(args: argparse.Namespace) -> int:
     from dcvkit.bench.augment import BenchAugmentConfig, bench_augment, table_rows

@@ -18,11 +18,16 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv classify predict RUN IMG...    top-k classes with probabilities
   dcv classify train --augment aug.yaml   Keras ImageDataGenerator-style augmentation, batched
   dcv augment preview --config aug.yaml IMG   an image and its augmented versions, boxes/masks drawn
+  dcv explain saliency RUN IMG --method all   saliency maps: perturbation (exact, fast), gradient,
+                                     SmoothGrad, occlusion, Grad-CAM; PNG overlays + .npy maps
+  dcv explain features RUN IMG       feature-map grids per layer and first-layer filters
   dcv baseline --models rf,lr        classical baselines (scikit-learn) on the same split
-  dcv experiment transfer            the course's claims measured: dropout, lr-annealing,
-                                     plain-vs-residual, transfer
+  dcv experiment transfer            the course's claims measured: dropout, augmentation,
+                                     lr-annealing, plain-vs-residual, transfer
   dcv bench classify                 training throughput: dcvkit vs bare PyTorch vs PIL/DataLoader
   dcv bench architectures            AlexNet, VGG, GoogLeNet, ResNet... under one time budget
+  dcv bench augment                  batched augmentation vs torchvision v2 per sample vs Keras/scipy
+  dcv bench saliency                 perturbation saliency: naive loop vs batched/incremental vs captum
   dcv models                         the model registry
 
 Options can also come from a YAML file (--config file.yaml); flags override it. Every run writes a
@@ -31,7 +36,7 @@ Errors print one line and exit with code 2 (3: training diverged)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dcvkit.cli import augment, baseline, bench, classify, experiment, models, quickstart
+    from dcvkit.cli import augment, baseline, bench, classify, experiment, explain, models, quickstart
 
     parser = argparse.ArgumentParser(prog="dcv", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"dcvkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (quickstart, classify, augment, baseline, experiment, bench, models):
+    for module in (quickstart, classify, augment, explain, baseline, experiment, bench, models):
         module.register(sub)
     return parser
 

@@ -99,4 +99,30 @@ def _report(cfg: QuickstartConfig, cnn: TrainResult, rows: list[dict[str, Any]],
     rep.table([{k: v for k, v in r.items()} for r in cnn.test["per_class"]], floatfmt=".3f")
     rep.heading("Sample predictions (test set)")
     rep.image(cnn.run_dir / "predictions.png", "prediction and probability; red = wrong")
+    _explain_section(rep, cnn, run_dir / "explain")
     return rep.write(run_dir / "report.html")
+
+
+def _explain_section(rep: Report, cnn: TrainResult, out_dir: Path) -> None:
+    """What the CNN looks at: saliency maps of the first test image and the feature maps of its blocks
+    (``dcv explain saliency|features`` on the run make the same pictures for any image)."""
+    from dcvkit.explain.model import load_explainable
+    from dcvkit.explain.report import explain_features, explain_saliency
+
+    ex = load_explainable(cnn.run_dir / "best.pt", "cpu")
+    test = cnn.splits.test
+    image, label = test.images[0].float() / 255.0, test.classes[int(test.labels[0])]
+    maps = explain_saliency(ex, [(image, f"test0_{label}")], ["perturbation", "gradient", "occlusion", "gradcam"],
+                            out_dir, log=lambda _m: None)[0]
+    pert = maps[0]
+    rep.heading("What the CNN looks at (test image 0)")
+    rep.image(next(out_dir.glob("*.png")), (
+        f"true class {label}; explained class {pert.class_name} (p = {pert.probability:.3f}). Perturbation: the "
+        f"course's algorithm, every pixel moved by +-1, 2, 4 / 255, {pert.info['forward_passes']:,} forward "
+        f"passes ({pert.info['engine']} engine, {pert.seconds:.2f} s); gradient: its small-step limit; occlusion: "
+        "the drop in probability under a 4x4 grey patch; Grad-CAM: the last conv block. "
+        f"Reproduce: dcv explain saliency {cnn.run_dir} --index 0 --method all"))
+    paths = explain_features(ex, image, out_dir, stem=f"test0_{label}")
+    rep.image(paths[0], f"every channel of the first conv block ({ex.model.feature_layers[0]}) for the same image; "
+                        f"more layers: dcv explain features {cnn.run_dir} --index 0")
+    rep.image(paths[-1], "the first convolution's filters")

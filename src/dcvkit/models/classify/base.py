@@ -31,6 +31,13 @@ def resolve_stem(stem: str, img_size: tuple[int, int]) -> str:
     return stem
 
 
+def leaves(module: nn.Module) -> list[nn.Module]:
+    """The leaf modules of nested ``nn.Sequential`` containers, in order."""
+    if isinstance(module, nn.Sequential):
+        return [leaf for child in module for leaf in leaves(child)]
+    return [module]
+
+
 class Classifier(nn.Module):
     """Base class of image classifiers.
 
@@ -58,6 +65,12 @@ class Classifier(nn.Module):
 
     def get_classifier(self) -> nn.Linear:
         return self.get_submodule(self.head_name)
+
+    def feature_chain(self) -> list[nn.Module] | None:
+        """The leaf modules that :meth:`forward_features` applies one after the other, when it is such a
+        plain chain (no branches, no skips), else None. Incremental perturbation saliency recomputes only
+        the window of each layer that a changed pixel reaches; it needs this chain."""
+        return None
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the final linear layer by a freshly initialised one with ``num_classes`` outputs."""
@@ -100,6 +113,9 @@ class FeaturesClassifier(Classifier):
     def forward_features(self, x: Tensor) -> Tensor:
         """(B, in_chans, H, W) -> (B, C, h, w) output of the last conv block."""
         return self.features(x)
+
+    def feature_chain(self) -> list[nn.Module]:
+        return leaves(self.features)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         x = self.classifier[:-1](self.avgpool(x).flatten(1))

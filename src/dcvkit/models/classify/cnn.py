@@ -15,7 +15,7 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
-from dcvkit.models.classify.base import Classifier, pair, scaled
+from dcvkit.models.classify.base import Classifier, leaves, pair, scaled
 from dcvkit.models.registry import register_model
 
 
@@ -62,6 +62,9 @@ class PrototypicalCNN(Classifier):
     def forward_features(self, x: Tensor) -> Tensor:
         """(B, in_chans, H, W) -> (B, widths[-1], H / 2**n, W / 2**n)."""
         return self.blocks(x)
+
+    def feature_chain(self) -> list[nn.Module]:
+        return leaves(self.blocks)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """(B, C, h, w) feature map -> (B, num_classes) logits, or (B, hidden) with ``pre_logits``."""

@@ -1,0 +1,102 @@
+"""`dcv explain saliency|features` and `dcv bench saliency` end to end on a tiny trained run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import quick_args
+from dcvkit.cli.main import main
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line_error(code: int, err: str, *fragments: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def trained(idx_dir, capsys) -> str:
+    assert run(capsys, "classify", "train", "--data-dir", str(idx_dir), "--limit", "200",
+               *quick_args("--epochs", "1", "--name", "tiny"))[0] == 0
+    return "runs/classify/tiny"
+
+
+def test_saliency_writes_overlays_and_maps(trained, tmp_path, capsys):
+    code, out, err = run(capsys, "explain", "saliency", trained, "--index", "0,3", "--method", "all")
+    assert code == 0, err
+    d = Path("runs/explain/exp")
+    records = json.loads((d / "saliency.json").read_text())
+    assert len(records) == 10 and {r["method"] for r in records} == {"perturbation", "gradient", "smoothgrad",
+                                                                       "occlusion", "gradcam"}
+    pert = next(r for r in records if r["method"] == "perturbation")
+    assert pert["engine"] == "incremental" and pert["forward_passes"] > 784 and 0 < pert["probability"] <= 1
+    pngs = sorted(p.name for p in d.glob("*.png"))
+    assert len(pngs) == 2 and all((d / p).stat().st_size > 5000 for p in pngs)
+    maps = np.load(next(d.glob("*_perturbation.npy")))
+    assert maps.shape == (1, 28, 28) and np.abs(maps).max() > 0
+    assert np.load(next(d.glob("*_gradcam.npy"))).shape == (1, 28, 28)
+
+    # an RGB photo of another size is converted with a notice; the target by name
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(photo)
+    classes = json.loads(Path(trained, "results.json").read_text())
+    code, out, err = run(capsys, "explain", "saliency", trained, str(photo), "--method", "gradient,occlusion",
+                         "--target", "1")
+    assert code == 0 and "converted to the model's input 1x28x28" in err, err
+    assert Path("runs/explain/exp2/photo.png").is_file() and classes
+
+
+def test_saliency_bad_input_is_one_line(trained, tmp_path, capsys):
+    code, _, err = run(capsys, "explain", "saliency", trained, "--method", "lime")
+    one_line_error(code, err, "--method lime", "perturbation")
+    code, _, err = run(capsys, "explain", "saliency", trained, "--target", "dog")
+    one_line_error(code, err, "dog", "classes")
+    code, _, err = run(capsys, "explain", "saliency", trained, str(tmp_path / "missing.png"))
+    one_line_error(code, err, "missing.png")
+    code, _, err = run(capsys, "explain", "saliency", trained, "--index", "99999")
+    one_line_error(code, err, "--index 99999")
+    code, _, err = run(capsys, "explain", "saliency", str(tmp_path), "--index", "0")
+    one_line_error(code, err, "checkpoint")
+
+
+def test_features_grids_filters_and_layer_names(trained, capsys):
+    code, out, _ = run(capsys, "explain", "features", trained, "--list-layers")
+    assert code == 0 and "blocks.0" in out and "feature layer" in out and "Conv2d" in out
+    code, out, err = run(capsys, "explain", "features", trained, "--index", "2")
+    assert code == 0, err
+    d = Path("runs/explain/exp")
+    assert sorted(p.name for p in d.glob("*.png")) == ["features_blocks.0.png", "features_blocks.1.png", "filters.png"]
+    code, _, err = run(capsys, "explain", "features", trained, "--layers", "blocks.0,block9")
+    line = one_line_error(code, err, "block9", "valid layers", "blocks.0.0")
+    assert "--list-layers" in line
+    code, _, err = run(capsys, "explain", "features", trained, "--layers", "fc")
+    one_line_error(code, err, "not a feature map")
+
+
+def test_bench_saliency_small(capsys):
+    code, out, err = run(capsys, "bench", "saliency", "--models", "cnn_tiny", "--deltas", "1", "--large-size", "20",
+                         "--large-deltas", "1", "--naive-values", "800", "--max-memory", "64")
+    assert code == 0, err
+    res = json.loads(Path("runs/bench/saliency/exp/bench.json").read_text())
+    small, large = res["cases"]
+    assert small["copies"] == 28 * 28 * 2 and large["copies"] == 3 * 20 * 20 * 2
+    engines = [r["engine"] for r in small["rows"]]
+    assert engines == ["naive loop", "dcvkit batched", "dcvkit incremental", "captum FeatureAblation"]
+    for case in (small, large):  # every engine computed the same map as the literal loop (float32 rounding)
+        assert all(r["max_abs_diff"] is None or r["max_abs_diff"] < 1e-3 for r in case["rows"])
+        assert all(r["speedup"] > 0 for r in case["rows"])
+    assert "scaled" in large["rows"][0]["engine"] and "speed-up vs naive" in \
+        Path("runs/bench/saliency/exp/table.md").read_text()
