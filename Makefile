@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dcvkit-installed
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data demo test bench bench-augment bench-architectures clean help
+.PHONY: setup data demo test bench bench-augment bench-saliency bench-architectures clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -39,6 +39,9 @@ bench: setup  ## training-throughput benchmark (dcvkit engine vs bare loop vs PI
 
 bench-augment: setup  ## augmentation throughput: batched dcvkit vs torchvision v2 per sample vs Keras/scipy (~1 min)
 	$(BIN)/dcv bench augment
+
+bench-saliency: setup  ## perturbation saliency: naive loop vs dcvkit's batched/incremental engines vs captum (~2 min)
+	$(BIN)/dcv bench saliency
 
 bench-architectures: setup  ## every classic architecture for 6 min of training on Fashion-MNIST (~45 min on 2 cores)
 	$(BIN)/dcv bench architectures

@@ -67,7 +67,7 @@ def cmd_bench_saliency(args: argparse.Namespace) -> int:
 
     results = bench_saliency(resolve(BenchSaliencyConfig, args), log=lambda s: err.print(s))
     rows = [{"case": f"{c['model']} {c['channels']}x{c['size']}x{c['size']}, {2 * len(c['deltas'])} steps",
-             "engine": r["engine"], "seconds": round(r["seconds"], 2), "forward passes": f"{r['forward_passes']:,}",
+             "engine": r["engine"], "seconds": round(r["seconds"], 3), "forward passes": f"{r['forward_passes']:,}",
              "speed-up": f"{r['speedup']:.1f}x",
              "max |diff|": "" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.1e}"}
             for c in results["cases"] for r in c["rows"]]

@@ -138,7 +138,7 @@ class _Window:
     padded: Tensor                    # the unperturbed input of this layer, padded: (C, H + 2p, W + 2p)
     out_hw: tuple[int, int]           # the layer's full output size
     size: tuple[int, int] = (1, 1)    # output window size (set by the planner)
-    table: Tensor | None = None       # every input window of the unperturbed map, (positions, C*hin*win)
+    table: Tensor | None = None       # every input window of the unperturbed map, (positions, hin, win, C)
 
     def windows(self, oy: Tensor, ox: Tensor) -> Tensor:
         """The unperturbed input windows (B, C, hin, win) under output windows starting at (oy, ox)."""
@@ -146,8 +146,9 @@ class _Window:
         h, w = self.size
         hin, win = (h - 1) * sh + dh * (kh - 1) + 1, (w - 1) * sw + dw * (kw - 1) + 1
         c = self.padded.shape[0]
-        if self.table is not None:  # one contiguous row per copy: much faster than 2-D fancy indexing
-            return self.table.index_select(0, oy * (self.out_hw[1] - w + 1) + ox).view(-1, c, hin, win)
+        if self.table is not None:  # one contiguous row per copy: much faster than 2-D fancy indexing;
+            # channels-last rows, which the CPU's convolution and pooling kernels run fastest on small maps
+            return self.table.index_select(0, oy * (self.out_hw[1] - w + 1) + ox).permute(0, 3, 1, 2)
         rows = oy[:, None] * sh + torch.arange(hin, device=oy.device)
         cols = ox[:, None] * sw + torch.arange(win, device=ox.device)
         return self.padded[:, rows[:, :, None], cols[:, None, :]].permute(1, 0, 2, 3)
@@ -220,7 +221,8 @@ class IncrementalForward:
                 st = _Window(k, s, p, d, fill, op, padded, out_hw, (h, w))
                 positions = (out_hw[0] - h + 1) * (out_hw[1] - w + 1)
                 if positions * padded.shape[0] * hin * win * padded.element_size() <= TABLE_BYTES:
-                    st.table = F.unfold(padded[None], (hin, win), stride=s)[0].T.contiguous()
+                    cols = F.unfold(padded[None], (hin, win), stride=s)[0]          # (C*hin*win, positions)
+                    st.table = cols.view(-1, hin, win, positions).permute(3, 1, 2, 0).contiguous()
                 steps.append(st)
                 size_bytes += 2 * padded.shape[0] * hin * win + a.shape[0] * h * w
         head_bytes = activation_bytes(_Head(ex.model), a[None]) // a.element_size()
@@ -240,7 +242,7 @@ class IncrementalForward:
                 patch = step(patch)
                 continue
             patch, y0, x0 = self._window(step, patch, y0, x0)
-        full = self.base_features.expand(b, *self.base_features.shape).clone()
+        full = self.base_features.expand(b, *self.base_features.shape).clone(memory_format=torch.channels_last)
         _paste(full, patch, y0, x0)
         return self.ex.model.forward_head(full).softmax(-1)[:, self.target]
 
