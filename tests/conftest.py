@@ -89,3 +89,23 @@ def quick_args(*extra: str) -> list[str]:
     """Options for a fast training run from the CLI."""
     return ["--model", "cnn_tiny", "--epochs", "2", "--batch-size", "32", "--no-progress", "--no-tensorboard",
             "--lr", "0.05", *extra]
+
+
+def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    """`dcv ARGV...` in-process: exit code, stdout, stderr."""
+    from dcvkit.cli.main import main
+
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str, exit_code: int = 2) -> str:
+    """The CLI's bad-input contract: exit code 2, one line 'error: ...' holding ``fragments``, no traceback."""
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == exit_code, err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+    return lines[0]

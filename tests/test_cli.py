@@ -12,23 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import quick_args
+from conftest import assert_one_line_error, quick_args, run
 from dcvkit.cli.main import main
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str, exit_code: int = 2) -> None:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert code == exit_code, err
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 def test_train_val_predict(idx_dir, tmp_path, capsys):

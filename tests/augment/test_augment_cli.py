@@ -10,22 +10,8 @@ import torch
 import yaml
 from PIL import Image
 
-from conftest import quick_args
-from dcvkit.cli.main import main
+from conftest import assert_one_line_error, quick_args, run
 from dcvkit.io import load_checkpoint
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line_error(code: int, err: str, *fragments: str) -> None:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 def test_train_with_inline_augmentation_saves_it_resolved(idx_dir, capsys):
@@ -69,7 +55,7 @@ def test_featurewise_statistics_are_fitted_saved_and_used_at_evaluation(idx_dir,
 ])
 def test_bad_augmentation_is_one_line(idx_dir, capsys, spec, fragment):
     code, _, err = run(capsys, "classify", "train", "--data-dir", str(idx_dir), "--augment", spec, *quick_args())
-    one_line_error(code, err, fragment)
+    assert_one_line_error(code, err, fragment)
 
 
 def test_preview_draws_boxes_and_masks(tmp_path, capsys):
@@ -89,9 +75,9 @@ def test_preview_draws_boxes_and_masks(tmp_path, capsys):
                                                                                   "horizontal_flip": True}
     code, _, err = run(capsys, "augment", "preview", "--config", "rotation_range=30", str(tmp_path / "photo.png"),
                        "--box", "20,14,10,31")
-    one_line_error(code, err, "--box")
+    assert_one_line_error(code, err, "--box")
     code, _, err = run(capsys, "augment", "preview", "--config", "rotation_range=30", str(tmp_path / "nope.png"))
-    one_line_error(code, err, "nope.png")
+    assert_one_line_error(code, err, "nope.png")
 
 
 def test_preview_from_a_dataset(idx_dir, capsys):

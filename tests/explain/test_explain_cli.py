@@ -9,22 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import quick_args
-from dcvkit.cli.main import main
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line_error(code: int, err: str, *fragments: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
-    return lines[0]
+from conftest import assert_one_line_error, quick_args, run
 
 
 @pytest.fixture
@@ -61,15 +46,15 @@ def test_saliency_writes_overlays_and_maps(trained, tmp_path, capsys):
 
 def test_saliency_bad_input_is_one_line(trained, tmp_path, capsys):
     code, _, err = run(capsys, "explain", "saliency", trained, "--method", "lime")
-    one_line_error(code, err, "--method lime", "perturbation")
+    assert_one_line_error(code, err, "--method lime", "perturbation")
     code, _, err = run(capsys, "explain", "saliency", trained, "--target", "dog")
-    one_line_error(code, err, "dog", "classes")
+    assert_one_line_error(code, err, "dog", "classes")
     code, _, err = run(capsys, "explain", "saliency", trained, str(tmp_path / "missing.png"))
-    one_line_error(code, err, "missing.png")
+    assert_one_line_error(code, err, "missing.png")
     code, _, err = run(capsys, "explain", "saliency", trained, "--index", "99999")
-    one_line_error(code, err, "--index 99999")
+    assert_one_line_error(code, err, "--index 99999")
     code, _, err = run(capsys, "explain", "saliency", str(tmp_path), "--index", "0")
-    one_line_error(code, err, "checkpoint")
+    assert_one_line_error(code, err, "checkpoint")
 
 
 def test_features_grids_filters_and_layer_names(trained, capsys):
@@ -80,10 +65,10 @@ def test_features_grids_filters_and_layer_names(trained, capsys):
     d = Path("runs/explain/exp")
     assert sorted(p.name for p in d.glob("*.png")) == ["features_blocks.0.png", "features_blocks.1.png", "filters.png"]
     code, _, err = run(capsys, "explain", "features", trained, "--layers", "blocks.0,block9")
-    line = one_line_error(code, err, "block9", "valid layers", "blocks.0.0")
+    line = assert_one_line_error(code, err, "block9", "valid layers", "blocks.0.0")
     assert "--list-layers" in line
     code, _, err = run(capsys, "explain", "features", trained, "--layers", "fc")
-    one_line_error(code, err, "not a feature map")
+    assert_one_line_error(code, err, "not a feature map")
 
 
 def test_bench_saliency_small(capsys):

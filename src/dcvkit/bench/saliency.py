@@ -109,24 +109,20 @@ def bench_saliency(cfg: BenchSaliencyConfig, log: Callable[[str], None] = print)
         n_copies = numel * 2 * len(deltas)  # a random image in (0, 1): no step is clipped away
         label = f"{name} {channels}x{size}x{size}, {2 * len(deltas)} steps"
         log(f"--- {label}: {n_copies:,} perturbed copies ---")
-        values = None if subset is None else range(subset)
-        naive, t_naive = _timed(lambda: naive_perturbation_saliency(ex, x, target, signed_deltas(deltas), values))
         scale = 1.0 if subset is None else numel / subset
-        rows = [{"engine": "naive loop" + ("" if subset is None else f" ({subset} values, scaled)"),
-                 "seconds": t_naive * scale, "forward_passes": n_copies, "speedup": 1.0, "max_abs_diff": 0.0}]
+        scaled = "" if subset is None else f" ({subset} values, scaled)"
+        naive, t_naive = _timed(lambda: naive_perturbation_saliency(
+            ex, x, target, signed_deltas(deltas), None if subset is None else range(subset)))
+        rows = [{"engine": "naive loop" + scaled, "seconds": t_naive * scale, "forward_passes": n_copies,
+                 "speedup": 1.0, "max_abs_diff": 0.0}]
         check = slice(None) if subset is None else slice(0, subset)
         for engine in ("batched", "incremental"):
-            if engine == "batched" and subset is not None:
-                # whole 224x224 copies for every pixel value: hours on 2 cores; time a part of the image
-                part = x.clone()
-                res, sec = _timed(lambda: _batched_part(ex, part, target, deltas, subset or numel, cfg.max_memory))
-                sec *= numel / (subset or numel)
-                diff = float((res.view(-1)[check] - naive.view(-1)[check]).abs().max())
-                rows.append({"engine": f"dcvkit batched ({subset} values, scaled)", "seconds": sec,
-                             "forward_passes": n_copies, "speedup": rows[0]["seconds"] / sec, "max_abs_diff": diff})
-                continue
+            # whole large copies for every pixel value take hours on 2 cores: the batched engine times a part
+            part = subset if engine == "batched" else None
+
             def fast() -> Any:
-                return perturbation_saliency(ex, x, target, deltas, max_memory_mb=cfg.max_memory, engine=engine)
+                return perturbation_saliency(ex, x, target, deltas, max_memory_mb=cfg.max_memory, engine=engine,
+                                             values=part)
 
             if subset is None:  # short runs: warm up, then the median of --repeats
                 fast()
@@ -134,14 +130,16 @@ def bench_saliency(cfg: BenchSaliencyConfig, log: Callable[[str], None] = print)
                 r, sec = timings[0][0], statistics.median(t for _, t in timings)
             else:
                 r, sec = _timed(fast)
+            if part is not None:
+                sec *= scale
             diff = float((r.saliency.view(-1)[check] - naive.view(-1)[check]).abs().max())
-            rows.append({"engine": f"dcvkit {r.engine}", "seconds": sec, "forward_passes": r.forward_passes,
+            rows.append({"engine": f"dcvkit {r.engine}" + ("" if part is None else scaled), "seconds": sec,
+                         "forward_passes": n_copies if part is not None else r.forward_passes,
                          "speedup": rows[0]["seconds"] / sec, "max_abs_diff": diff})
         if has_captum:
             sec, passes = _captum(ex, x, target, subset)
-            sec *= 1.0 if subset is None else numel / subset
-            rows.append({"engine": "captum FeatureAblation" + ("" if subset is None else f" ({subset} values, scaled)"),
-                         "seconds": sec, "forward_passes": numel, "speedup": rows[0]["seconds"] / sec,
+            sec *= scale
+            rows.append({"engine": "captum FeatureAblation" + scaled, "seconds": sec, "forward_passes": numel, "speedup": rows[0]["seconds"] / sec,
                          "max_abs_diff": None})
         for r in rows:
             log(f"{r['engine']:<45} {r['seconds']:10.2f} s  {r['speedup']:8.1f}x")
@@ -158,20 +156,3 @@ def bench_saliency(cfg: BenchSaliencyConfig, log: Callable[[str], None] = print)
     atomic_write(out / "table.md", md.encode())
     results["out_dir"] = str(out)
     return results
-
-
-def _batched_part(ex: Explainable, x: torch.Tensor, target: int, deltas: list[float], values: int,
-                  max_memory: float) -> torch.Tensor:
-    """The batched engine on the first ``values`` pixel values only (whole copies at 224 px are slow)."""
-    from dcvkit.explain.perturbation import BatchedForward, Perturbations, average, perturbations
-
-    p = perturbations(x, signed_deltas(deltas))
-    keep = p.index < values
-    p = Perturbations(p.index[keep], p.value[keep], p.step[keep])
-    with torch.inference_mode():
-        fwd = BatchedForward(ex, x, target)
-        p0 = ex.probs(x[None])[0, target]
-        bs = max(1, int(max_memory * 2**20) // fwd.bytes_per_copy)
-        d = torch.cat([(fwd(p.index[i:i + bs], p.value[i:i + bs]) - p0) / p.step[i:i + bs]
-                       for i in range(0, len(p), bs)])
-    return average(p, d, x.numel()).view_as(x)

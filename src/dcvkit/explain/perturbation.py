@@ -301,16 +301,22 @@ class PerturbationResult:
 
 def perturbation_saliency(ex: Explainable, x: Tensor, target: int, deltas: Sequence[float] = DEFAULT_DELTAS,
                           batch_size: int | None = None, max_memory_mb: float = DEFAULT_MAX_MEMORY_MB,
-                          engine: str = "auto", progress: Callable[[int, int], None] | None = None
-                          ) -> PerturbationResult:
+                          engine: str = "auto", progress: Callable[[int, int], None] | None = None,
+                          values: int | None = None) -> PerturbationResult:
     """The course's perturbation saliency of class ``target`` for image ``x`` (C, H, W) in [0, 1].
 
     ``deltas`` are step sizes in 1/255 units, each used with both signs. ``engine``: ``auto``
     (incremental when the model allows it, else batched), ``incremental`` or ``batched``. Copies are
-    evaluated ``batch_size`` at a time, by default as many as fit ``max_memory_mb``.
+    evaluated ``batch_size`` at a time, by default as many as fit ``max_memory_mb``. ``values`` restricts
+    the work to the first that many pixel values (the rest stay 0), to time a part of a large image.
     """
+    if engine not in ("auto", "batched", "incremental"):
+        raise ConfigError(f"unknown engine '{engine}'; choose auto, incremental or batched")
     x = x.to(device=ex.device, dtype=ex.dtype)
     p = perturbations(x, signed_deltas(deltas))
+    if values is not None:
+        keep = p.index < values
+        p = Perturbations(p.index[keep], p.value[keep], p.step[keep])
     with torch.inference_mode():
         p0 = ex.probs(x[None])[0, target]
         fwd: IncrementalForward | BatchedForward | None = None
@@ -321,8 +327,6 @@ def perturbation_saliency(ex: Explainable, x: Tensor, target: int, deltas: Seque
                                   "convolution/pooling/element-wise layers (or its normalisation is not per "
                                   "channel); use engine batched")
         if fwd is None:
-            if engine not in ("auto", "batched", "incremental"):
-                raise ConfigError(f"unknown engine '{engine}'; choose auto, incremental or batched")
             fwd = BatchedForward(ex, x, target)
         bs = batch_size or max(1, min(MAX_BATCH, int(max_memory_mb * 2**20) // max(1, fwd.bytes_per_copy)))
         d = torch.empty(len(p), dtype=x.dtype, device=x.device)
