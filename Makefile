@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dcvkit-installed
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data demo test bench bench-augment bench-saliency bench-architectures clean help
+.PHONY: setup data demo test bench bench-augment bench-saliency bench-segment bench-architectures clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -42,6 +42,9 @@ bench-augment: setup  ## augmentation throughput: batched dcvkit vs torchvision 
 
 bench-saliency: setup  ## perturbation saliency: naive loop vs dcvkit's batched/incremental engines vs captum (~2 min)
 	$(BIN)/dcv bench saliency
+
+bench-segment: setup  ## unet vs skip-less autoencoder vs smp.Unet on FashionScenes, 10 min each (~45 min on 2 cores)
+	$(BIN)/dcv bench segment
 
 bench-architectures: setup  ## every classic architecture for 6 min of training on Fashion-MNIST (~45 min on 2 cores)
 	$(BIN)/dcv bench architectures

@@ -57,6 +57,36 @@ def write_png_folder(root: Path, per_class: int = 12, size: int = 28, layout: st
     return root
 
 
+def write_mask_pairs(root: Path, n: int = 6, size: int = 24, classes: list[str] | None = None, rgb: bool = False) -> Path:
+    """Images with a bright square whose class (1 or 2) is its position; masks hold the ids."""
+    from dcvkit.data.masks import IGNORE
+
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    pal = [(0, 0, 0), (200, 0, 0), (0, 200, 0)]
+    for i in range(n):
+        img = rng.integers(0, 40, (size, size, 3)).astype(np.uint8)
+        mask = np.zeros((size, size), dtype=np.uint8)
+        k = 1 + i % 2
+        sl = (slice(4, 12), slice(4, 12)) if k == 1 else (slice(12, 20), slice(12, 20))
+        img[sl] = 220
+        mask[sl] = k
+        mask[0, 0] = IGNORE
+        Image.fromarray(img).save(root / "images" / f"{i:03d}.png")
+        if rgb:
+            colour = np.array(pal + [(224, 224, 192)] * 253, dtype=np.uint8)[mask]  # VOC's void colour
+            Image.fromarray(colour).save(root / "masks" / f"{i:03d}.png")
+        else:
+            Image.fromarray(mask).save(root / "masks" / f"{i:03d}.png")
+    if classes is not None:
+        import yaml
+
+        spec = {"names": classes, **({"palette": [list(c) for c in pal]} if rgb else {})}
+        (root / "classes.yaml").write_text(yaml.safe_dump(spec))
+    return root
+
+
 @pytest.fixture
 def png_folder(tmp_path: Path) -> Path:
     return write_png_folder(tmp_path / "imgs")

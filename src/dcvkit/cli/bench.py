@@ -60,6 +60,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arguments(s, BenchSaliencyConfig)
     s.set_defaults(func=cmd_bench_saliency)
 
+    from dcvkit.bench.segment import BenchSegmentConfig
+
+    sg = kinds.add_parser("segment", help="unet vs skip-less conv_autoencoder vs smp.Unet, same scenes and budget",
+                          description=(
+        "Trains each model on the same FashionScenes split (128x128, 10 classes + background) for the same "
+        "wall-clock budget through the same task (loss, optimizer, schedule, metrics), then prints parameters, "
+        "GFLOPs per image, training and prediction images/s, and test mean Dice / IoU over the foreground "
+        "classes. smp_unet is segmentation_models_pytorch.Unet with random init (pip install 'dcvkit[bench]'). "
+        "Writes runs/bench/segment/<name>/{bench.json, table.md, dice.png} and one run directory per model.\n"
+        "example: dcv bench segment --models unet,conv_autoencoder --budget-minutes 3"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(sg, BenchSegmentConfig)
+    sg.set_defaults(func=cmd_bench_segment)
+
+
+def cmd_bench_segment(args: argparse.Namespace) -> int:
+    from dcvkit.bench.segment import BenchSegmentConfig, bench_segment, table_rows
+    from dcvkit.cli.output import err, out, print_table
+
+    cfg = resolve(BenchSegmentConfig, args)
+    results = bench_segment(cfg, log=lambda s: err.print(s))
+    print_table(table_rows(results), title=f"{results['data']}: {cfg.budget_minutes:g} min of training per model "
+                                           f"on {results['device']} ({results['threads']} threads)")
+    for v in results["verdicts"]:
+        out.print(v)
+    out.print(f"wrote {results['out_dir']}/bench.json, table.md, dice.png")
+    return 0
+
 
 def cmd_bench_saliency(args: argparse.Namespace) -> int:
     from dcvkit.bench.saliency import BenchSaliencyConfig, bench_saliency

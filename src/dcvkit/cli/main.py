@@ -17,6 +17,11 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv classify val RUN               test-set accuracy, per-class report and confusion matrix
   dcv classify predict RUN IMG...    top-k classes with probabilities
   dcv classify train --augment aug.yaml   Keras ImageDataGenerator-style augmentation, batched
+  dcv segment train --model unet     semantic segmentation on FashionScenes (or images/ + masks/);
+                                     --model conv_autoencoder | unet_course, --encoder resnet18
+  dcv segment val RUN                per-class Dice and IoU;  dcv segment predict RUN IMG  masks + overlays
+  dcv autoencoder train              convolutional autoencoder reconstructing Fashion-MNIST
+  dcv data scenes --out DIR --format coco   FashionScenes as masks | coco | yolo | voc
   dcv augment preview --config aug.yaml IMG   an image and its augmented versions, boxes/masks drawn
   dcv explain saliency RUN IMG --method all   saliency maps: perturbation (exact, fast), gradient,
                                      SmoothGrad, occlusion, Grad-CAM; PNG overlays + .npy maps
@@ -28,6 +33,7 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv bench architectures            AlexNet, VGG, GoogLeNet, ResNet... under one time budget
   dcv bench augment                  batched augmentation vs torchvision v2 per sample vs Keras/scipy
   dcv bench saliency                 perturbation saliency: naive loop vs batched/incremental vs captum
+  dcv bench segment                  unet vs skip-less autoencoder vs smp.Unet under one time budget
   dcv models                         the model registry
 
 Options can also come from a YAML file (--config file.yaml); flags override it. Every run writes a
@@ -36,7 +42,7 @@ Errors print one line and exit with code 2 (3: training diverged)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dcvkit.cli import augment, baseline, bench, classify, experiment, explain, models, quickstart
+    from dcvkit.cli import augment, baseline, bench, classify, data, experiment, explain, models, quickstart, segment
 
     parser = argparse.ArgumentParser(prog="dcv", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"dcvkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (quickstart, classify, augment, explain, baseline, experiment, bench, models):
+    for module in (quickstart, classify, segment, augment, explain, data, baseline, experiment, bench, models):
         module.register(sub)
     return parser
 

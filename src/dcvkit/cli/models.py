@@ -15,12 +15,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from dcvkit.cli.output import print_table
+    from dcvkit.errors import DcvError
     from dcvkit.models import create_model, list_models, model_entry
 
     rows = []
     for name in list_models(args.task, args.pattern):
         e = model_entry(name)
-        params = sum(p.numel() for p in create_model(name).parameters())
-        rows.append({"model": name, "task": e.task, "parameters": f"{params:,}", "summary": e.summary})
+        try:
+            params = f"{sum(p.numel() for p in create_model(name).parameters()):,}"
+        except DcvError:  # an optional dependency is missing (the summary says which)
+            params = "-"
+        rows.append({"model": name, "task": e.task, "parameters": params, "summary": e.summary})
     print_table(rows)
     return 0

@@ -1,5 +1,6 @@
 """Losses as plain functions on tensors; tasks pick them by name."""
 
 from dcvkit.losses.classification import classification_loss, focal_loss
+from dcvkit.losses.segmentation import dice_loss, reconstruction_loss, segmentation_loss
 
-__all__ = ["classification_loss", "focal_loss"]
+__all__ = ["classification_loss", "focal_loss", "dice_loss", "segmentation_loss", "reconstruction_loss"]

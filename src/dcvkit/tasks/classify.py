@@ -30,6 +30,7 @@ from dcvkit.io import load_checkpoint, new_run_dir, write_json, write_yaml
 from dcvkit.losses.classification import LOSSES, classification_loss
 from dcvkit.metrics.classification import accuracy, classification_report, confusion_matrix, topk_accuracy
 from dcvkit.models import create_model
+from dcvkit.tasks.common import resume_config
 
 
 @dataclass
@@ -230,27 +231,11 @@ class TrainResult:
     splits: DataSplits
 
 
-def _resume_config(cfg: ClassifyConfig) -> tuple[ClassifyConfig, dict[str, Any], Path]:
-    """The saved config of the run to resume, with the explicitly changed options of ``cfg`` on top."""
-    path = Path(cfg.resume)  # type: ignore[arg-type]
-    ckpt_path = path / "last.pt" if path.is_dir() else path
-    ckpt = load_checkpoint(ckpt_path)
-    if "config" not in ckpt or "optimizer" not in ckpt:
-        raise CheckpointError(f"{ckpt_path}: not a resumable dcvkit checkpoint (no optimizer state)")
-    defaults = ClassifyConfig()
-    changed = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
-               if getattr(cfg, f.name) != getattr(defaults, f.name) and f.name != "resume"}
-    saved = from_dict(ClassifyConfig, ckpt["config"], where=str(ckpt_path))
-    resumed = from_dict(ClassifyConfig, changed, base=saved, where="resume options")
-    resumed.resume = str(cfg.resume)
-    return resumed, ckpt, ckpt_path.parent
-
-
 def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> TrainResult:
     """Train a classifier; writes a run directory (config, checkpoints, metrics, plots) and returns it."""
     ckpt = None
     if cfg.resume:
-        cfg, ckpt, resume_dir = _resume_config(cfg)
+        cfg, ckpt, resume_dir = resume_config(ClassifyConfig, cfg)
         run_dir = resume_dir
     seed_everything(cfg.seed, cfg.deterministic)
     cfg, augmenter = build_augmenter(cfg)

@@ -28,8 +28,9 @@ def plot_history(history: Sequence[dict[str, float]], path: str | os.PathLike) -
     if not history:
         return
     epochs = [h["epoch"] for h in history]
-    panels = [("loss", "loss"), ("acc", "accuracy"), ("lr", "learning rate")]
-    panels = [(k, t) for k, t in panels if any(k in h or f"train_{k}" in h for h in history)]
+    panels = [("loss", "loss"), ("acc", "accuracy"), ("dice", "mean Dice (foreground)"), ("psnr", "PSNR (dB)"),
+              ("lr", "learning rate")]
+    panels = [(k, t) for k, t in panels if any(k in h or f"train_{k}" in h or f"val_{k}" in h for h in history)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
     for ax, (key, title) in zip(list(axes) if len(panels) > 1 else [axes], panels):
         for prefix, style in (("train_", "-o"), ("val_", "-s"), ("", "-")):

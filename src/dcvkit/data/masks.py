@@ -1,0 +1,249 @@
+"""Segmentation data: image + mask folder pairs, and the in-memory tensors the segmentation task trains on.
+
+Layout (one split, or ``train/``, ``val/``, ``test/`` subfolders each laid out so)::
+
+    root/images/0001.png     any image type
+    root/masks/0001.png      same stem, same size; PNG of class ids (mode L or P), or RGB colours
+    root/classes.yaml        optional: a list of names (index = id), an ``id: name`` mapping, or
+                             ``{names: [...], palette: [[r, g, b], ...]}`` for RGB colour-coded masks
+
+Without ``classes.yaml`` the classes are ``0 .. max id`` of the masks. Id 255 (colour (224, 224, 192) in RGB masks) is 'void' (VOC's border):
+ignored by losses and metrics. A mask that is missing, of another size than its image, or that holds an
+id (or colour) outside the classes is an error naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from dcvkit.config import load_yaml
+from dcvkit.data.annotations import palette, write_png
+from dcvkit.data.core import DataSplits, epoch_permutation, split_train_val
+from dcvkit.data.folders import IMAGE_EXTENSIONS, SPLIT_DIRS
+from dcvkit.errors import DataError
+
+IGNORE = 255
+VOID_RGB = (224, 224, 192)  # Pascal VOC's colour for id 255 ('void') in colour-coded masks
+
+
+@dataclass
+class MaskTensors:
+    """Images with one class id per pixel, held in memory.
+
+    Shape:
+        images: (N, C, H, W) uint8; masks: (N, H, W) uint8 class ids (``IGNORE`` = 255 for void pixels).
+    """
+
+    images: Tensor
+    masks: Tensor
+    classes: list[str]
+
+    def __post_init__(self) -> None:
+        assert self.images.dtype == torch.uint8 and self.images.ndim == 4, "images must be (N, C, H, W) uint8"
+        assert self.masks.shape == (self.images.shape[0], *self.images.shape[-2:]), "one (H, W) mask per image"
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def labels(self) -> Tensor:  # what split_train_val and the loaders index alongside the images
+        return self.masks
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def img_size(self) -> tuple[int, int]:
+        return (self.images.shape[-2], self.images.shape[-1])
+
+    def subset(self, index: Tensor) -> "MaskTensors":
+        return MaskTensors(self.images[index], self.masks[index], self.classes)
+
+    def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0):
+        from dcvkit.data.core import TensorLoader
+
+        return TensorLoader(self, batch_size, shuffle=shuffle, seed=seed)  # type: ignore[arg-type]
+
+    def mean_std(self, max_images: int = 2000) -> tuple[list[float], list[float]]:
+        x = self.images[:max_images].float().div_(255)
+        return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+
+    def class_pixels(self) -> Tensor:
+        """Pixels per class id (void left out)."""
+        m = self.masks.flatten().long()
+        return torch.bincount(m[m != IGNORE], minlength=len(self.classes))[: len(self.classes)]
+
+
+# --- classes.yaml --------------------------------------------------------------------------------------
+
+
+def read_classes(path: Path) -> tuple[list[str], list[tuple[int, int, int]] | None]:
+    """Names and (for RGB masks) colours from ``classes.yaml``."""
+    spec = load_yaml(path) if path.suffix in (".yaml", ".yml") else None
+    colours = None
+    if isinstance(spec, dict) and "names" in spec:
+        names, colours = spec["names"], spec.get("palette")
+    else:
+        names = spec
+    if isinstance(names, dict):
+        keys = sorted(int(k) for k in names)
+        if keys != list(range(len(keys))):
+            raise DataError(f"{path}: class ids must be 0..K-1 without gaps, got {keys}")
+        names = [names[k] if k in names else names[str(k)] for k in keys]
+    if not isinstance(names, list) or not names:
+        raise DataError(f"{path}: expected a list of class names, an 'id: name' mapping, or names: + palette:")
+    if colours is not None:
+        if len(colours) != len(names) or any(len(c) != 3 for c in colours):
+            raise DataError(f"{path}: palette needs one [r, g, b] per class ({len(names)})")
+        colours = [tuple(int(v) for v in c) for c in colours]
+    return [str(n) for n in names], colours
+
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+def _pairs(root: Path) -> list[tuple[Path, Path]]:
+    img_dir, mask_dir = root / "images", root / "masks"
+    if not img_dir.is_dir() or not mask_dir.is_dir():
+        raise DataError(f"{root}: a segmentation folder needs images/ and masks/ subfolders (see dcv segment "
+                        "train --help); write an example with `dcv data scenes --format masks`")
+    images = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not images:
+        raise DataError(f"{img_dir}: no images found")
+    masks = {p.stem: p for p in mask_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS}
+    pairs = []
+    for p in images:
+        if p.stem not in masks:
+            raise DataError(f"{p}: no mask file {mask_dir}/{p.stem}.png; every image needs a mask of the same name")
+        pairs.append((p, masks[p.stem]))
+    return pairs
+
+
+def _read_pair(img: Path, mask: Path, channels: int, size: tuple[int, int] | None,
+               colours: list[tuple[int, int, int]] | None, n_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with Image.open(img) as im:
+            im = im.convert("L" if channels == 1 else "RGB")
+            isize = im.size
+            if size is not None and im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), Image.BILINEAR)
+            a = np.array(im, dtype=np.uint8)
+        with Image.open(mask) as mk:
+            if mk.size != isize:
+                raise DataError(f"{mask}: mask is {mk.size[0]}x{mk.size[1]} but its image {img.name} is "
+                                f"{isize[0]}x{isize[1]}; masks must have their image's size")
+            if colours is not None:
+                rgb = np.array(mk.convert("RGB"), dtype=np.uint8)
+                m = np.full(rgb.shape[:2], IGNORE, dtype=np.uint8)
+                for k, c in enumerate(colours):
+                    m[(rgb == np.array(c, dtype=np.uint8)).all(-1)] = k
+                unknown = rgb[(m == IGNORE) & ~(rgb == np.array(VOID_RGB, dtype=np.uint8)).all(-1)]
+                if len(unknown):
+                    raise DataError(f"{mask}: colour {tuple(unknown[0].tolist())} is not in the palette of "
+                                    f"classes.yaml (nor the void colour {VOID_RGB})")
+            else:
+                if mk.mode not in ("L", "P", "1", "I", "I;16"):
+                    raise DataError(f"{mask}: mode {mk.mode} mask; masks hold one class id per pixel (mode L or "
+                                    "P), or give RGB colours in classes.yaml 'palette'")
+                m = np.array(mk).astype(np.int64)
+                if m.max(initial=0) > IGNORE or m.min(initial=0) < 0:
+                    raise DataError(f"{mask}: class ids must be 0..254 (255 = void), found {m.max()}")
+                m = m.astype(np.uint8)
+            if size is not None and mk.size != (size[1], size[0]):
+                m = np.array(Image.fromarray(m).resize((size[1], size[0]), Image.NEAREST))
+    except (UnidentifiedImageError, OSError) as e:
+        raise DataError(f"{e.filename or img}: unreadable image ({e})") from None
+    if n_classes is not None:
+        bad = np.unique(m[(m >= n_classes) & (m != IGNORE)])
+        if len(bad):
+            raise DataError(f"{mask}: class id {int(bad[0])} is outside the {n_classes} classes (0..{n_classes - 1}"
+                            "); fix the mask or add the class to classes.yaml")
+    return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), m
+
+
+def load_mask_folder(root: str | os.PathLike, classes: list[str] | None = None, channels: int | None = None,
+                     img_size: tuple[int, int] | None = None) -> MaskTensors:
+    """Read every image/mask pair of one split folder into memory (threads: PIL releases the GIL)."""
+    root = Path(root)
+    pairs = _pairs(root)
+    colours = None
+    for cand in (root / "classes.yaml", root.parent / "classes.yaml"):
+        if cand.is_file():
+            classes, colours = read_classes(cand)
+            break
+    if channels is None:
+        with Image.open(pairs[0][0]) as im:
+            channels = 1 if im.mode in ("1", "L", "I", "I;16", "F", "LA") else 3
+    if img_size is None:
+        with Image.open(pairs[0][0]) as im:
+            first = (im.size[1], im.size[0])
+        sizes = set()
+        for p, _ in pairs[:64]:
+            with Image.open(p) as im:
+                sizes.add(im.size)
+        img_size = first if len(sizes) > 1 else None
+    n = len(classes) if classes is not None else None
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        arrays = list(pool.map(lambda pm: _read_pair(*pm, channels, img_size, colours, n), pairs))
+    images = torch.from_numpy(np.stack([a for a, _ in arrays]))
+    masks = torch.from_numpy(np.stack([m for _, m in arrays]))
+    if classes is None:
+        valid = masks[masks != IGNORE]
+        classes = [str(i) for i in range(int(valid.max()) + 1 if valid.numel() else 1)]
+    return MaskTensors(images, masks, classes)
+
+
+def load_segmentation(root: str | os.PathLike, val_split: float = 0.1, seed: int = 0,
+                      img_size: int | None = None, channels: int | None = None, limit: int | None = None
+                      ) -> DataSplits:
+    """A segmentation folder (one split, or train/ val/ test/) as :class:`DataSplits` of MaskTensors."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder (a segmentation dataset is a folder with images/ and masks/)")
+    size = (img_size, img_size) if img_size else None
+    subs = {k: root / d for k, names in SPLIT_DIRS.items() for d in names if (root / d / "images").is_dir()}
+    if "train" in subs:
+        train = load_mask_folder(subs["train"], channels=channels, img_size=size)
+        kw = dict(classes=train.classes, channels=train.channels, img_size=train.img_size)
+        val = load_mask_folder(subs["val"], **kw) if "val" in subs else None
+        test = load_mask_folder(subs["test"], **kw) if "test" in subs else None
+    else:
+        train, val, test = load_mask_folder(root, channels=channels, img_size=size), None, None
+    if limit and limit < len(train):
+        perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 7))
+        train = train.subset(perm[:limit].sort().values)
+    if val is None:
+        train, val = split_train_val(train, val_split, seed)
+    return DataSplits(root.name, list(train.classes), train, val, test)
+
+
+# --- writing -------------------------------------------------------------------------------------------
+
+
+def write_mask_folder(out: Path, names: list[str], images: Tensor, masks: Tensor, classes: list[str],
+                      instances: Tensor | None = None) -> None:
+    """``images/``, ``masks/`` (palette PNGs: ids you can read, colours you can see), ``instances/`` when
+    given, and ``classes.yaml``."""
+    from dcvkit.io import write_yaml
+
+    pal = palette()
+    for name, img, m, k in zip(names, images, masks, instances if instances is not None else [None] * len(names)):
+        arr = img.permute(1, 2, 0).numpy()
+        write_png(out / "images" / f"{name}.png", arr[..., 0] if arr.shape[-1] == 1 else arr)
+        write_png(out / "masks" / f"{name}.png", m.numpy(), pal)
+        if k is not None:
+            write_png(out / "instances" / f"{name}.png", k.numpy(), pal)
+    write_yaml(out / "classes.yaml", {"names": list(classes)})
+
+
+__all__ = ["MaskTensors", "load_mask_folder", "load_segmentation", "write_mask_folder", "read_classes", "IGNORE"]

@@ -1,0 +1,467 @@
+"""Semantic segmentation (a class per pixel) and reconstruction (the convolutional autoencoder).
+
+Python API (the CLI calls exactly these)::
+
+    from dcvkit.tasks.segment import SegmentConfig, train, evaluate, predict
+    result = train(SegmentConfig(data="scenes", model="unet"))      # FashionScenes, 10 classes + background
+    evaluate(result.run_dir)                                         # per-class Dice and IoU on the test scenes
+    predict(result.run_dir, ["street.png"], out_dir="masks/")        # colour-coded masks and overlays
+
+    train(AutoencoderConfig())      # conv_autoencoder reconstructing Fashion-MNIST (target "image")
+
+Batches are ``(uint8 images (B, C, H, W), uint8 masks (B, H, W))``; with ``target="image"`` the mask is
+unused and the (augmented) input itself is the target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from dcvkit.augment import Augmenter, parse_augment
+from dcvkit.config import TrainConfig, from_dict, opt, to_dict
+from dcvkit.data import DataSplits
+from dcvkit.data.masks import IGNORE
+from dcvkit.engine import FitResult, Trainer, build_optimizer, param_groups, resolve_device, seed_everything
+from dcvkit.errors import CheckpointError, ConfigError, DataError
+from dcvkit.io import load_checkpoint, new_run_dir, write_json, write_yaml
+from dcvkit.losses.segmentation import LOSSES, RECONSTRUCTION_LOSSES, reconstruction_loss, segmentation_loss
+from dcvkit.metrics.segmentation import confusion, scores
+from dcvkit.models import create_model
+from dcvkit.tasks.common import resume_config
+
+TARGETS = ("mask", "image")
+MODEL_OPTIONS = ("depth", "base", "upsample", "batch_norm", "encoder", "dropout")
+
+
+@dataclass
+class SegmentConfig(TrainConfig):
+    """Segmentation: data, model, loss, augmentation."""
+
+    data: str = opt("scenes", "scenes (FashionScenes: Fashion-MNIST items on textured backgrounds, 10 classes + "
+                    "background), a folder of images/ + masks/ (docs/segmentation.md), or for --target image "
+                    "also fashion-mnist, mnist or an image folder")
+    data_dir: str | None = opt(None, "folder holding Fashion-MNIST's files (the scenes' items)")
+    download: bool = opt(False, "download Fashion-MNIST from its official source (checksum-verified)")
+    val_split: float = opt(0.1, "fraction of training images held out for validation")
+    limit: int | None = opt(None, "use a random subset of this many training images")
+    img_size: int | None = opt(None, "scene size (default 128), or resize folder images to this size")
+    scenes: int = opt(8000, "FashionScenes: training scenes (drawn from Fashion-MNIST's train split; "
+                            "the validation split comes out of them)")
+    test_scenes: int = opt(1000, "FashionScenes: test scenes (drawn from Fashion-MNIST's test split)")
+    scene_seed: int = opt(0, "FashionScenes: seed of the scenes (kept apart from --seed, so every model of a "
+                             "comparison sees the same scenes)")
+    target: str = opt("mask", "mask: a class per pixel; image: reconstruct the input (autoencoder)", TARGETS)
+    model: str = opt("unet", "segment model from `dcv models --task segment`")
+    depth: int | None = opt(None, "max-pools in the encoder (default: the model's own, 4)")
+    base: int | None = opt(None, "channels of the first section, doubled at each depth (default 8: 8-128 channels at depth 4)")
+    upsample: str | None = opt(None, "decoder upsampling (default bilinear)", ("nearest", "bilinear", "transpose"))
+    batch_norm: bool | None = opt(None, "batch norm after each convolution (default: on)")
+    encoder: str | None = opt(None, "a ResNet of the registry as the encoder (resnet18, resnet34, resnet20, ...)")
+    dropout: float | None = opt(None, "spatial dropout on the bottleneck features")
+    loss: str = opt("auto", "auto (ce_dice for masks, mse for images), or one of the names",
+                    ("auto", *LOSSES, *RECONSTRUCTION_LOSSES))
+    dice_smooth: float = opt(1.0, "smooth term of the Dice loss")
+    dice_weight: float = opt(1.0, "weight of the Dice term in ce_dice")
+    augment: str | None = opt(None, "augmentation (masks follow every geometric op): a YAML file or inline "
+                              "'rotation_range=10, horizontal_flip=true' (docs/augmentation.md)")
+    test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
+    # Engine defaults that suit dense prediction (re-declared: same flags, other defaults).
+    epochs: int = opt(15, "number of passes over the training set")
+    batch_size: int = opt(16, "images per training step")
+    lr: float = opt(6e-3, "(peak) learning rate")
+    scheduler: str = opt("cosine", "learning-rate schedule",
+                         ("none", "step", "exponential", "cosine", "onecycle", "plateau"))
+    optimizer: str = opt("adamw", "optimizer", ("sgd", "adam", "adamw", "rmsprop"))
+    weight_decay: float = opt(1e-4, "L2 weight decay (decoupled for adamw)")
+    monitor: str = opt("val_dice", "metric for early stopping, best.pt and the plateau schedule (val_loss "
+                                   "for --target image)")
+
+
+@dataclass
+class AutoencoderConfig(SegmentConfig):
+    """Autoencoder: reconstruct the input through a bottleneck (the segmentation options, other defaults)."""
+
+    data: str = opt("fashion-mnist", "fashion-mnist, mnist, an image folder, or scenes")
+    target: str = opt("image", "image: reconstruct the input; mask: segment", TARGETS)
+    model: str = opt("conv_autoencoder", "conv_autoencoder (no skips); a unet would copy its input through the skips")
+    depth: int | None = opt(2, "max-pools in the encoder: 28x28 -> 7x7 at depth 2")
+    base: int | None = opt(32, "channels of the first section, doubled at each depth")
+    epochs: int = opt(10, "number of passes over the training set")
+    batch_size: int = opt(128, "images per training step")
+    monitor: str = opt("val_loss", "metric for early stopping and best.pt")
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+
+def load_scene_splits(cfg: SegmentConfig, progress: bool = False) -> DataSplits:
+    """FashionScenes as train/val/test :class:`~dcvkit.data.masks.MaskTensors` (train and val from
+    Fashion-MNIST's training items, test from its test items)."""
+    from dcvkit.data import named
+    from dcvkit.data.core import split_train_val
+    from dcvkit.data.masks import MaskTensors
+    from dcvkit.data.scenes import SceneConfig, fashion_scenes
+
+    items_train, items_test = named.load("fashion-mnist", cfg.data_dir, download_ok=cfg.download)
+    sc = SceneConfig(size=cfg.img_size or 128)
+    n_train = min(cfg.scenes, cfg.limit) if cfg.limit else cfg.scenes
+    tr = fashion_scenes(items_train, n_train, sc, seed=cfg.scene_seed)
+    te = fashion_scenes(items_test, cfg.test_scenes, sc, seed=cfg.scene_seed + 1) if cfg.test_scenes else None
+    train = MaskTensors(tr.images, tr.masks, tr.classes)
+    train, val = split_train_val(train, cfg.val_split, cfg.scene_seed)
+    test = MaskTensors(te.images, te.masks, te.classes) if te is not None else None
+    return DataSplits("fashion-scenes", list(tr.classes), train, val, test)
+
+
+def load_splits(cfg: SegmentConfig) -> DataSplits:
+    if cfg.data.lower() in ("scenes", "fashion-scenes"):
+        return load_scene_splits(cfg)
+    from dcvkit.data import named
+
+    root = Path(cfg.data)
+    if root.is_dir() and any((root / d / "images").is_dir() for d in (".", "train", "val", "test")):
+        from dcvkit.data.masks import load_segmentation
+
+        return load_segmentation(root, cfg.val_split, cfg.seed, cfg.img_size, limit=cfg.limit)
+    if cfg.target == "mask":
+        hint = "a FashionScenes dataset" if named.canonical_name(cfg.data) else "images/ and masks/"
+        raise DataError(f"{cfg.data}: segmentation needs masks: use --data scenes or a folder with images/ and "
+                        f"masks/ ({hint}); or reconstruct images with --target image")
+    from dcvkit.data import load_dataset
+
+    return load_dataset(cfg.data, data_dir=cfg.data_dir, download=cfg.download, val_split=cfg.val_split,
+                        seed=cfg.seed, limit=cfg.limit, img_size=cfg.img_size)
+
+
+# --- the task ---------------------------------------------------------------------------------------
+
+
+def ids_from_logits(logits: Tensor) -> Tensor:
+    """Class ids (B, H, W): argmax over classes, or sigmoid > 0.5 for a one-channel (binary) head."""
+    return (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
+
+
+class SegmentationTask:
+    """Per-pixel classification (``target="mask"``) or reconstruction (``target="image"``) of uint8 batches,
+    augmented (images and masks together) and normalised on the device."""
+
+    def __init__(self, model: nn.Module, cfg: SegmentConfig, classes: list[str], mean: Sequence[float],
+                 std: Sequence[float], augmenter: Augmenter | None = None,
+                 model_kwargs: dict[str, Any] | None = None):
+        self.model, self.cfg, self.classes = model, cfg, classes
+        self.model_kwargs = dict(model_kwargs or {})
+        self.mean, self.std = list(mean), list(std)
+        self.augmenter = augmenter
+        self.loss_name = resolve_loss(cfg)
+        self.num_classes = len(classes)
+        self._norm: tuple[Tensor, Tensor] | None = None
+        self._cm: Tensor | None = None
+        self._sums: list[Tensor] = []
+
+    def preprocess(self, images: Tensor) -> Tensor:
+        """uint8 (or augmented float, pixel units) (B, C, H, W) -> normalised float."""
+        if self.augmenter is not None and self.augmenter.cfg.standardizes:
+            return self.augmenter.standardize(images)
+        if self._norm is None or self._norm[0].device != images.device:
+            m = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1) * 255
+            s = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1) * 255
+            self._norm = (m, s)
+        m, s = self._norm
+        return (images.float() - m) / s
+
+    def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
+        return build_optimizer(param_groups(self.model, cfg.weight_decay), cfg)
+
+    def on_train_epoch_start(self, epoch: int) -> None:
+        if self.augmenter is not None:
+            self.augmenter.reseed(self.cfg.seed * 1_000_003 + epoch)
+
+    def _augment(self, images: Tensor, masks: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if self.augmenter is None or not self.augmenter.cfg.random:
+            return images, masks
+        out = self.augmenter.augment(images, masks if self.cfg.target == "mask" else None)
+        return out.images, out.masks if self.cfg.target == "mask" else masks
+
+    def loss(self, logits: Tensor, images: Tensor, masks: Tensor | None) -> Tensor:
+        if self.cfg.target == "image":
+            return reconstruction_loss(self.loss_name, logits, (images.float() / 255).clamp(0, 1))
+        assert masks is not None
+        return segmentation_loss(self.loss_name, logits, masks.long(), self.cfg.dice_smooth, IGNORE,
+                                 self.cfg.dice_weight)
+
+    def training_step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        images, masks = batch
+        images, masks = self._augment(images, masks if self.cfg.target == "mask" else None)
+        logits = self.model(self.preprocess(images))
+        loss = self.loss(logits, images, masks)
+        logs: dict[str, Tensor] = {}
+        if self.cfg.target == "mask":
+            assert masks is not None
+            valid = masks != IGNORE
+            logs["pixel_acc"] = ((ids_from_logits(logits.detach()) == masks) & valid).sum() / valid.sum().clamp_min(1)
+        return loss, logs
+
+    def validation_step(self, batch: tuple[Tensor, Tensor]) -> None:
+        images, masks = batch
+        logits = self.model(self.preprocess(images)).float()
+        loss = self.loss(logits, images, masks if self.cfg.target == "mask" else None)
+        n = torch.tensor(float(len(images)), device=logits.device)
+        if self.cfg.target == "image":
+            mse = ((logits.sigmoid() - images.float() / 255) ** 2).mean((1, 2, 3))
+            psnr = (10 * torch.log10(1 / mse.clamp_min(1e-10))).sum()
+            self._sums.append(torch.stack([loss * n, n, mse.sum(), psnr]))
+            return
+        self._sums.append(torch.stack([loss * n, n]))
+        cm = confusion(ids_from_logits(logits), masks, self.num_classes, IGNORE)
+        self._cm = cm if self._cm is None else self._cm + cm
+
+    def validation_epoch_end(self) -> dict[str, float]:
+        sums = torch.stack(self._sums).sum(0).tolist()
+        self._sums.clear()
+        out = {"val_loss": sums[0] / sums[1]}
+        if self.cfg.target == "image":
+            out.update(val_mse=sums[2] / sums[1], val_psnr=sums[3] / sums[1])
+            return out
+        assert self._cm is not None
+        s = scores(self._cm, self.classes)
+        self._cm = None
+        out.update(val_dice=s["mean_dice"], val_iou=s["mean_iou"], val_pixel_acc=s["pixel_accuracy"])
+        return out
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        meta = {"task": "segment", "target": self.cfg.target, "model": self.cfg.model,
+                "model_kwargs": self.model_kwargs, "classes": self.classes, "mean": self.mean, "std": self.std}
+        if self.augmenter is not None:
+            meta["augment"] = self.augmenter.state()
+        return meta
+
+
+def resolve_loss(cfg: SegmentConfig) -> str:
+    if cfg.loss == "auto":
+        return "mse" if cfg.target == "image" else "ce_dice"
+    allowed = RECONSTRUCTION_LOSSES if cfg.target == "image" else LOSSES
+    if cfg.loss not in allowed:
+        raise ConfigError(f"--loss {cfg.loss} does not fit --target {cfg.target}; choose {', '.join(allowed)}")
+    return cfg.loss
+
+
+def model_kwargs(cfg: SegmentConfig, splits: DataSplits) -> dict[str, Any]:
+    """Registry kwargs: output channels (one per class, one for two classes: a sigmoid head; the image's
+    channels for reconstruction), input channels, size, and the model options given."""
+    if cfg.target == "image":
+        out = splits.channels
+    else:
+        out = 1 if splits.num_classes == 2 else splits.num_classes
+    kw: dict[str, Any] = {"num_classes": out, "in_chans": splits.channels, "img_size": list(splits.img_size)}
+    for key in MODEL_OPTIONS:
+        if getattr(cfg, key) is not None:
+            kw[key] = getattr(cfg, key)
+    return kw
+
+
+def build_augmenter(cfg: SegmentConfig) -> Augmenter | None:
+    aug = parse_augment(cfg.augment)
+    if aug is None:
+        return None
+    if aug.standardizes and aug.needs_fit:
+        raise ConfigError("--augment: featurewise/ZCA standardization is for classification; segmentation "
+                          "normalises with the data's mean/std")
+    return Augmenter(aug, cfg.seed)
+
+
+# --- train / evaluate / predict ------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    fit: FitResult
+    test: dict[str, Any] | None
+    splits: DataSplits
+
+
+def train(cfg: SegmentConfig, run_dir: str | os.PathLike | None = None, splits: DataSplits | None = None
+          ) -> TrainResult:
+    """Train a segmentation model or an autoencoder; writes a run directory and returns it.
+
+    ``splits``: data already loaded (the benchmark reuses one FashionScenes split for every model)."""
+    ckpt = None
+    cls = type(cfg)
+    if cfg.resume:
+        cfg, ckpt, run_dir = resume_config(cls, cfg)
+    if cfg.target == "image" and cfg.monitor == "val_dice":
+        cfg = dataclasses.replace(cfg, monitor="val_loss")
+    resolve_loss(cfg)
+    seed_everything(cfg.seed, cfg.deterministic)
+    augmenter = build_augmenter(cfg)
+    if augmenter is not None:
+        cfg = dataclasses.replace(cfg, augment=augmenter.cfg.inline() or None)
+    splits = splits if splits is not None else load_splits(cfg)
+    if cfg.target == "mask" and splits.num_classes < 2:
+        raise DataError(f"{cfg.data}: segmentation needs at least 2 classes (background and one more)")
+    kw = model_kwargs(cfg, splits)
+    model = create_model(cfg.model, **kw)
+    if ckpt:
+        mean, std = ckpt["meta"]["mean"], ckpt["meta"]["std"]
+    else:
+        mean, std = splits.train.mean_std()
+    task = SegmentationTask(model, cfg, list(splits.classes), mean, std, augmenter, kw)
+    sub = "autoencoder" if cfg.target == "image" else "segment"
+    run_dir = Path(run_dir) if run_dir else new_run_dir(Path(cfg.project) / sub, cfg.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_yaml(run_dir / "config.yaml", to_dict(cfg))
+    if cfg.progress:
+        from dcvkit.engine.loop import console
+
+        console.print(f"{splits.summary()}\nmodel {cfg.model}: {sum(p.numel() for p in model.parameters()):,} "
+                      f"parameters; run directory {run_dir}", highlight=False)
+    trainer = Trainer(task, cfg, run_dir)
+    train_loader = splits.train.loader(cfg.batch_size, shuffle=True, seed=cfg.seed, workers=cfg.workers)
+    val_loader = splits.val.loader(64, shuffle=False, workers=cfg.workers) if splits.val is not None else None
+    fit = trainer.fit(train_loader, val_loader, resume=ckpt)
+
+    from dcvkit.viz.plots import plot_history
+
+    plot_history(fit.history, run_dir / "curves.png")
+    test = None
+    if cfg.test and splits.test is not None:
+        test = evaluate(run_dir / "best.pt", data=splits.test, device=cfg.device, out_dir=run_dir)
+    return TrainResult(run_dir, fit, test, splits)
+
+
+def load_segmenter(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[str, Any] | None = None
+                   ) -> tuple[nn.Module, dict[str, Any]]:
+    """A trained segmentation model or autoencoder (eval mode) and its meta, from a run dir or .pt file."""
+    ckpt = ckpt if ckpt is not None else load_checkpoint(weights, map_location="cpu")
+    meta = ckpt.get("meta")
+    if not meta or meta.get("task") != "segment":
+        kind = f"a {meta['task']} checkpoint" if meta and "task" in meta else "not a dcvkit checkpoint"
+        raise CheckpointError(f"{weights}: {kind}; dcv segment needs a run of dcv segment train / autoencoder train")
+    model = create_model(meta["model"], **meta["model_kwargs"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{weights}: weights do not fit model '{meta['model']}' ({str(e).splitlines()[0]})")
+    model.to(resolve_device(device)).eval().to(memory_format=torch.channels_last)
+    return model, meta
+
+
+@torch.inference_mode()
+def predict_tensors(model: nn.Module, meta: dict[str, Any], images: Tensor, batch_size: int = 32) -> Tensor:
+    """Class ids (N, H, W) uint8 for uint8 images (N, C, H, W); reconstructions (N, C, H, W) uint8 for an
+    autoencoder."""
+    dev = next(model.parameters()).device
+    task = SegmentationTask(model, SegmentConfig(target=meta.get("target", "mask")), meta["classes"], meta["mean"],
+                            meta["std"])
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].to(dev).contiguous(memory_format=torch.channels_last)
+        logits = model(task.preprocess(x)).float()
+        if meta.get("target") == "image":
+            out.append((logits.sigmoid() * 255).round().to(torch.uint8).cpu())
+        else:
+            out.append(ids_from_logits(logits).to(torch.uint8).cpu())
+    return torch.cat(out)
+
+
+def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test", device: str = "auto",
+             out_dir: str | os.PathLike | None = None, batch_size: int = 32) -> dict[str, Any]:
+    """Per-class Dice and IoU, their foreground means and pixel accuracy (or, for an autoencoder, MSE and
+    PSNR) of a checkpoint on a split. ``data``: in-memory split, a dataset, or None for the run's own.
+    Writes ``results.json`` and ``predictions.png`` into ``out_dir`` when given."""
+    ckpt = load_checkpoint(weights, map_location="cpu")
+    model, meta = load_segmenter(weights, device, ckpt)
+    if data is None or isinstance(data, (str, os.PathLike)):
+        cfg = from_dict(SegmentConfig, ckpt.get("config", {}), where=str(weights))
+        if data is not None:
+            cfg = dataclasses.replace(cfg, data=str(data))
+        data = getattr(load_splits(cfg), split)
+        if data is None:
+            raise DataError(f"{cfg.data}: has no '{split}' split")
+    images = data.images
+    if tuple(images.shape[1:2]) != (model.in_chans,):
+        raise DataError(f"data has {images.shape[1]} channels, the model expects {model.in_chans}")
+    import time
+
+    t0 = time.perf_counter()
+    pred = predict_tensors(model, meta, images, batch_size)
+    seconds = time.perf_counter() - t0
+    result: dict[str, Any] = {"split": split, "images": len(images), "images_per_s": round(len(images) / seconds, 1)}
+    if meta.get("target") == "image":
+        mse = ((pred.float() - images.float()) / 255).pow(2).mean((1, 2, 3))
+        result.update(mse=float(mse.mean()), psnr=float((10 * torch.log10(1 / mse.clamp_min(1e-10))).mean()))
+    else:
+        classes = meta["classes"]
+        cm = confusion(pred, data.masks, len(classes), IGNORE)
+        result.update(scores(cm, classes))
+        result["confusion_matrix"] = cm.tolist()
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        write_json(out_dir / "results.json", result)
+        from dcvkit.viz.segment import plot_reconstructions, plot_segmentations
+
+        if meta.get("target") == "image":
+            plot_reconstructions(images[:16], pred[:16], out_dir / "reconstructions.png")
+        else:
+            plot_segmentations(images[:8], data.masks[:8], pred[:8], meta["classes"], out_dir / "predictions.png")
+    return result
+
+
+@dataclass
+class SegmentPrediction:
+    path: str
+    mask: Path | None
+    overlay: Path | None
+    pixels: dict[str, int]
+
+
+def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+            device: str = "auto", alpha: float = 0.5) -> list[SegmentPrediction]:
+    """For each image file: ``<stem>_mask.png`` (a palette PNG: class ids you can read, colours you can see)
+    and ``<stem>_overlay.png``; for an autoencoder ``<stem>_reconstruction.png``. Any image size."""
+    from dcvkit.data.annotations import palette, write_png
+    from dcvkit.data.folders import decode
+
+    model, meta = load_segmenter(weights, device)
+    if not images:
+        raise ConfigError("give at least one image file")
+    out_dir = Path(out_dir)
+    pal = np.array(palette(), dtype=np.uint8).reshape(-1, 3)
+    results = []
+    for p in map(Path, images):
+        if not p.is_file():
+            raise DataError(f"{p}: no such image file")
+        x = torch.from_numpy(decode(p, model.in_chans, None))[None]
+        y = predict_tensors(model, meta, x)[0]
+        img = x[0].permute(1, 2, 0).numpy()
+        rgb = np.repeat(img, 3, -1) if img.shape[-1] == 1 else img
+        if meta.get("target") == "image":
+            rec = y.permute(1, 2, 0).numpy()
+            path = out_dir / f"{p.stem}_reconstruction.png"
+            write_png(path, rec[..., 0] if rec.shape[-1] == 1 else rec)
+            results.append(SegmentPrediction(str(p), path, None, {}))
+            continue
+        ids = y.numpy()
+        mask_path, overlay_path = out_dir / f"{p.stem}_mask.png", out_dir / f"{p.stem}_overlay.png"
+        write_png(mask_path, ids, palette())
+        colour = pal[ids]
+        fg = (ids > 0)[..., None]
+        blend = np.where(fg, (1 - alpha) * rgb + alpha * colour, rgb).round().astype(np.uint8)
+        write_png(overlay_path, blend)
+        counts = np.bincount(ids.flatten(), minlength=len(meta["classes"]))
+        results.append(SegmentPrediction(str(p), mask_path, overlay_path,
+                                         {c: int(n) for c, n in zip(meta["classes"], counts) if n}))
+    return results
+
+
+__all__ = ["SegmentConfig", "AutoencoderConfig", "SegmentationTask", "train", "evaluate", "predict",
+           "load_segmenter", "predict_tensors", "load_splits", "ids_from_logits"]
