@@ -78,15 +78,16 @@ def flops_per_image(model: nn.Module, shape: tuple[int, ...]) -> int:
 
 
 def training_throughput(model: nn.Module, shape: tuple[int, ...], num_classes: int, batch_size: int,
-                        steps: int, device: torch.device) -> float:
-    """Images/s of SGD training steps on random data (after five untimed steps), on a copy of ``model``."""
+                        steps: int, device: torch.device, warmup: int = 5, dense: bool = False) -> float:
+    """Images/s of SGD training steps on random data (after ``warmup`` untimed steps), on a copy of
+    ``model``; ``dense``: one label per pixel (segmentation) instead of one per image."""
     import copy
 
     m = copy.deepcopy(model).to(device).train()
     fmt = torch.channels_last if len(shape) == 3 else torch.contiguous_format
     m = m.to(memory_format=fmt)
     x = torch.randn(batch_size, *shape, device=device).contiguous(memory_format=fmt)
-    y = torch.randint(0, num_classes, (batch_size,), device=device)
+    y = torch.randint(0, num_classes, (batch_size, *(shape[1:] if dense else ())), device=device)
     opt_ = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 
@@ -97,7 +98,7 @@ def training_throughput(model: nn.Module, shape: tuple[int, ...], num_classes: i
         loss.backward()
         opt_.step()
 
-    for _ in range(5):  # cuDNN autotuning and allocator warm-up happen here, not in the timing
+    for _ in range(warmup):  # cuDNN autotuning and allocator warm-up happen here, not in the timing
         step()
     if device.type == "cuda":
         torch.cuda.synchronize()

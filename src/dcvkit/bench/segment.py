@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
-from dcvkit.bench.architectures import flops_per_image, markdown_table, plan_budget
+from dcvkit.bench.architectures import flops_per_image, markdown_table, plan_budget, training_throughput
 from dcvkit.config import RunConfig, opt, to_dict
 from dcvkit.engine import resolve_device
 from dcvkit.errors import ConfigError
@@ -51,34 +50,6 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return name.strip(), (encoder.strip() or None)
 
 
-def training_throughput(model: torch.nn.Module, shape: tuple[int, int, int], num_classes: int, batch_size: int,
-                        steps: int, device: torch.device) -> float:
-    """Images/s of AdamW steps with cross-entropy on random images and masks (after two untimed steps)."""
-    import copy
-
-    m = copy.deepcopy(model).to(device).train().to(memory_format=torch.channels_last)
-    x = torch.randn(batch_size, *shape, device=device).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, num_classes, (batch_size, *shape[1:]), device=device)
-    opt_ = torch.optim.AdamW(m.parameters(), lr=1e-4)
-
-    def step() -> None:
-        loss = F.cross_entropy(m(x), y)
-        opt_.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_.step()
-
-    for _ in range(2):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch_size / (time.perf_counter() - t0)
-
-
 def bench_segment(cfg: BenchSegmentConfig, out_dir: Path | None = None,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train each model spec within the budget on one FashionScenes split; returns (and writes as
@@ -107,7 +78,8 @@ def bench_segment(cfg: BenchSegmentConfig, out_dir: Path | None = None,
                              img_size=splits.img_size, **kw)
         params = sum(p.numel() for p in model.parameters())
         flops = flops_per_image(model.to(device), shape)
-        ips = training_throughput(model, shape, splits.num_classes, cfg.batch_size, cfg.calibration_steps, device)
+        ips = training_throughput(model, shape, splits.num_classes, cfg.batch_size, cfg.calibration_steps, device,
+                                  warmup=2, dense=True)
         epochs, limit = plan_budget(cfg.budget_minutes * 60, ips, len(splits.train) + len(splits.val or []),
                                     len(splits.val or []) / max(1, len(splits.train) + len(splits.val or [])))
         epochs = min(epochs, cfg.max_epochs)

@@ -18,7 +18,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ from torch import Tensor
 
 from dcvkit.config import load_yaml
 from dcvkit.data.annotations import palette, write_png
-from dcvkit.data.core import DataSplits, epoch_permutation, split_train_val
+from dcvkit.data.core import DataSplits, split_train_val
 from dcvkit.data.folders import IMAGE_EXTENSIONS, SPLIT_DIRS
 from dcvkit.errors import DataError
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dcvkit.data.core import ImageTensors, epoch_permutation
+from dcvkit.data.core import ImageTensors
 from dcvkit.errors import DataError
 
 

@@ -21,16 +21,16 @@ import torch
 from torch import Tensor, nn
 
 from dcvkit.augment import AugmentConfig, Augmenter, parse_augment
-from dcvkit.config import DataConfig, TrainConfig, from_dict, opt, to_dict
+from dcvkit.config import DataConfig, TrainConfig, from_dict, opt
 from dcvkit.data import DataSplits
 from dcvkit.data.folders import decode, probe
-from dcvkit.engine import FitResult, Trainer, build_optimizer, param_groups, resolve_device, seed_everything
+from dcvkit.engine import build_optimizer, param_groups, resolve_device, seed_everything
 from dcvkit.errors import CheckpointError, ConfigError, DataError
-from dcvkit.io import load_checkpoint, new_run_dir, write_json, write_yaml
+from dcvkit.io import load_checkpoint, write_json
 from dcvkit.losses.classification import LOSSES, classification_loss
 from dcvkit.metrics.classification import accuracy, classification_report, confusion_matrix, topk_accuracy
 from dcvkit.models import create_model
-from dcvkit.tasks.common import resume_config
+from dcvkit.tasks.common import TrainResult, fit_run, resume_config
 
 
 @dataclass
@@ -223,14 +223,6 @@ def build_model(cfg: ClassifyConfig, splits: DataSplits
 # --- train / evaluate / predict -----------------------------------------------------------------------
 
 
-@dataclass
-class TrainResult:
-    run_dir: Path
-    fit: FitResult
-    test: dict[str, Any] | None
-    splits: DataSplits
-
-
 def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> TrainResult:
     """Train a classifier; writes a run directory (config, checkpoints, metrics, plots) and returns it."""
     ckpt = None
@@ -251,26 +243,7 @@ def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> Trai
         if augmenter is not None:
             fit_augmenter(augmenter, splits, seed=cfg.seed)
     task = ClassificationTask(model, cfg, splits.classes, mean, std, augmenter)
-    run_dir = Path(run_dir) if run_dir else new_run_dir(Path(cfg.project) / "classify", cfg.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_yaml(run_dir / "config.yaml", to_dict(cfg))
-    if cfg.progress:
-        from dcvkit.engine.loop import console
-
-        console.print(f"{splits.summary()}\nmodel {cfg.model}: {sum(p.numel() for p in model.parameters()):,} "
-                      f"parameters; run directory {run_dir}", highlight=False)
-    trainer = Trainer(task, cfg, run_dir)
-    train_loader = splits.train.loader(cfg.batch_size, shuffle=True, seed=cfg.seed, workers=cfg.workers)
-    val_loader = splits.val.loader(512, shuffle=False, workers=cfg.workers) if splits.val is not None else None
-    fit = trainer.fit(train_loader, val_loader, resume=ckpt)
-
-    from dcvkit.viz.plots import plot_history
-
-    plot_history(fit.history, run_dir / "curves.png")
-    test = None
-    if cfg.test and splits.test is not None:
-        test = evaluate(run_dir / "best.pt", data=splits.test, device=cfg.device, out_dir=run_dir)
-    return TrainResult(run_dir, fit, test, splits)
+    return fit_run(task, cfg, splits, run_dir, "classify", evaluate, ckpt, val_batch=512, test=cfg.test)
 
 
 def load_classifier(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[str, Any] | None = None

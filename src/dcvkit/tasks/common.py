@@ -1,14 +1,18 @@
-"""What every task's ``train`` shares: resuming a run with its saved config."""
+"""What every task's ``train`` shares: resuming a run with its saved config, and the run itself (run
+directory, config.yaml, the engine's fit, curves, the test-split evaluation of best.pt)."""
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
-from dcvkit.config import from_dict
+from dcvkit.config import TrainConfig, from_dict, to_dict
+from dcvkit.data import DataSplits
+from dcvkit.engine import FitResult, Trainer
 from dcvkit.errors import CheckpointError
-from dcvkit.io import load_checkpoint
+from dcvkit.io import load_checkpoint, new_run_dir, write_yaml
 
 C = TypeVar("C")
 
@@ -30,4 +34,41 @@ def resume_config(cls: type[C], cfg: C) -> tuple[C, dict[str, Any], Path]:
     return resumed, ckpt, ckpt_path.parent
 
 
-__all__ = ["resume_config"]
+@dataclass
+class TrainResult:
+    run_dir: Path
+    fit: FitResult
+    test: dict[str, Any] | None
+    splits: DataSplits
+
+
+def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | None, subdir: str,
+            evaluate: Callable[..., dict[str, Any]], ckpt: dict[str, Any] | None = None, val_batch: int = 512,
+            test: bool = True) -> TrainResult:
+    """Create the run directory (``<project>/<subdir>/<name>`` unless given), save the config, fit ``task``
+    on ``splits`` with the engine, plot the curves, and ``evaluate(best.pt, data=test split, ...)``."""
+    run_dir = Path(run_dir) if run_dir else new_run_dir(Path(cfg.project) / subdir, cfg.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_yaml(run_dir / "config.yaml", to_dict(cfg))
+    model = task.model
+    if cfg.progress:
+        from dcvkit.engine.loop import console
+
+        console.print(f"{splits.summary()}\nmodel {getattr(cfg, 'model', type(model).__name__)}: "
+                      f"{sum(p.numel() for p in model.parameters()):,} parameters; run directory {run_dir}",
+                      highlight=False)
+    trainer = Trainer(task, cfg, run_dir)
+    train_loader = splits.train.loader(cfg.batch_size, shuffle=True, seed=cfg.seed, workers=cfg.workers)
+    val_loader = splits.val.loader(val_batch, shuffle=False, workers=cfg.workers) if splits.val is not None else None
+    fit = trainer.fit(train_loader, val_loader, resume=ckpt)
+
+    from dcvkit.viz.plots import plot_history
+
+    plot_history(fit.history, run_dir / "curves.png")
+    result = None
+    if test and splits.test is not None:
+        result = evaluate(run_dir / "best.pt", data=splits.test, device=cfg.device, out_dir=run_dir)
+    return TrainResult(run_dir, fit, result, splits)
+
+
+__all__ = ["resume_config", "fit_run", "TrainResult"]

@@ -16,7 +16,6 @@ unused and the (augmented) input itself is the target.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +26,16 @@ import torch
 from torch import Tensor, nn
 
 from dcvkit.augment import Augmenter, parse_augment
-from dcvkit.config import TrainConfig, from_dict, opt, to_dict
+from dcvkit.config import TrainConfig, from_dict, opt
 from dcvkit.data import DataSplits
 from dcvkit.data.masks import IGNORE
-from dcvkit.engine import FitResult, Trainer, build_optimizer, param_groups, resolve_device, seed_everything
+from dcvkit.engine import build_optimizer, param_groups, resolve_device, seed_everything
 from dcvkit.errors import CheckpointError, ConfigError, DataError
-from dcvkit.io import load_checkpoint, new_run_dir, write_json, write_yaml
+from dcvkit.io import load_checkpoint, write_json
 from dcvkit.losses.segmentation import LOSSES, RECONSTRUCTION_LOSSES, reconstruction_loss, segmentation_loss
 from dcvkit.metrics.segmentation import confusion, scores
 from dcvkit.models import create_model
-from dcvkit.tasks.common import resume_config
+from dcvkit.tasks.common import TrainResult, fit_run, resume_config
 
 TARGETS = ("mask", "image")
 MODEL_OPTIONS = ("depth", "base", "upsample", "batch_norm", "encoder", "dropout")
@@ -281,14 +280,6 @@ def build_augmenter(cfg: SegmentConfig) -> Augmenter | None:
 # --- train / evaluate / predict ------------------------------------------------------------------------
 
 
-@dataclass
-class TrainResult:
-    run_dir: Path
-    fit: FitResult
-    test: dict[str, Any] | None
-    splits: DataSplits
-
-
 def train(cfg: SegmentConfig, run_dir: str | os.PathLike | None = None, splits: DataSplits | None = None
           ) -> TrainResult:
     """Train a segmentation model or an autoencoder; writes a run directory and returns it.
@@ -315,27 +306,8 @@ def train(cfg: SegmentConfig, run_dir: str | os.PathLike | None = None, splits: 
     else:
         mean, std = splits.train.mean_std()
     task = SegmentationTask(model, cfg, list(splits.classes), mean, std, augmenter, kw)
-    sub = "autoencoder" if cfg.target == "image" else "segment"
-    run_dir = Path(run_dir) if run_dir else new_run_dir(Path(cfg.project) / sub, cfg.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_yaml(run_dir / "config.yaml", to_dict(cfg))
-    if cfg.progress:
-        from dcvkit.engine.loop import console
-
-        console.print(f"{splits.summary()}\nmodel {cfg.model}: {sum(p.numel() for p in model.parameters()):,} "
-                      f"parameters; run directory {run_dir}", highlight=False)
-    trainer = Trainer(task, cfg, run_dir)
-    train_loader = splits.train.loader(cfg.batch_size, shuffle=True, seed=cfg.seed, workers=cfg.workers)
-    val_loader = splits.val.loader(64, shuffle=False, workers=cfg.workers) if splits.val is not None else None
-    fit = trainer.fit(train_loader, val_loader, resume=ckpt)
-
-    from dcvkit.viz.plots import plot_history
-
-    plot_history(fit.history, run_dir / "curves.png")
-    test = None
-    if cfg.test and splits.test is not None:
-        test = evaluate(run_dir / "best.pt", data=splits.test, device=cfg.device, out_dir=run_dir)
-    return TrainResult(run_dir, fit, test, splits)
+    return fit_run(task, cfg, splits, run_dir, "autoencoder" if cfg.target == "image" else "segment", evaluate,
+                   ckpt, val_batch=64, test=cfg.test)
 
 
 def load_segmenter(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[str, Any] | None = None
