@@ -43,7 +43,7 @@ bench-augment: setup  ## augmentation throughput: batched dcvkit vs torchvision 
 bench-saliency: setup  ## perturbation saliency: naive loop vs dcvkit's batched/incremental engines vs captum (~2 min)
 	$(BIN)/dcv bench saliency
 
-bench-segment: setup  ## unet vs skip-less autoencoder vs smp.Unet on FashionScenes, 10 min each (~45 min on 2 cores)
+bench-segment: setup  ## unet vs conv_autoencoder vs smp.Unet on FashionScenes, 12 min each (~40 min on 2 cores)
 	$(BIN)/dcv bench segment
 
 bench-architectures: setup  ## every classic architecture for 6 min of training on Fashion-MNIST (~45 min on 2 cores)
