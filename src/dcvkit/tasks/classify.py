@@ -30,7 +30,7 @@ from dcvkit.io import load_checkpoint, write_json
 from dcvkit.losses.classification import LOSSES, classification_loss
 from dcvkit.metrics.classification import accuracy, classification_report, confusion_matrix, topk_accuracy
 from dcvkit.models import create_model
-from dcvkit.tasks.common import TrainResult, fit_run, resume_config
+from dcvkit.tasks.common import Normalising, TrainResult, fit_run, resume_config
 
 
 @dataclass
@@ -61,7 +61,7 @@ class ClassifyConfig(TrainConfig, DataConfig):
 # --- the task: what one training/validation step computes ------------------------------------------
 
 
-class ClassificationTask:
+class ClassificationTask(Normalising):
     """Cross-entropy classification of uint8 image batches, augmented and normalised on the device."""
 
     def __init__(self, model: nn.Module, cfg: ClassifyConfig, classes: list[str],
@@ -69,20 +69,7 @@ class ClassificationTask:
         self.model, self.cfg, self.classes = model, cfg, classes
         self.mean, self.std = list(mean), list(std)
         self.augmenter = augmenter
-        self._norm: tuple[Tensor, Tensor] | None = None
         self._val: list[Tensor] = []
-
-    def preprocess(self, images: Tensor) -> Tensor:
-        """uint8 (or augmented float, pixel units) (B, C, H, W) -> normalised float: the augmentation config's
-        standardization when it has one (rescale, featurewise, ZCA, normalize), else the data's mean/std."""
-        if self.augmenter is not None and self.augmenter.cfg.standardizes:
-            return self.augmenter.standardize(images)
-        if self._norm is None or self._norm[0].device != images.device:
-            m = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1) * 255
-            s = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1) * 255
-            self._norm = (m, s)
-        m, s = self._norm
-        return (images.float() - m) / s
 
     def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
         if not self.cfg.pretrained or self.cfg.backbone_lr == 1.0:

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+import torch
+from torch import Tensor
+
 from dcvkit.config import TrainConfig, from_dict, to_dict
 from dcvkit.data import DataSplits
 from dcvkit.engine import FitResult, Trainer
@@ -32,6 +35,27 @@ def resume_config(cls: type[C], cfg: C) -> tuple[C, dict[str, Any], Path]:
     resumed = from_dict(cls, changed, base=saved, where="resume options")
     resumed.resume = str(cfg.resume)  # type: ignore[attr-defined]
     return resumed, ckpt, ckpt_path.parent
+
+
+class Normalising:
+    """``preprocess`` for tasks with ``mean``, ``std`` (per channel, [0, 1] units) and an optional
+    ``augmenter``: the augmentation's own standardization when it has one, else the data's mean/std."""
+
+    mean: list[float]
+    std: list[float]
+    augmenter: Any
+    _norm: tuple[Tensor, Tensor] | None = None
+
+    def preprocess(self, images: Tensor) -> Tensor:
+        """uint8 (or augmented float, pixel units) (B, C, H, W) -> normalised float."""
+        if self.augmenter is not None and self.augmenter.cfg.standardizes:
+            return self.augmenter.standardize(images)
+        if self._norm is None or self._norm[0].device != images.device:
+            m = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1) * 255
+            s = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1) * 255
+            self._norm = (m, s)
+        m, s = self._norm
+        return (images.float() - m) / s
 
 
 @dataclass
@@ -71,4 +95,4 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
     return TrainResult(run_dir, fit, result, splits)
 
 
-__all__ = ["resume_config", "fit_run", "TrainResult"]
+__all__ = ["resume_config", "fit_run", "TrainResult", "Normalising"]

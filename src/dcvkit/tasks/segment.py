@@ -35,7 +35,7 @@ from dcvkit.io import load_checkpoint, write_json
 from dcvkit.losses.segmentation import LOSSES, RECONSTRUCTION_LOSSES, reconstruction_loss, segmentation_loss
 from dcvkit.metrics.segmentation import confusion, scores
 from dcvkit.models import create_model
-from dcvkit.tasks.common import TrainResult, fit_run, resume_config
+from dcvkit.tasks.common import Normalising, TrainResult, fit_run, resume_config
 
 TARGETS = ("mask", "image")
 MODEL_OPTIONS = ("depth", "base", "upsample", "batch_norm", "encoder", "dropout")
@@ -149,7 +149,7 @@ def ids_from_logits(logits: Tensor) -> Tensor:
     return (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
 
 
-class SegmentationTask:
+class SegmentationTask(Normalising):
     """Per-pixel classification (``target="mask"``) or reconstruction (``target="image"``) of uint8 batches,
     augmented (images and masks together) and normalised on the device."""
 
@@ -162,20 +162,8 @@ class SegmentationTask:
         self.augmenter = augmenter
         self.loss_name = resolve_loss(cfg)
         self.num_classes = len(classes)
-        self._norm: tuple[Tensor, Tensor] | None = None
         self._cm: Tensor | None = None
         self._sums: list[Tensor] = []
-
-    def preprocess(self, images: Tensor) -> Tensor:
-        """uint8 (or augmented float, pixel units) (B, C, H, W) -> normalised float."""
-        if self.augmenter is not None and self.augmenter.cfg.standardizes:
-            return self.augmenter.standardize(images)
-        if self._norm is None or self._norm[0].device != images.device:
-            m = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1) * 255
-            s = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1) * 255
-            self._norm = (m, s)
-        m, s = self._norm
-        return (images.float() - m) / s
 
     def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
         return build_optimizer(param_groups(self.model, cfg.weight_decay), cfg)
