@@ -11,6 +11,7 @@ on the registry's ResNet-18: the like-for-like twin of the smp row).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -81,15 +82,14 @@ def bench_segment(cfg: BenchSegmentConfig, out_dir: Path | None = None,
         flops = flops_per_image(model.to(device), shape)
         ips = training_throughput(model, shape, splits.num_classes, cfg.batch_size, cfg.calibration_steps, device,
                                   warmup=2, dense=True)
-        epochs, limit = plan_budget(cfg.budget_minutes * 60, ips, len(splits.train) + len(splits.val or []),
-                                    len(splits.val or []) / max(1, len(splits.train) + len(splits.val or [])))
+        n_val = len(splits.val or [])
+        n_all = len(splits.train) + n_val
+        epochs, limit = plan_budget(cfg.budget_minutes * 60, ips, n_all, n_val / n_all)
         epochs = min(epochs, cfg.max_epochs)
         train_splits = splits
-        if limit is not None:
-            import dataclasses
-
-            train_splits = dataclasses.replace(splits, train=splits.train.subset(torch.arange(min(limit,
-                                                                                                  len(splits.train)))))
+        if limit is not None:  # too slow for one epoch: one epoch over the first `limit` scenes
+            subset = splits.train.subset(torch.arange(min(limit, len(splits.train))))
+            train_splits = dataclasses.replace(splits, train=subset)
         seen = f"{epochs} epochs" if limit is None else f"{len(train_splits.train):,} scenes, 1 epoch"
         log(f"{label}: {params / 1e6:.2f}M params, {flops / 1e9:.2f} GFLOPs/image, ~{ips:.1f} images/s -> {seen}")
         tcfg = SegmentConfig(**{**to_dict(base), "model": name, "encoder": encoder, "epochs": epochs})

@@ -27,7 +27,7 @@ from torch import Tensor
 from dcvkit.config import load_yaml
 from dcvkit.data.annotations import palette, write_png
 from dcvkit.data.core import DataSplits, split_train_val
-from dcvkit.data.folders import IMAGE_EXTENSIONS, SPLIT_DIRS
+from dcvkit.data.folders import IMAGE_EXTENSIONS, SPLIT_DIRS, probe
 from dcvkit.errors import DataError
 
 IGNORE = 255
@@ -180,17 +180,9 @@ def load_mask_folder(root: str | os.PathLike, classes: list[str] | None = None, 
         if cand.is_file():
             classes, colours = read_classes(cand)
             break
-    if channels is None:
-        with Image.open(pairs[0][0]) as im:
-            channels = 1 if im.mode in ("1", "L", "I", "I;16", "F", "LA") else 3
-    if img_size is None:
-        with Image.open(pairs[0][0]) as im:
-            first = (im.size[1], im.size[0])
-        sizes = set()
-        for p, _ in pairs[:64]:
-            with Image.open(p) as im:
-                sizes.add(im.size)
-        img_size = first if len(sizes) > 1 else None
+    if channels is None or img_size is None:  # the first image's, as for classification folders
+        first_channels, first_size = probe(pairs[0][0])
+        channels, img_size = channels or first_channels, img_size or first_size
     n = len(classes) if classes is not None else None
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         arrays = list(pool.map(lambda pm: _read_pair(*pm, channels, img_size, colours, n), pairs))

@@ -111,6 +111,12 @@ def _background(size: int, g: torch.Generator) -> Tensor:
     return (bg + grain).clamp(0, 1)
 
 
+def _tight_box(mask: Tensor) -> tuple[int, int, int, int]:
+    """``x1, y1, x2, y2`` (pixel edges) of the True pixels of a non-empty (H, W) mask."""
+    rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
 def _overlap_ok(box: Tensor, vis: Tensor, existing: list[Tensor], max_overlap: float, inst: Tensor,
                 mask: Tensor, x0: int, y0: int) -> bool:
     """Whether pasting ``mask`` at (x0, y0) leaves every earlier object with at least (1 - max_overlap)
@@ -180,8 +186,7 @@ def _scene(items: ImageTensors, cfg: SceneConfig, bg: Tensor, g: torch.Generator
         mask = item > cfg.threshold / 255
         if not mask.any():
             continue
-        rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
-        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        c0, r0, c1, r1 = _tight_box(mask)
         item, mask = item[r0:r1, c0:c1], mask[r0:r1, c0:c1]
         h, w = mask.shape
         colour = torch.rand(3, generator=g) * 0.6 + 0.4
@@ -208,8 +213,7 @@ def _scene(items: ImageTensors, cfg: SceneConfig, bg: Tensor, g: torch.Generator
         m = inst == j + 1
         if not m.any():
             continue
-        rows, cols = m.any(1).nonzero().flatten(), m.any(0).nonzero().flatten()
-        boxes.append([float(cols[0]), float(rows[0]), float(cols[-1]) + 1, float(rows[-1]) + 1])
+        boxes.append([float(v) for v in _tight_box(m)])
         labels.append(placed_labels[j])
         srcs.append(placed_src[j])
         remap[j + 1] = len(boxes)

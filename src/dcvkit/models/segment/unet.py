@@ -154,7 +154,7 @@ class EncoderDecoder(nn.Module):
         strides, chans = list(encoder.strides), list(encoder.channels)
         # Decoder levels: every encoder level but the deepest, plus full resolution when the encoder's
         # first map is already strided (a ResNet's 7x7/2 stem).
-        self.levels = [s for s in strides[:-1]]
+        self.levels = list(strides[:-1])
         skip_ch = chans[:-1]
         if strides[0] > 1:
             self.levels, skip_ch = [1] + self.levels, [0] + skip_ch
@@ -174,7 +174,7 @@ class EncoderDecoder(nn.Module):
         feats = self.encoder(x)
         hp, wp = x.shape[-2:]
         by_stride = {s: f for s, f in zip(self.encoder.strides, feats)}  # a stride's deepest map (resnet layer1)
-        skips = [by_stride.get(s) if s in by_stride else None for s in self.levels]
+        skips = [by_stride.get(s) for s in self.levels]
         sizes = [(-(-hp // s), -(-wp // s)) for s in self.levels]
         y = self.decoder(self.dropout(feats[-1]), skips, sizes)
         y = self.head(y)
@@ -192,9 +192,7 @@ def _build(num_classes: int, in_chans: int, img_size: int | Sequence[int], depth
         raise ConfigError(f"--depth must be at least 1, got {depth}")
     if encoder:
         enc: nn.Module = ClassifierEncoder(encoder, in_chans, img_size, width)
-        n_levels = len(enc.strides) - 1 + (1 if enc.strides[0] > 1 else 0)
         dec = [max(base, c // 2) for c in ([base] if enc.strides[0] > 1 else []) + list(enc.channels[:-1])]
-        dec = dec[:n_levels]
     else:
         w = _widths(base, depth)
         enc = SectionEncoder(in_chans, [(c, c) for c in w], batch_norm)
