@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dcvkit-installed
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data demo test bench bench-augment bench-saliency bench-segment bench-architectures clean help
+.PHONY: setup data demo test bench bench-augment bench-saliency bench-segment bench-proposals bench-detect bench-architectures clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -45,6 +45,12 @@ bench-saliency: setup  ## perturbation saliency: naive loop vs dcvkit's batched/
 
 bench-segment: setup  ## unet vs conv_autoencoder vs smp.Unet on FashionScenes, 12 min each (~40 min on 2 cores)
 	$(BIN)/dcv bench segment
+
+bench-proposals: setup  ## selective-search recall at IoU 0.5/0.7 vs proposals kept, seconds per image (~2 min)
+	$(BIN)/dcv bench proposals
+
+bench-detect: setup  ## sliding_window vs rcnn vs fast_rcnn trained on FashionScenes: mAP, s/image, speed-ups (~1 h)
+	$(BIN)/dcv bench detect
 
 bench-architectures: setup  ## every classic architecture for 6 min of training on Fashion-MNIST (~45 min on 2 cores)
 	$(BIN)/dcv bench architectures

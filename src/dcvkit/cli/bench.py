@@ -74,6 +74,57 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arguments(sg, BenchSegmentConfig)
     sg.set_defaults(func=cmd_bench_segment)
 
+    from dcvkit.bench.proposals import BenchProposalsConfig
+
+    pp = kinds.add_parser("proposals", help="selective-search recall at IoU 0.5/0.7 vs proposals kept, s/image",
+                          description=(
+        "On FashionScenes test scenes: the share of ground-truth boxes that the first N proposals cover at IoU >= "
+        "0.5 and >= 0.7 (N = 100, 500, 2000 by default), for selective search (OpenCV-contrib ximgproc, fast and "
+        "quality modes) beside the sliding-window pyramid, and seconds per image on one core. Writes "
+        "runs/bench/proposals/<name>/{bench.json, table.md, recall.png}.\n"
+        "example: dcv bench proposals --scenes 100 --modes fast"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(pp, BenchProposalsConfig)
+    pp.set_defaults(func=cmd_bench_proposals)
+
+    from dcvkit.bench.detect import BenchDetectConfig
+
+    dd = kinds.add_parser("detect", help="the detection lineage side by side: mAP, seconds per image, speed-ups",
+                          description=(
+        "Trains (or loads, --runs model=RUN_DIR) every detector on the same FashionScenes split, evaluates each on the "
+        "same test scenes (COCO mAP@0.5 and mAP@[.5:.95]), and times them side by side on the same test images "
+        "(each detector in turn, medians): proposal, network and total seconds per image and the speed-up over "
+        "rcnn. Writes runs/bench/detect/<name>/{bench.json, table.md, speeds.png}.\n"
+        "example: dcv bench detect --runs rcnn=runs/detect/exp2,fast_rcnn=runs/detect/exp --models rcnn,fast_rcnn"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(dd, BenchDetectConfig)
+    dd.set_defaults(func=cmd_bench_detect)
+
+
+def cmd_bench_detect(args: argparse.Namespace) -> int:
+    from dcvkit.bench.detect import BenchDetectConfig, bench_detect, table_rows
+    from dcvkit.cli.output import err, out, print_table
+
+    results = bench_detect(resolve(BenchDetectConfig, args), log=lambda s: err.print(s))
+    print_table(table_rows(results), title=f"{results['data']}; timed side by side on {results['timing_images']} "
+                                           f"test images, {results['threads']} threads")
+    for v in results["verdicts"]:
+        out.print(v)
+    out.print(f"wrote {results['out_dir']}/bench.json, table.md, speeds.png")
+    return 0
+
+
+def cmd_bench_proposals(args: argparse.Namespace) -> int:
+    from dcvkit.bench.proposals import BenchProposalsConfig, bench_proposals, table_rows
+    from dcvkit.cli.output import err, out, print_table
+
+    cfg = resolve(BenchProposalsConfig, args)
+    results = bench_proposals(cfg, log=lambda s: err.print(s))
+    print_table(table_rows(results), title=f"region proposals on {results['scenes']} FashionScenes test scenes "
+                                           f"({results['objects']} objects); seconds per image on one core")
+    out.print(f"wrote {results['out_dir']}/bench.json, table.md, recall.png")
+    return 0
+
 
 def cmd_bench_segment(args: argparse.Namespace) -> int:
     from dcvkit.bench.segment import BenchSegmentConfig, bench_segment, table_rows

@@ -1,4 +1,4 @@
-"""``dcv data scenes``: write FashionScenes to disk in a standard format."""
+"""``dcv data scenes``: write FashionScenes to disk in a standard format; ``dcv data convert``: COCO <-> YOLO <-> VOC."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dcvkit.cli.output import out
 def register(sub: argparse._SubParsersAction) -> None:
     from dcvkit.data.scenes import FORMATS
 
-    p = sub.add_parser("data", help="datasets: write FashionScenes (masks, COCO, YOLO, VOC)",
+    p = sub.add_parser("data", help="datasets: write FashionScenes (masks, COCO, YOLO, VOC); convert between formats",
                        description="Dataset tools.")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     s = kinds.add_parser("scenes", help="write FashionScenes in a standard format",
@@ -37,6 +37,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--download", action="store_true", help="download Fashion-MNIST (checksum-verified)")
     s.set_defaults(func=cmd_scenes)
 
+    c = kinds.add_parser("convert", help="convert detection annotations: COCO <-> YOLO <-> Pascal VOC",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+        "Read a detection dataset in any supported format and write it as another into a new folder, copying the "
+        "images (to images/ for COCO and YOLO, JPEGImages/ for VOC). SRC is a COCO .json, a YOLO data .yaml (--split "
+        "picks its train/val/test entry) or a folder with Annotations/ (VOC), annotations.json or data.yaml. Boxes "
+        "outside the image are clipped and degenerate ones dropped, each with a warning naming the file; instance "
+        "masks travel between COCO (RLE) and VOC (SegmentationObject PNGs). VOC stores whole pixels, YOLO 6 "
+        "decimals of the image size.\n"
+        "example: dcv data convert scenes/annotations.json --to yolo --out scenes_yolo"))
+    c.add_argument("src", help="annotations to read (COCO .json, YOLO .yaml, or a dataset folder)")
+    c.add_argument("--to", required=True, choices=("coco", "yolo", "voc"), help="format to write")
+    c.add_argument("--out", required=True, help="new folder to write (refused if it exists and is not empty)")
+    c.add_argument("--split", default="train", help="YOLO source: which entry of the data YAML (default: train)")
+    c.set_defaults(func=cmd_convert)
+
 
 def cmd_scenes(args: argparse.Namespace) -> int:
     from dcvkit.data import named
@@ -55,6 +70,15 @@ def cmd_scenes(args: argparse.Namespace) -> int:
                                     "min_objects": args.min_objects, "max_objects": args.max_objects})
     n_obj = sum(len(b) for b in scenes.boxes)
     out.print(f"wrote {len(scenes)} scenes ({n_obj} objects, {args.size}x{args.size}) as {args.format} to {root}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from dcvkit.data.detection import convert
+
+    ann, path = convert(args.src, args.out, args.to, args.split)
+    n_obj = sum(len(im.boxes) for im in ann.images)
+    out.print(f"wrote {len(ann.images)} images ({n_obj} objects, {len(ann.classes)} classes) as {args.to}: {path}")
     return 0
 
 

@@ -21,7 +21,12 @@ dcvkit: train, evaluate and compare deep computer-vision models.
                                      --model conv_autoencoder | unet_course, --encoder resnet18
   dcv segment val RUN                per-class Dice and IoU;  dcv segment predict RUN IMG  masks + overlays
   dcv autoencoder train              convolutional autoencoder reconstructing Fashion-MNIST
+  dcv detect train --model fast_rcnn  object detection on FashionScenes (or COCO / YOLO / VOC data);
+                                     --model sliding_window | rcnn | fast_rcnn
+  dcv detect val RUN                 COCO mAP@[.5:.95], mAP@0.5, per-class AP, seconds per image
+  dcv detect predict RUN IMG         labelled boxes drawn on the image + COCO-style JSON
   dcv data scenes --out DIR --format coco   FashionScenes as masks | coco | yolo | voc
+  dcv data convert SRC --to yolo --out DIR  COCO <-> YOLO <-> VOC, images copied along
   dcv augment preview --config aug.yaml IMG   an image and its augmented versions, boxes/masks drawn
   dcv explain saliency RUN IMG --method all   saliency maps: perturbation (exact, fast), gradient,
                                      SmoothGrad, occlusion, Grad-CAM; PNG overlays + .npy maps
@@ -34,6 +39,8 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv bench augment                  batched augmentation vs torchvision v2 per sample vs Keras/scipy
   dcv bench saliency                 perturbation saliency: naive loop vs batched/incremental vs captum
   dcv bench segment                  unet vs skip-less autoencoder vs smp.Unet under one time budget
+  dcv bench proposals                selective-search recall at IoU 0.5/0.7 vs proposals, seconds/image
+  dcv bench detect                   sliding_window vs rcnn vs fast_rcnn: mAP, seconds per image, speed-ups
   dcv models                         the model registry
 
 Options can also come from a YAML file (--config file.yaml); flags override it. Every run writes a
@@ -42,7 +49,8 @@ Errors print one line and exit with code 2 (3: training diverged)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dcvkit.cli import augment, baseline, bench, classify, data, experiment, explain, models, quickstart, segment
+    from dcvkit.cli import (augment, baseline, bench, classify, data, detect, experiment, explain, models, quickstart,
+                           segment)
 
     parser = argparse.ArgumentParser(prog="dcv", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"dcvkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (quickstart, classify, segment, augment, explain, data, baseline, experiment, bench, models):
+    for module in (quickstart, classify, segment, detect, augment, explain, data, baseline, experiment, bench, models):
         module.register(sub)
     return parser
 

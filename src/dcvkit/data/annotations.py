@@ -58,9 +58,10 @@ def safe_path(root: Path, relative: str, where: str) -> Path:
 
 
 def clean_boxes(boxes: Tensor, labels: Tensor, width: int, height: int, where: str,
-                masks: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+                masks: Tensor | None = None, entries: list[str] | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
     """Clip boxes to the image and drop degenerate ones (zero width/height, wholly outside, NaN), with
-    one warning naming the file, so they can never reach a loss."""
+    one warning naming the file and the entries (``entries[i]`` names box i: "annotation 7", "line 3"), so
+    they can never reach a loss."""
     if len(boxes) == 0:
         return boxes.reshape(0, 4).float(), labels.reshape(0).long(), masks
     b = boxes.float().clone()
@@ -70,8 +71,9 @@ def clean_boxes(boxes: Tensor, labels: Tensor, width: int, height: int, where: s
     ok = finite & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
     if not ok.all():
         bad = (~ok).nonzero().flatten().tolist()
-        warnings.warn(f"{where}: dropped {len(bad)} degenerate box(es) (zero width/height, outside the "
-                      f"{width}x{height} image, or not finite): {boxes[bad].tolist()[:3]}", stacklevel=2)
+        named = f" ({', '.join(entries[i] for i in bad[:5])})" if entries else ""
+        warnings.warn(f"{where}: dropped {len(bad)} degenerate box(es){named}: zero width/height, outside the "
+                      f"{width}x{height} image, or not finite: {boxes[bad].tolist()[:3]}", stacklevel=2)
     return b[ok], labels[ok].long(), (masks[ok] if masks is not None else None)
 
 

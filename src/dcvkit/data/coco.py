@@ -83,23 +83,41 @@ def read(path: str | Path, root: str | Path | None = None, masks: bool = True) -
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise DataError(f"{path}: not a readable COCO JSON file ({e})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: a COCO file holds one JSON object with images, annotations and categories")
     for key in ("images", "annotations", "categories"):
-        if key not in data:
+        if not isinstance(data.get(key), list):
             raise DataError(f"{path}: COCO JSON without '{key}'")
-    cats = sorted(data["categories"], key=lambda c: c["id"])
-    cat_index = {c["id"]: k for k, c in enumerate(cats)}
+    try:
+        cats = sorted(data["categories"], key=lambda c: int(c["id"]))
+        names = [str(c["name"]) for c in cats]
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"{path}: every entry of 'categories' needs an integer 'id' and a 'name'") from None
+    cat_index = {int(c["id"]): k for k, c in enumerate(cats)}
     by_image: dict[int, list[dict]] = {}
-    for a in data["annotations"]:
-        by_image.setdefault(a["image_id"], []).append(a)
-    out = Annotations(root, [c["name"] for c in cats])
-    for im in data["images"]:
-        safe_path(root, im["file_name"], str(path))
-        h, w = int(im["height"]), int(im["width"])
-        anns = [a for a in by_image.get(im["id"], []) if not a.get("iscrowd", 0)]
-        where = f"{path} (image {im['file_name']})"
-        unknown = [a["category_id"] for a in anns if a["category_id"] not in cat_index]
-        if unknown:
-            raise DataError(f"{where}: category ids {sorted(set(unknown))} are not in 'categories'")
+    for n, a in enumerate(data["annotations"]):
+        entry = f"annotation {a.get('id', f'#{n}') if isinstance(a, dict) else f'#{n}'}"
+        try:
+            bbox = [float(v) for v in a["bbox"]]
+            if len(bbox) != 4:
+                raise ValueError
+            a = {**a, "bbox": bbox, "category_id": int(a["category_id"]), "_entry": entry}
+            by_image.setdefault(a["image_id"], []).append(a)
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{path}: {entry}: needs 'image_id', an integer 'category_id' and 'bbox' [x, y, w, h] "
+                            "of 4 numbers") from None
+        if a["category_id"] not in cat_index:
+            raise DataError(f"{path}: {entry}: category_id {a['category_id']} is not in 'categories' "
+                            f"(ids {sorted(cat_index)})")
+    out = Annotations(root, names)
+    for n, im in enumerate(data["images"]):
+        try:
+            file_name, h, w, image_id = str(im["file_name"]), int(im["height"]), int(im["width"]), im["id"]
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{path}: images entry #{n}: needs 'id', 'file_name', integer 'width' and 'height'") from None
+        safe_path(root, file_name, str(path))
+        anns = [a for a in by_image.get(image_id, []) if not a.get("iscrowd", 0)]
+        where = f"{path} (image {file_name})"
         boxes = torch.tensor([[x, y, x + bw, y + bh] for x, y, bw, bh in (a["bbox"] for a in anns)],
                              dtype=torch.float32).reshape(-1, 4)
         labels = torch.tensor([cat_index[a["category_id"]] for a in anns], dtype=torch.int64)
@@ -108,8 +126,8 @@ def read(path: str | Path, root: str | Path | None = None, masks: bool = True) -
             arrs = [rle_decode(a["segmentation"], where) if isinstance(a["segmentation"], dict)
                     else _polygons(a["segmentation"], h, w) for a in anns]
             m = torch.from_numpy(np.stack(arrs))
-        boxes, labels, m = clean_boxes(boxes, labels, w, h, where, m)
-        out.images.append(AnnotatedImage(im["file_name"], w, h, boxes, labels, m))
+        boxes, labels, m = clean_boxes(boxes, labels, w, h, where, m, [a["_entry"] for a in anns])
+        out.images.append(AnnotatedImage(file_name, w, h, boxes, labels, m))
     return out
 
 

@@ -88,19 +88,24 @@ def read(root: str | Path, classes: list[str] | None = None, image_set: str | No
             w, h = int(a.findtext("size/width") or 0), int(a.findtext("size/height") or 0)
         except ValueError:
             raise DataError(f"{x}: size/width and size/height must be integers") from None
-        boxes, labels = [], []
-        for o in a.findall("object"):
+        if w <= 0 or h <= 0:  # no <size>: read it from the image
+            from dcvkit.data.annotations import read_image_size
+
+            w, h = read_image_size(safe_path(root, rel, str(x)))
+        boxes, labels, entries = [], [], []
+        for j, o in enumerate(a.findall("object"), 1):
             name = (o.findtext("name") or "").strip()
             if name not in names:
                 if fixed:
-                    raise DataError(f"{x}: object class '{name}' is not among the classes {names}")
+                    raise DataError(f"{x}: object {j}: class '{name}' is not among the classes {names}")
                 names.append(name)
             try:
                 bb = [float(o.findtext(f"bndbox/{k}") or "nan") for k in ("xmin", "ymin", "xmax", "ymax")]
             except ValueError:
-                raise DataError(f"{x}: bndbox coordinates must be numbers") from None
+                raise DataError(f"{x}: object {j}: bndbox coordinates must be numbers") from None
             boxes.append([bb[0] - 1, bb[1] - 1, bb[2], bb[3]])
             labels.append(names.index(name))
+            entries.append(f"object {j} ({name})")
         b = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
         lab = torch.tensor(labels, dtype=torch.int64)
         m = None
@@ -108,7 +113,7 @@ def read(root: str | Path, classes: list[str] | None = None, image_set: str | No
         if masks and obj_png.is_file() and len(b):
             inst = np.array(Image.open(obj_png))
             m = torch.from_numpy(np.stack([inst == j for j in range(1, len(b) + 1)]))
-        b, lab, m = clean_boxes(b, lab, w, h, str(x), m)
+        b, lab, m = clean_boxes(b, lab, w, h, str(x), m, entries)
         out.images.append(AnnotatedImage(rel, w, h, b, lab, m))
     return out
 

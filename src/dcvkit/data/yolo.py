@@ -60,7 +60,7 @@ def read(yaml_path: str | Path, split: str = "train") -> Annotations:
         rel = str(img.relative_to(root))
         w, h = read_image_size(img)
         lp = root / label_path(rel)
-        rows = []
+        rows, lines = [], []
         if lp.is_file():
             for n, line in enumerate(lp.read_text().splitlines(), 1):
                 if not line.strip():
@@ -73,10 +73,11 @@ def read(yaml_path: str | Path, split: str = "train") -> Annotations:
                 if not 0 <= c < len(names):
                     raise DataError(f"{lp}:{n}: class {c} is not in 0..{len(names) - 1} ({yaml_path} names)")
                 rows.append((c, cx, cy, bw, bh))
+                lines.append(f"line {n}")
         t = torch.tensor(rows, dtype=torch.float64).reshape(-1, 5)
         boxes = torch.stack([(t[:, 1] - t[:, 3] / 2) * w, (t[:, 2] - t[:, 4] / 2) * h,
                              (t[:, 1] + t[:, 3] / 2) * w, (t[:, 2] + t[:, 4] / 2) * h], 1).float()
-        b, lab, _ = clean_boxes(boxes, t[:, 0].long(), w, h, str(lp))
+        b, lab, _ = clean_boxes(boxes, t[:, 0].long(), w, h, str(lp), entries=lines)
         out.images.append(AnnotatedImage(rel, w, h, b, lab))
     return out
 

@@ -145,7 +145,6 @@ class _Window:
         (kh, kw), (sh, sw), (dh, dw) = self.k, self.s, self.d
         h, w = self.size
         hin, win = (h - 1) * sh + dh * (kh - 1) + 1, (w - 1) * sw + dw * (kw - 1) + 1
-        c = self.padded.shape[0]
         if self.table is not None:  # one contiguous row per copy: much faster than 2-D fancy indexing;
             # channels-last rows, which the CPU's convolution and pooling kernels run fastest on small maps
             return self.table.index_select(0, oy * (self.out_hw[1] - w + 1) + ox).permute(0, 3, 1, 2)

@@ -24,13 +24,13 @@ from dcvkit.augment import AugmentConfig, Augmenter, parse_augment
 from dcvkit.config import DataConfig, TrainConfig, from_dict, opt
 from dcvkit.data import DataSplits
 from dcvkit.data.folders import decode, probe
-from dcvkit.engine import build_optimizer, param_groups, resolve_device, seed_everything
-from dcvkit.errors import CheckpointError, ConfigError, DataError
+from dcvkit.engine import build_optimizer, param_groups, seed_everything
+from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, write_json
 from dcvkit.losses.classification import LOSSES, classification_loss
 from dcvkit.metrics.classification import accuracy, classification_report, confusion_matrix, topk_accuracy
 from dcvkit.models import create_model
-from dcvkit.tasks.common import Normalising, TrainResult, fit_run, resume_config
+from dcvkit.tasks.common import Normalising, TrainResult, fit_run, load_run_model, resume_config
 
 
 @dataclass
@@ -237,17 +237,7 @@ def load_classifier(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[
                     ) -> tuple[nn.Module, dict[str, Any]]:
     """A trained classifier (in eval mode) and its meta (classes, mean, std) from a run dir or .pt file
     (``ckpt``: that file's contents when the caller has already loaded them)."""
-    ckpt = ckpt if ckpt is not None else load_checkpoint(weights, map_location="cpu")
-    meta = ckpt.get("meta")
-    if not meta or meta.get("task") != "classify":
-        raise CheckpointError(f"{weights}: not a dcvkit classification checkpoint")
-    model = create_model(meta["model"], **meta["model_kwargs"])
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{weights}: weights do not fit model '{meta['model']}' ({str(e).splitlines()[0]})")
-    dev = resolve_device(device)
-    model.to(dev).eval()
+    model, meta = load_run_model(weights, "classify", "dcv classify train", device, ckpt)
     if any(isinstance(m, nn.Conv2d) for m in model.modules()):
         model.to(memory_format=torch.channels_last)
     return model, meta

@@ -4,12 +4,13 @@ directory, config.yaml, the engine's fit, curves, the test-split evaluation of b
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from dcvkit.config import TrainConfig, from_dict, to_dict
 from dcvkit.data import DataSplits
@@ -95,4 +96,25 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
     return TrainResult(run_dir, fit, result, splits)
 
 
-__all__ = ["resume_config", "fit_run", "TrainResult", "Normalising"]
+def load_run_model(weights: str | os.PathLike, task: str, train_command: str, device: str = "cpu",
+                   ckpt: dict[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """The model of a ``task`` checkpoint (eval mode, on ``device``) and its meta, from a run directory or a
+    .pt file (``ckpt``: its contents when the caller has loaded them). Checkpoints of another task or of
+    another program are refused naming the command that makes the right ones."""
+    from dcvkit.engine import resolve_device
+    from dcvkit.models import create_model
+
+    ckpt = ckpt if ckpt is not None else load_checkpoint(weights, map_location="cpu")
+    meta = ckpt.get("meta")
+    if not meta or meta.get("task") != task:
+        kind = f"a {meta['task']} checkpoint" if meta and "task" in meta else "not a dcvkit checkpoint"
+        raise CheckpointError(f"{weights}: {kind}; this needs a run of {train_command}")
+    model = create_model(meta["model"], **meta["model_kwargs"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{weights}: weights do not fit model '{meta['model']}' ({str(e).splitlines()[0]})")
+    return model.to(resolve_device(device)).eval(), meta
+
+
+__all__ = ["resume_config", "fit_run", "TrainResult", "Normalising", "load_run_model"]

@@ -29,13 +29,13 @@ from dcvkit.augment import Augmenter, parse_augment
 from dcvkit.config import TrainConfig, from_dict, opt
 from dcvkit.data import DataSplits
 from dcvkit.data.masks import IGNORE
-from dcvkit.engine import build_optimizer, param_groups, resolve_device, seed_everything
-from dcvkit.errors import CheckpointError, ConfigError, DataError
+from dcvkit.engine import build_optimizer, param_groups, seed_everything
+from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, write_json
 from dcvkit.losses.segmentation import LOSSES, RECONSTRUCTION_LOSSES, reconstruction_loss, segmentation_loss
 from dcvkit.metrics.segmentation import confusion, scores
 from dcvkit.models import create_model
-from dcvkit.tasks.common import Normalising, TrainResult, fit_run, resume_config
+from dcvkit.tasks.common import Normalising, TrainResult, fit_run, load_run_model, resume_config
 
 TARGETS = ("mask", "image")
 MODEL_OPTIONS = ("depth", "base", "upsample", "batch_norm", "encoder", "dropout")
@@ -301,17 +301,8 @@ def train(cfg: SegmentConfig, run_dir: str | os.PathLike | None = None, splits: 
 def load_segmenter(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[str, Any] | None = None
                    ) -> tuple[nn.Module, dict[str, Any]]:
     """A trained segmentation model or autoencoder (eval mode) and its meta, from a run dir or .pt file."""
-    ckpt = ckpt if ckpt is not None else load_checkpoint(weights, map_location="cpu")
-    meta = ckpt.get("meta")
-    if not meta or meta.get("task") != "segment":
-        kind = f"a {meta['task']} checkpoint" if meta and "task" in meta else "not a dcvkit checkpoint"
-        raise CheckpointError(f"{weights}: {kind}; dcv segment needs a run of dcv segment train / autoencoder train")
-    model = create_model(meta["model"], **meta["model_kwargs"])
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{weights}: weights do not fit model '{meta['model']}' ({str(e).splitlines()[0]})")
-    model.to(resolve_device(device)).eval().to(memory_format=torch.channels_last)
+    model, meta = load_run_model(weights, "segment", "dcv segment train or dcv autoencoder train", device, ckpt)
+    model.to(memory_format=torch.channels_last)
     return model, meta
 
 

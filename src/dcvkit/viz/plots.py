@@ -28,7 +28,7 @@ def plot_history(history: Sequence[dict[str, float]], path: str | os.PathLike) -
     if not history:
         return
     epochs = [h["epoch"] for h in history]
-    panels = [("loss", "loss"), ("acc", "accuracy"), ("dice", "mean Dice (foreground)"), ("psnr", "PSNR (dB)"),
+    panels = [("loss", "loss"), ("acc", "accuracy"), ("dice", "mean Dice (foreground)"), ("psnr", "PSNR (dB)"), ("map50", "mAP@0.5"),
               ("lr", "learning rate")]
     panels = [(k, t) for k, t in panels if any(k in h or f"train_{k}" in h or f"val_{k}" in h for h in history)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))

@@ -1,0 +1,167 @@
+"""``dcv bench detect``: the detection lineage side by side on one FashionScenes split.
+
+Each detector is trained with ``dcv detect train``'s defaults on the same scenes (or loaded from a run,
+``--runs rcnn=runs/detect/exp3``) and evaluated on the same test scenes (COCO mAP). Speed is measured side
+by side in one process: on ``timing_images`` test images, every detector runs its network in turn on the
+same image (the order rotates), and the median seconds per image are compared with ``rcnn``'s, as the
+course's "comparison of detection speeds" does. Proposal seconds per image are reported separately, as
+the papers do (selective search, one core per image).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from dcvkit.bench.architectures import markdown_table
+from dcvkit.config import RunConfig, opt, to_dict
+from dcvkit.errors import ConfigError
+from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
+
+
+@dataclass
+class BenchDetectConfig(RunConfig):
+    """Benchmark: which detectors, trained or loaded, timed on how many images."""
+
+    models: str = opt("sliding_window,rcnn,fast_rcnn", "comma-separated detectors (dcv models --task detect)")
+    runs: str | None = opt(None, "load instead of training: model=RUN_DIR pairs, comma-separated")
+    scenes: int = opt(4000, "FashionScenes training scenes (10% validate)")
+    test_scenes: int = opt(500, "FashionScenes test scenes (mAP)")
+    timing_images: int = opt(100, "test images on which the detectors are timed side by side")
+    data_dir: str | None = opt(None, "folder holding Fashion-MNIST's files")
+    device: str = opt("auto", "auto, cpu or cuda", ("auto", "cpu", "cuda"))
+    progress: bool = opt(True, "show progress bars and one line per epoch")
+
+
+def _pairs(spec: str | None) -> dict[str, str]:
+    out = {}
+    for part in (spec or "").split(","):
+        if part.strip():
+            name, sep, path = part.partition("=")
+            if not sep or not path.strip():
+                raise ConfigError(f"--runs '{part}': give model=RUN_DIR")
+            out[name.strip()] = path.strip()
+    return out
+
+
+def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
+    from dcvkit.models.detect.proposals import propose_all
+    from dcvkit.tasks.detect import (DetectConfig, detect_images, evaluate, load_detector, load_scene_splits,
+                                     meta_proposer, train)
+
+    models = [m.strip() for m in cfg.models.split(",") if m.strip()]
+    loaded = _pairs(cfg.runs)
+    if not models:
+        raise ConfigError("--models: give at least one detector")
+    out_dir = out_dir or new_run_dir(Path(cfg.project) / "bench" / "detect", cfg.name)
+    write_yaml(out_dir / "config.yaml", to_dict(cfg))
+    base = DetectConfig(data_dir=cfg.data_dir, scenes=cfg.scenes, test_scenes=cfg.test_scenes, seed=cfg.seed,
+                        device=cfg.device, tensorboard=False, progress=cfg.progress)
+    splits = load_scene_splits(base)
+    if splits.test is None:
+        raise ConfigError("--test-scenes must be at least 1")
+    log(splits.summary())
+    runs: dict[str, Path] = {}
+    for m in models:
+        if m in loaded:
+            runs[m] = Path(loaded[m])
+            continue
+        log(f"{m}: training with dcv detect train's defaults")
+        tcfg = DetectConfig(**{**to_dict(base), "model": m, "test": False})
+        runs[m] = train(tcfg, run_dir=out_dir / m, splits=splits).run_dir
+    rows: dict[str, dict[str, Any]] = {}
+    nets: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for m, run in runs.items():
+        weights = run / "best.pt" if run.is_dir() else run
+        r = evaluate(weights, data=splits.test, device=cfg.device, out_dir=out_dir / f"{m}_test", progress=cfg.progress)
+        model, meta = load_detector(weights, cfg.device)
+        nets[m] = (model, meta)
+        rows[m] = {"model": m, "run": str(run), "params": sum(p.numel() for p in model.parameters()),
+                   "map50": r["map50"], "map": r["map"], "proposals": r["proposals"],
+                   "proposals_per_image": r["proposals_per_image"], "proposal_s_per_image": r["proposal_s_per_image"],
+                   "eval_network_s_per_image": r["network_s_per_image"]}
+        log(f"{m}: mAP@0.5 {r['map50']:.4f}, mAP@[.5:.95] {r['map']:.4f}")
+    # Side by side: the same images, each detector in turn, rotating the order; medians.
+    n = min(cfg.timing_images, len(splits.test))
+    images = splits.test.images[:n]
+    props = {m: propose_all(images, meta_proposer(meta)).boxes for m, (_, meta) in nets.items()}
+    times: dict[str, list[float]] = {m: [] for m in nets}
+    names = list(nets)
+    for m in names:  # warm-up
+        detect_images(nets[m][0], nets[m][1], images[:2], props[m][:2])
+    for i in range(n):
+        for j in range(len(names)):
+            m = names[(i + j) % len(names)]
+            t0 = time.perf_counter()
+            detect_images(nets[m][0], nets[m][1], images[i:i + 1], props[m][i:i + 1])
+            times[m].append(time.perf_counter() - t0)
+    for m in names:
+        rows[m]["network_s_per_image"] = statistics.median(times[m])
+        rows[m]["total_s_per_image"] = rows[m]["network_s_per_image"] + rows[m]["proposal_s_per_image"]
+    ref = rows.get("rcnn")
+    for r in rows.values():
+        r["network_speedup_vs_rcnn"] = ref["network_s_per_image"] / r["network_s_per_image"] if ref else None
+        r["total_speedup_vs_rcnn"] = ref["total_s_per_image"] / r["total_s_per_image"] if ref else None
+    result = {"config": to_dict(cfg), "data": splits.summary(), "timing_images": n,
+              "threads": torch.get_num_threads(), "rows": list(rows.values()), "verdicts": verdicts(rows),
+              "out_dir": str(out_dir)}
+    write_json(out_dir / "bench.json", result)
+    atomic_write(out_dir / "table.md", markdown_table(table_rows(result)))
+    plot_speeds(result, out_dir / "speeds.png")
+    return result
+
+
+def verdicts(rows: dict[str, dict[str, Any]]) -> list[str]:
+    out = []
+    if "rcnn" in rows and "fast_rcnn" in rows:
+        f, r = rows["fast_rcnn"], rows["rcnn"]
+        out.append(f"fast_rcnn runs its network {f['network_speedup_vs_rcnn']:.1f}x faster per image than rcnn "
+                   f"({f['network_s_per_image'] * 1000:.1f} vs {r['network_s_per_image'] * 1000:.1f} ms; with the "
+                   f"same selective search: {f['total_speedup_vs_rcnn']:.1f}x in total) at mAP@0.5 "
+                   f"{f['map50']:.3f} vs {r['map50']:.3f}")
+    if "sliding_window" in rows and "rcnn" in rows:
+        s, r = rows["sliding_window"], rows["rcnn"]
+        out.append(f"proposals vs brute force: rcnn mAP@0.5 {r['map50']:.3f} from {r['proposals_per_image']:.0f} "
+                   f"proposals vs sliding_window {s['map50']:.3f} from {s['proposals_per_image']:.0f} windows")
+    return out
+
+
+def table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    def x(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}x"
+
+    return [{"model": r["model"], "params (M)": f"{r['params'] / 1e6:.2f}", "mAP@0.5": f"{r['map50']:.4f}",
+             "mAP@[.5:.95]": f"{r['map']:.4f}", "regions/img": f"{r['proposals_per_image']:.0f}",
+             "proposal s/img": f"{r['proposal_s_per_image']:.4f}", "network s/img": f"{r['network_s_per_image']:.4f}",
+             "total s/img": f"{r['total_s_per_image']:.4f}", "network speed-up vs rcnn": x(r["network_speedup_vs_rcnn"]),
+             "total speed-up vs rcnn": x(r["total_speedup_vs_rcnn"])} for r in result["rows"]]
+
+
+def plot_speeds(result: dict[str, Any], path: Path) -> None:
+    """The course's "comparison of detection speeds": seconds per image, proposals and network stacked."""
+    from dcvkit.viz.plots import plt, save_figure
+
+    rows = result["rows"]
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(rows), 3.8))
+    xs = list(range(len(rows)))
+    net = [r["network_s_per_image"] for r in rows]
+    prop = [r["proposal_s_per_image"] for r in rows]
+    ax.bar(xs, net, color="#4c72b0", label="network")
+    ax.bar(xs, prop, bottom=net, color="#dd8452", label="proposals (one core)")
+    for x, r in zip(xs, rows):
+        ax.text(x, r["total_s_per_image"] * 1.05, f"mAP50 {r['map50']:.2f}", ha="center", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xticks(xs, [r["model"] for r in rows])
+    ax.set_ylabel("seconds per image (log)")
+    ax.set_title(f"detection speed on {result['threads']} CPU threads", fontsize=9)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+__all__ = ["BenchDetectConfig", "bench_detect", "table_rows", "verdicts"]

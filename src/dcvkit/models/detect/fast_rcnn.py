@@ -1,0 +1,70 @@
+"""Fast R-CNN: one CNN pass over the whole image, RoI pooling of each proposal's part of the feature map
+into a fixed grid, and two sibling heads (classes + background, class-specific box deltas) trained together
+with the multi-task loss (:func:`dcvkit.losses.detection.fast_rcnn_loss`).
+
+Data flow (backbone ``cnn``: three conv-pool blocks, stride 8)::
+
+    image (B, 3, 128, 128) -> forward_features -> (B, 128, 16, 16)
+      + K proposals -> RoIPool 3x3 (scale 1/8) -> (K, 128, 3, 3) -> the backbone's own dense head (K, 256)
+      -> cls_score (K, C + 1) and bbox_pred (K, C, 4)
+
+It is the R-CNN network with the K crop passes replaced by one pass and a pooling layer: the same
+registry classifier serves both, only the place where regions are cut out moves.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import Tensor, nn
+
+from dcvkit.models.classify.base import pair
+from dcvkit.models.detect.base import RegionDetector
+from dcvkit.models.detect.roi import RoIPool, feature_stride
+from dcvkit.models.registry import create_model, register_model
+
+
+class FastRCNN(RegionDetector):
+    """Args:
+        num_classes: object classes (the classifier has one more output: background).
+        in_chans: image channels.
+        img_size: the training image size.
+        backbone: a registry classifier; its ``forward_features`` is run on the whole image and its dense
+            head (``forward_head(pre_logits=True)``) on each pooled region.
+        roi: ``pool`` (RoI max pooling, the paper's) or ``align`` (RoI Align).
+        roi_size: side of the pooled grid (for the ``cnn`` family, also the grid its dense head expects).
+    """
+
+    proposal_method = "selective_search"
+
+    def __init__(self, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
+                 backbone: str = "cnn", roi: str = "pool", roi_size: int = 3, **backbone_kwargs):
+        super().__init__()
+        self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, pair(img_size)
+        if backbone.startswith("cnn"):  # the cnn family sizes its dense head by head_grid
+            backbone_kwargs.setdefault("head_grid", roi_size)
+        self.backbone = create_model(backbone, num_classes=num_classes + 1, in_chans=in_chans,
+                                     img_size=list(self.img_size), **backbone_kwargs)
+        self.stride = feature_stride(self.backbone, in_chans)
+        self.roi = RoIPool(roi_size, 1.0 / self.stride, roi)
+        hidden = self.backbone.get_classifier().in_features
+        self.bbox_pred = nn.Linear(hidden, 4 * num_classes)
+        nn.init.normal_(self.bbox_pred.weight, std=0.001)
+        nn.init.zeros_(self.bbox_pred.bias)
+
+    def forward(self, images: Tensor, regions: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+        feats = self.backbone.forward_features(images)
+        pooled = self.roi(feats, [r.to(images.device) for r in regions])
+        hidden = self.backbone.forward_head(pooled, pre_logits=True)
+        logits = self.backbone.get_classifier()(hidden)
+        return logits, self.bbox_pred(hidden).view(-1, self.num_classes, 4)
+
+
+@register_model("detect")
+def fast_rcnn(num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128, backbone: str = "cnn",
+              roi: str = "pool", roi_size: int = 3, **kwargs) -> FastRCNN:
+    """Fast R-CNN: whole-image CNN, RoI pooling of selective-search proposals, class + box heads."""
+    return FastRCNN(num_classes, in_chans, img_size, backbone, roi, roi_size, **kwargs)
+
+
+__all__ = ["FastRCNN", "fast_rcnn"]

@@ -1,0 +1,146 @@
+"""R-CNN's second stage (Girshick et al. 2014, sections 2.3 and C): on the fine-tuned CNN's features,
+
+* one linear SVM per class (scikit-learn ``LinearSVC``): positives are the ground-truth boxes of the class,
+  negatives the proposals overlapping every box of the class by less than ``neg_iou`` (0.3); the negatives
+  are too many to fit at once, so training starts from a random subset and **hard-negative mining** adds,
+  round after round, the negatives the current SVM scores inside the margin (score > -1);
+* ridge regression per class (scikit-learn ``Ridge``) from the features of proposals with IoU >= 0.6 to
+  the box deltas of their ground truth.
+
+The fitted hyperplanes are written into the detector's ``svm`` and ``bbox_reg`` linear layers, so the
+checkpoint stays plain tensors (``weights_only=True``) and inference is one matrix product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+from torchvision.ops import box_iou
+
+from dcvkit.models.detect.box_coder import encode
+from dcvkit.models.detect.crop import CropDetector
+
+
+@dataclass(frozen=True)
+class SVMConfig:
+    c: float = 0.01               # LinearSVC's C on standardised features
+    neg_iou: float = 0.3          # negatives overlap every box of the class by less than this
+    reg_iou: float = 0.6          # box regressors learn from proposals at least this close to a box
+    rounds: int = 3               # hard-negative mining rounds after the first fit
+    start_negatives: int = 5000   # random negatives of the first fit
+    max_new: int = 10000          # hard negatives added per round, at most
+    proposals_per_image: int = 300
+    ridge_alpha: float = 100.0
+    bbox_reg: bool = True
+
+
+@torch.no_grad()
+def collect_features(model: CropDetector, images: Tensor, boxes: list[Tensor], labels: list[Tensor],
+                     proposals: list[Tensor], prep: Callable[[Tensor], Tensor], per_image: int,
+                     progress: bool = False) -> dict[str, Tensor]:
+    """Features of every ground-truth box and of the first ``per_image`` proposals of each image, with each
+    proposal's best IoU per class (P, C) and its best-matching box and that box's label."""
+    model.eval()
+    dev = next(model.parameters()).device
+    feats, ious, kinds, match_boxes, match_iou, match_label, regions_all = [], [], [], [], [], [], []
+    C = model.num_classes
+    it = range(len(images))
+    if progress:
+        from rich.progress import track
+
+        it = track(it, description="R-CNN features for the SVMs", transient=True)
+    for i in it:
+        gt, gl = boxes[i], labels[i]
+        props = proposals[i][:per_image]
+        regions = torch.cat([gt, props])
+        f = model.features(prep(images[i:i + 1].to(dev)), [regions]).float().cpu()
+        per_class = torch.zeros(len(regions), C)
+        best = torch.zeros(len(regions))
+        best_box = torch.zeros(len(regions), 4)
+        best_label = torch.full((len(regions),), -1, dtype=torch.long)
+        if len(gt):
+            iou = box_iou(regions, gt)                       # (R, G)
+            for k in gl.unique().tolist():
+                per_class[:, k] = iou[:, gl == k].max(1).values
+            best, idx = iou.max(1)
+            best_box, best_label = gt[idx], gl[idx]
+        kind = torch.zeros(len(regions), dtype=torch.long)   # 1: a ground-truth box (a positive)
+        kind[: len(gt)] = 1
+        feats.append(f)
+        ious.append(per_class)
+        kinds.append(kind)
+        match_boxes.append(best_box)
+        match_iou.append(best)
+        match_label.append(best_label)
+        regions_all.append(regions)
+    gt_label = torch.cat([torch.cat([lab, torch.full((len(p) - len(lab),), -1, dtype=torch.long)])
+                          for lab, p in zip([labels[i] for i in range(len(images))], regions_all)])
+    return {"features": torch.cat(feats), "iou": torch.cat(ious), "is_gt": torch.cat(kinds).bool(),
+            "gt_label": gt_label, "regions": torch.cat(regions_all), "match_box": torch.cat(match_boxes),
+            "match_iou": torch.cat(match_iou), "match_label": torch.cat(match_label)}
+
+
+def fit_svms(model: CropDetector, data: dict[str, Tensor], cfg: SVMConfig = SVMConfig(), seed: int = 0
+             ) -> dict[str, float]:
+    """Fit the per-class SVMs (with hard-negative mining) and box regressors into ``model``; returns counts."""
+    from sklearn.linear_model import Ridge
+    from sklearn.svm import LinearSVC
+
+    rng = np.random.default_rng(seed)
+    X = data["features"]
+    mean, std = X.mean(0), X.std(0).clamp_min(1e-6)
+    Z = ((X - mean) / std).numpy()
+    C = model.num_classes
+    W = np.zeros((C, Z.shape[1]), dtype=np.float32)
+    b = np.zeros(C, dtype=np.float32)
+    stats = {"positives": 0, "negatives_seen": 0, "hard_negatives_added": 0}
+    is_gt = data["is_gt"].numpy()
+    for k in range(C):
+        pos = np.flatnonzero(is_gt & (data["gt_label"].numpy() == k))
+        neg_all = np.flatnonzero(~is_gt & (data["iou"][:, k].numpy() < cfg.neg_iou))
+        if len(pos) == 0 or len(neg_all) == 0:
+            continue
+        neg = rng.choice(neg_all, size=min(cfg.start_negatives, len(neg_all)), replace=False)
+        svm = LinearSVC(C=cfg.c, class_weight={1: 2.0, 0: 1.0}, max_iter=5000, dual="auto")
+        for r in range(cfg.rounds + 1):
+            idx = np.concatenate([pos, neg])
+            y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
+            svm.fit(Z[idx], y)
+            if r == cfg.rounds:
+                break
+            scores = svm.decision_function(Z[neg_all])
+            hard = np.setdiff1d(neg_all[scores > -1.0], neg, assume_unique=False)
+            if len(hard) == 0:
+                break
+            hard = hard[np.argsort(-svm.decision_function(Z[hard]))[: cfg.max_new]]
+            neg = np.concatenate([neg, hard])
+            stats["hard_negatives_added"] += len(hard)
+        W[k], b[k] = svm.coef_[0], svm.intercept_[0]
+        stats["positives"] += len(pos)
+        stats["negatives_seen"] += len(neg)
+    model.feat_mean.copy_(mean)
+    model.feat_std.copy_(std)
+    model.svm.weight.data.copy_(torch.from_numpy(W))
+    model.svm.bias.data.copy_(torch.from_numpy(b))
+    if cfg.bbox_reg:
+        Wr = np.zeros((C, 4, Z.shape[1]), dtype=np.float32)
+        br = np.zeros((C, 4), dtype=np.float32)
+        close = (data["match_iou"] >= cfg.reg_iou) & ~data["is_gt"]
+        for k in range(C):
+            sel = (close & (data["match_label"] == k)).nonzero().flatten()
+            if len(sel) < 10:
+                continue
+            t = encode(data["regions"][sel], data["match_box"][sel]).numpy()
+            ridge = Ridge(alpha=cfg.ridge_alpha).fit(Z[sel.numpy()], t)
+            Wr[k], br[k] = ridge.coef_, ridge.intercept_
+        model.bbox_reg.weight.data.copy_(torch.from_numpy(Wr.reshape(4 * C, -1)))
+        model.bbox_reg.bias.data.copy_(torch.from_numpy(br.reshape(-1)))
+    model.svm_fitted.fill_(True)
+    return stats
+
+
+__all__ = ["SVMConfig", "collect_features", "fit_svms"]

@@ -1,0 +1,503 @@
+"""Object detection with the course's lineage: ``sliding_window`` (brute force), ``rcnn`` (selective search
++ a CNN per warped proposal + SVMs) and ``fast_rcnn`` (one CNN pass + RoI pooling).
+
+Python API (the CLI calls exactly these)::
+
+    from dcvkit.tasks.detect import DetectConfig, train, evaluate, predict
+    result = train(DetectConfig(model="fast_rcnn"))          # FashionScenes: 10 item classes
+    evaluate(result.run_dir)                                 # COCO mAP, per-class AP, seconds per image
+    predict(result.run_dir, ["street.png"], out_dir="boxes/")   # annotated PNGs + predictions.json
+
+Batches are ``(uint8 images, [boxes], [labels], [proposals])`` (:mod:`dcvkit.data.detection`). Every detector
+trains its network the same way: per image, ``rois_per_image`` regions sampled from the proposals and the
+ground truth (Fast R-CNN's recipe), classified over the classes + background, with box regression where
+the network has a box head. ``rcnn`` then fits its SVMs and ridge box regressors on the CNN's features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from dcvkit.config import TrainConfig, from_dict, opt
+from dcvkit.data import DataSplits
+from dcvkit.data.detection import DetectionTensors
+from dcvkit.engine import build_optimizer, param_groups, seed_everything
+from dcvkit.errors import ConfigError, DataError
+from dcvkit.io import load_checkpoint, save_checkpoint, write_json
+from dcvkit.losses.detection import fast_rcnn_loss
+from dcvkit.metrics.detection import coco_eval
+from dcvkit.models import create_model, list_models
+from dcvkit.models.detect.base import RegionDetector
+from dcvkit.models.detect.postprocess import Detections, PostProcess
+from dcvkit.models.detect.proposals import METHODS, SlidingWindows, build_proposer, propose_all
+from dcvkit.models.detect.targets import RoISampler
+from dcvkit.tasks.common import Normalising, TrainResult, fit_run, load_run_model, resume_config
+
+
+def _floats(spec: str, name: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(v) for v in str(spec).split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"--{name.replace('_', '-')} '{spec}': give comma-separated numbers") from None
+    if not vals or any(v <= 0 for v in vals):
+        raise ConfigError(f"--{name.replace('_', '-')} '{spec}': give positive numbers")
+    return vals
+
+
+@dataclass
+class DetectConfig(TrainConfig):
+    """Detection: data, detector, proposals, training regions, post-processing."""
+
+    data: str = opt("scenes", "scenes (FashionScenes: Fashion-MNIST items on textured backgrounds, 10 classes), "
+                    "a COCO .json, a YOLO data .yaml, or a folder with Annotations/ (VOC), annotations.json or "
+                    "data.yaml")
+    test_data: str | None = opt(None, "annotations of a test split (same formats; default: the YOLO YAML's test "
+                                      "entry, or none)")
+    data_dir: str | None = opt(None, "folder holding Fashion-MNIST's files (the scenes' items)")
+    download: bool = opt(False, "download Fashion-MNIST from its official source (checksum-verified)")
+    val_split: float = opt(0.1, "fraction of training images held out for validation")
+    limit: int | None = opt(None, "use a random subset of this many training images")
+    img_size: int | None = opt(None, "scene size (default 128), or resize dataset images to this size")
+    scenes: int = opt(4000, "FashionScenes: training scenes (the validation split comes out of them)")
+    test_scenes: int = opt(500, "FashionScenes: test scenes (items from Fashion-MNIST's test split)")
+    scene_seed: int = opt(0, "FashionScenes: seed of the scenes (kept apart from --seed)")
+    model: str = opt("fast_rcnn", "detector: sliding_window, rcnn or fast_rcnn (dcv models --task detect)")
+    backbone: str = opt("cnn", "the registry classifier inside the detector (cnn, cnn_small, resnet20, ...)")
+    width: float | None = opt(None, "width multiplier of the backbone")
+    crop_size: int = opt(40, "sliding_window/rcnn: side of the warped crops fed to the CNN")
+    roi: str = opt("pool", "fast_rcnn: RoI pooling (max, the paper's) or RoI Align", ("pool", "align"))
+    roi_size: int = opt(3, "fast_rcnn: side of the pooled grid")
+    proposals: str = opt("auto", "region source: auto (the detector's own: windows for sliding_window, "
+                                 "selective search otherwise)", ("auto", *METHODS))
+    ss_mode: str = opt("fast", "selective search mode", ("fast", "quality"))
+    max_proposals: int = opt(2000, "at most this many selective-search proposals per image")
+    window_sizes: str = opt("32,44", "sliding windows: sides (pixels, at aspect ratio 1)")
+    window_ratios: str = opt("0.6,1,1.6", "sliding windows: width/height ratios")
+    window_stride: int = opt(8, "sliding windows: stride in pixels")
+    rois_per_image: int | None = opt(None, "training regions sampled per image (default: 64 for fast_rcnn; 16 for the "
+                                           "crop classifiers: 128 regions per batch of 8, R-CNN's mini-batch)")
+    fg_fraction: float = opt(0.25, "at most this share of them foreground")
+    fg_iou: float = opt(0.5, "a region is foreground at this IoU with a ground-truth box")
+    bg_iou: float = opt(0.5, "and background below this IoU (in between: not sampled)")
+    box_weight: float = opt(1.0, "weight of the box-regression term of the multi-task loss")
+    hflip: bool = opt(True, "random horizontal flips (images, boxes and proposals together)")
+    score_thresh: float = opt(0.05, "drop detections scoring below this")
+    nms_iou: float = opt(0.5, "per-class NMS: suppress boxes overlapping a better one above this IoU")
+    top_k: int = opt(100, "keep at most this many detections per image")
+    svm_c: float = opt(0.01, "rcnn: C of the linear SVMs")
+    svm_rounds: int = opt(3, "rcnn: hard-negative mining rounds")
+    svm_images: int = opt(600, "rcnn: training images whose proposals feed the SVMs")
+    bbox_reg: bool = opt(True, "rcnn: fit ridge box regressors on the CNN features")
+    val_images: int = opt(200, "fast_rcnn: validation images detected each epoch for val_map50")
+    test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
+    epochs: int | None = opt(None, "passes over the training set (default: 12 for fast_rcnn, 8 for the crop "
+                                   "classifiers, whose steps cost a CNN pass per region)")
+    batch_size: int = opt(8, "images per training step")
+    lr: float = opt(2e-3, "(peak) learning rate")
+    optimizer: str = opt("adamw", "optimizer", ("sgd", "adam", "adamw", "rmsprop"))
+    weight_decay: float = opt(1e-4, "L2 weight decay (decoupled for adamw)")
+    scheduler: str = opt("cosine", "learning-rate schedule",
+                         ("none", "step", "exponential", "cosine", "onecycle", "plateau"))
+    monitor: str = opt("auto", "metric for early stopping and best.pt: auto = val_map50 for fast_rcnn, val_acc "
+                               "(region accuracy) for the crop classifiers")
+
+    def post(self) -> PostProcess:
+        return PostProcess(self.score_thresh, self.nms_iou, self.top_k)
+
+    def windows(self) -> SlidingWindows:
+        return SlidingWindows(tuple(int(s) for s in _floats(self.window_sizes, "window_sizes")),
+                              _floats(self.window_ratios, "window_ratios"), self.window_stride)
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+
+def load_scene_splits(cfg: DetectConfig) -> DataSplits:
+    """FashionScenes for detection: train/val from Fashion-MNIST's training items, test from its test items."""
+    from dcvkit.data import named
+    from dcvkit.data.core import split_train_val
+    from dcvkit.data.detection import from_scenes
+    from dcvkit.data.scenes import SceneConfig, fashion_scenes
+
+    items_train, items_test = named.load("fashion-mnist", cfg.data_dir, download_ok=cfg.download)
+    sc = SceneConfig(size=cfg.img_size or 128)
+    n_train = min(cfg.scenes, cfg.limit) if cfg.limit else cfg.scenes
+    train = from_scenes(fashion_scenes(items_train, n_train, sc, seed=cfg.scene_seed))
+    test = from_scenes(fashion_scenes(items_test, cfg.test_scenes, sc, seed=cfg.scene_seed + 1)) \
+        if cfg.test_scenes else None
+    train, val = split_train_val(train, cfg.val_split, cfg.scene_seed)
+    return DataSplits("fashion-scenes", list(train.classes), train, val, test)
+
+
+def load_splits(cfg: DetectConfig) -> DataSplits:
+    if cfg.data.lower() in ("scenes", "fashion-scenes"):
+        return load_scene_splits(cfg)
+    from dcvkit.data.core import split_train_val
+    from dcvkit.data.detection import read_annotations, to_tensors
+
+    ann = read_annotations(cfg.data, "train")
+    train = to_tensors(ann, cfg.img_size)
+    if cfg.limit:
+        perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.limit]
+        train = train.subset(perm.sort().values)
+    val = None
+    p = Path(cfg.data)
+    if p.suffix.lower() in (".yaml", ".yml") and _yaml_has(p, "val") and _yaml_differs(p, "val", "train"):
+        val = to_tensors(read_annotations(p, "val"), train.img_size)
+    else:
+        train, val = split_train_val(train, cfg.val_split, cfg.seed)
+    test = None
+    if cfg.test_data:
+        t = Path(cfg.test_data)
+        entry = "val" if t.suffix.lower() in (".yaml", ".yml") and not _yaml_has(t, "test") else "test"
+        test = to_tensors(read_annotations(t, entry), train.img_size)
+    elif p.suffix.lower() in (".yaml", ".yml") and _yaml_has(p, "test"):
+        test = to_tensors(read_annotations(p, "test"), train.img_size)
+    for name, split in (("test", test), ("val", val)):
+        if split is not None and split.classes != train.classes:
+            raise DataError(f"{cfg.data}: the {name} annotations name classes {split.classes}, the training ones "
+                            f"{train.classes}; they must be the same list")
+    return DataSplits(Path(cfg.data).stem, list(train.classes), train, val, test)
+
+
+def _yaml_has(path: Path, key: str) -> bool:
+    from dcvkit.config import load_yaml
+
+    return bool(load_yaml(path).get(key))
+
+
+def _yaml_differs(path: Path, a: str, b: str) -> bool:
+    from dcvkit.config import load_yaml
+
+    spec = load_yaml(path)
+    return spec.get(a) != spec.get(b)
+
+
+def proposer_for(cfg: DetectConfig, model: RegionDetector):
+    method = model.proposal_method if cfg.proposals == "auto" else cfg.proposals
+    return build_proposer(method, cfg.ss_mode, cfg.max_proposals, cfg.windows())
+
+
+def with_proposals(splits: DataSplits, proposer, progress: bool = False) -> DataSplits:
+    """``splits`` with the train and validation images' proposals attached (new objects; the images are
+    shared, so several detectors can train on one loaded dataset)."""
+    parts = {}
+    for name in ("train", "val"):
+        part = getattr(splits, name)
+        if part is not None:
+            ps = propose_all(part.images, proposer, progress=progress, desc=f"{type(proposer).__name__}: {name} images")
+            parts[name] = dataclasses.replace(part, proposals=ps.boxes)
+    return dataclasses.replace(splits, **parts)
+
+
+# --- the task ---------------------------------------------------------------------------------------
+
+
+def hflip(images: Tensor, boxes_lists: Sequence[Sequence[Tensor]], flip: Tensor) -> tuple[Tensor, list[list[Tensor]]]:
+    """Flip the images where ``flip`` (B,) is true, with every list of per-image boxes (x -> W - x)."""
+    w = images.shape[-1]
+    images = torch.where(flip.view(-1, 1, 1, 1).to(images.device), images.flip(-1), images)
+    out = []
+    for boxes in boxes_lists:
+        new = []
+        for b, f in zip(boxes, flip.tolist()):
+            new.append(torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1) if f and len(b) else b)
+        out.append(new)
+    return images, out
+
+
+class DetectionTask(Normalising):
+    """Region classification (+ box regression) on sampled proposals; detection mAP on validation images."""
+
+    def __init__(self, model: RegionDetector, cfg: DetectConfig, classes: list[str], mean: Sequence[float],
+                 std: Sequence[float], model_kwargs: dict[str, Any], monitor_map: bool):
+        self.model, self.cfg, self.classes = model, cfg, classes
+        self.mean, self.std, self.augmenter = list(mean), list(std), None
+        self.model_kwargs = dict(model_kwargs)
+        self.sampler = RoISampler(cfg.rois_per_image, cfg.fg_fraction, cfg.fg_iou, cfg.bg_iou)
+        self.monitor_map = monitor_map
+        self._sums: list[Tensor] = []
+        self._gt: list[tuple[Tensor, Tensor]] = []
+        self._pred: list[Detections] = []
+
+    def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
+        return build_optimizer(param_groups([p for p in self.model.parameters() if p.requires_grad],
+                                            cfg.weight_decay), cfg)
+
+    def _regions(self, boxes: list[Tensor], labels: list[Tensor], proposals: list[Tensor]):
+        rois, roi_labels, targets = [], [], []
+        for b, lab, p in zip(boxes, labels, proposals):
+            r, y, t = self.sampler(p, b.float(), lab)
+            rois.append(r)
+            roi_labels.append(y)
+            targets.append(t)
+        return rois, torch.cat(roi_labels), torch.cat(targets)
+
+    def _loss(self, images: Tensor, boxes: list[Tensor], labels: list[Tensor], proposals: list[Tensor]):
+        rois, y, t = self._regions(boxes, labels, proposals)
+        logits, deltas = self.model(self.preprocess(images), rois)
+        loss, cls, box = fast_rcnn_loss(logits, deltas, y, t, self.cfg.box_weight)
+        acc = (logits.detach().argmax(1) == y).float().mean()
+        return loss, cls, box, acc
+
+    def training_step(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
+        images, boxes, labels, proposals = batch
+        if self.cfg.hflip:
+            flip = torch.rand(len(images)) < 0.5
+            images, (boxes, proposals) = hflip(images, [boxes, proposals], flip)
+        loss, cls, box, acc = self._loss(images, boxes, labels, proposals)
+        return loss, {"cls_loss": cls.detach(), "box_loss": box.detach(), "acc": acc}
+
+    def validation_step(self, batch) -> None:
+        images, boxes, labels, proposals = batch
+        with torch.random.fork_rng(devices=[]):  # the same validation regions every epoch
+            torch.manual_seed(len(self._sums))
+            loss, cls, box, acc = self._loss(images, boxes, labels, proposals)
+        n = torch.tensor(float(len(images)), device=loss.device)
+        self._sums.append(torch.stack([loss * n, acc * n, n]))
+        if self.monitor_map and len(self._pred) < self.cfg.val_images:
+            dets = self.model.detect(self.preprocess(images), proposals, self.cfg.post())
+            self._pred.extend(d.to("cpu") for d in dets)
+            self._gt.extend((b.cpu(), lab.cpu()) for b, lab in zip(boxes, labels))
+
+    def validation_epoch_end(self) -> dict[str, float]:
+        s = torch.stack(self._sums).sum(0).tolist()
+        self._sums.clear()
+        out = {"val_loss": s[0] / s[2], "val_acc": s[1] / s[2]}
+        if self._pred:
+            r = coco_eval([g[0] for g in self._gt], [g[1] for g in self._gt], [d.boxes for d in self._pred],
+                          [d.scores for d in self._pred], [d.labels for d in self._pred], self.classes)
+            out.update(val_map50=r["map50"], val_map=r["map"])
+            self._gt.clear()
+            self._pred.clear()
+        return out
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        c = self.cfg
+        return {"task": "detect", "model": c.model, "model_kwargs": self.model_kwargs, "classes": self.classes,
+                "mean": self.mean, "std": self.std, "img_size": list(self.model.img_size),
+                "proposals": {"method": self.model.proposal_method if c.proposals == "auto" else c.proposals,
+                              "ss_mode": c.ss_mode, "max_proposals": c.max_proposals,
+                              "window_sizes": c.window_sizes, "window_ratios": c.window_ratios,
+                              "window_stride": c.window_stride},
+                "post": dataclasses.asdict(c.post())}
+
+
+def model_kwargs(cfg: DetectConfig, splits: DataSplits) -> dict[str, Any]:
+    kw: dict[str, Any] = {"num_classes": splits.num_classes, "in_chans": splits.channels,
+                          "img_size": list(splits.img_size), "backbone": cfg.backbone}
+    if cfg.width is not None:
+        kw["width"] = cfg.width
+    if cfg.model in ("sliding_window", "rcnn"):
+        kw["crop_size"] = cfg.crop_size
+    elif cfg.model == "fast_rcnn":
+        kw.update(roi=cfg.roi, roi_size=cfg.roi_size)
+    return kw
+
+
+def resolve_defaults(cfg: DetectConfig) -> DetectConfig:
+    """Fill the options whose default depends on the detector (monitor, regions per image, epochs)."""
+    crops = cfg.model in ("sliding_window", "rcnn")
+    changes: dict[str, Any] = {}
+    if cfg.monitor == "auto":
+        changes["monitor"] = "val_acc" if crops else "val_map50"
+    if cfg.rois_per_image is None:
+        changes["rois_per_image"] = 16 if crops else 64
+    if cfg.epochs is None:
+        changes["epochs"] = 8 if crops else 12
+    return dataclasses.replace(cfg, **changes)
+
+
+# --- train / evaluate / predict ------------------------------------------------------------------------
+
+
+def train(cfg: DetectConfig, run_dir: str | os.PathLike | None = None, splits: DataSplits | None = None
+          ) -> TrainResult:
+    """Train a detector; writes a run directory (config.yaml, best.pt/last.pt, metrics.csv, curves.png,
+    results.json with COCO mAP and seconds per image, pr_curves.png, predictions.png) and returns it."""
+    ckpt = None
+    if cfg.resume:
+        cfg, ckpt, run_dir = resume_config(DetectConfig, cfg)
+    if cfg.model not in list_models("detect"):
+        create_model(cfg.model)  # unknown name: the registry's error, with suggestions
+        raise ConfigError(f"'{cfg.model}' is not a detector; choose one of {', '.join(list_models('detect'))}")
+    cfg = resolve_defaults(cfg)
+    seed_everything(cfg.seed, cfg.deterministic)
+    splits = splits if splits is not None else load_splits(cfg)
+    if splits.train.objects == 0:
+        raise DataError(f"{cfg.data}: the training images have no objects to learn from")
+    kw = model_kwargs(cfg, splits)
+    model = create_model(cfg.model, **kw)
+    mean, std = (ckpt["meta"]["mean"], ckpt["meta"]["std"]) if ckpt else splits.train.mean_std()
+    splits = with_proposals(splits, proposer_for(cfg, model), cfg.progress)
+    task = DetectionTask(model, cfg, list(splits.classes), mean, std, kw,
+                         monitor_map=cfg.model == "fast_rcnn" or cfg.monitor.startswith("val_map"))
+    result = fit_run(task, cfg, splits, run_dir, "detect", evaluate, ckpt, val_batch=cfg.batch_size, test=False)
+    best = result.run_dir / "best.pt"
+    if cfg.model == "rcnn" and best.exists():
+        fit_rcnn_svms(best, splits.train, cfg)
+    if cfg.test and splits.test is not None and best.exists():
+        result.test = evaluate(best, data=splits.test, device=cfg.device, out_dir=result.run_dir,
+                               progress=cfg.progress)
+    return result
+
+
+def fit_rcnn_svms(weights: Path, data: DetectionTensors, cfg: DetectConfig) -> dict[str, float]:
+    """R-CNN stage 2 on a trained run: SVMs with hard-negative mining and box regressors, saved into best.pt."""
+    from dcvkit.models.detect.rcnn import SVMConfig, collect_features, fit_svms
+
+    state = load_checkpoint(weights)
+    model, meta = load_detector(weights, "cpu", state)
+    prep = preprocessor(meta)
+    n = min(cfg.svm_images, len(data))
+    assert data.proposals is not None
+    feats = collect_features(model, data.images[:n], data.boxes[:n], data.labels[:n], data.proposals[:n], prep,
+                             SVMConfig().proposals_per_image, progress=cfg.progress)
+    t0 = time.perf_counter()
+    stats = fit_svms(model, feats, SVMConfig(c=cfg.svm_c, rounds=cfg.svm_rounds, bbox_reg=cfg.bbox_reg), cfg.seed)
+    stats["seconds"] = round(time.perf_counter() - t0, 1)
+    state["model"] = model.state_dict()
+    state["meta"]["svm"] = stats
+    save_checkpoint(weights, state)
+    if cfg.progress:
+        from dcvkit.engine.loop import console
+
+        console.print(f"R-CNN SVMs: {stats['positives']} positives, {stats['hard_negatives_added']} hard negatives "
+                      f"mined over {cfg.svm_rounds} rounds ({stats['seconds']} s)", highlight=False)
+    return stats
+
+
+def load_detector(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[str, Any] | None = None
+                  ) -> tuple[RegionDetector, dict[str, Any]]:
+    """A trained detector (eval mode) and its meta, from a run directory or a .pt file."""
+    model, meta = load_run_model(weights, "detect", "dcv detect train", device, ckpt)
+    return model, meta  # type: ignore[return-value]
+
+
+def preprocessor(meta: dict[str, Any]):
+    norm = Normalising()
+    norm.mean, norm.std, norm.augmenter = meta["mean"], meta["std"], None
+    return norm.preprocess
+
+
+def meta_proposer(meta: dict[str, Any]):
+    p = meta["proposals"]
+    cfg = DetectConfig(ss_mode=p["ss_mode"], max_proposals=p["max_proposals"], window_sizes=p["window_sizes"],
+                       window_ratios=p["window_ratios"], window_stride=p["window_stride"])
+    return build_proposer(p["method"], cfg.ss_mode, cfg.max_proposals, cfg.windows())
+
+
+@torch.inference_mode()
+def detect_images(model: RegionDetector, meta: dict[str, Any], images: Tensor, proposals: Sequence[Tensor],
+                  post: PostProcess | None = None, progress: bool = False) -> tuple[list[Detections], list[float]]:
+    """Detections for uint8 images (N, C, H, W) one image at a time, with the network seconds of each
+    (forward + post-processing; proposals are timed apart)."""
+    dev = next(model.parameters()).device
+    post = post or PostProcess(**meta["post"])
+    prep = preprocessor(meta)
+    out, seconds = [], []
+    it = range(len(images))
+    if progress:
+        from rich.progress import track
+
+        it = track(it, description=f"{meta['model']}: detecting", transient=True)
+    for i in it:
+        t0 = time.perf_counter()
+        x = prep(images[i:i + 1].to(dev))
+        d = model.detect(x, [proposals[i].to(dev)], post)[0].to("cpu")
+        seconds.append(time.perf_counter() - t0)
+        out.append(d)
+    return out, seconds
+
+
+def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test", device: str = "auto",
+             out_dir: str | os.PathLike | None = None, progress: bool = False, backend: str = "faster_coco_eval"
+             ) -> dict[str, Any]:
+    """COCO mAP@[.5:.95], mAP@0.5, per-class AP, PR curves, and proposal / network seconds per image of a
+    trained detector on a split. Writes results.json, pr_curves.png and predictions.png into ``out_dir``."""
+    ckpt = load_checkpoint(weights, map_location="cpu")
+    model, meta = load_detector(weights, device, ckpt)
+    if data is None or isinstance(data, (str, os.PathLike)):
+        cfg = from_dict(DetectConfig, ckpt.get("config", {}), where=str(weights))
+        if data is not None:
+            cfg = dataclasses.replace(cfg, data=str(data), test_data=None)
+        data = getattr(load_splits(cfg), split)
+        if data is None:
+            raise DataError(f"{cfg.data}: has no '{split}' split (give --data with annotations to evaluate on)")
+    if data.classes != meta["classes"]:
+        raise DataError(f"the data's classes {data.classes} differ from the model's {meta['classes']}")
+    if data.img_size != tuple(meta["img_size"]):
+        raise DataError(f"the data's images are {data.img_size}, the model was trained on {tuple(meta['img_size'])}; "
+                        "use dcv detect predict for other sizes")
+    ps = propose_all(data.images, meta_proposer(meta), progress=progress, desc="proposals: test images")
+    dets, seconds = detect_images(model, meta, data.images, ps.boxes, progress=progress)
+    r = coco_eval(data.boxes, data.labels, [d.boxes for d in dets], [d.scores for d in dets],
+                  [d.labels for d in dets], meta["classes"], backend)
+    net = sum(seconds) / max(len(seconds), 1)
+    r.update(split=split, model=meta["model"], proposals=meta["proposals"]["method"],
+             proposals_per_image=round(sum(len(b) for b in ps.boxes) / max(len(ps.boxes), 1), 1),
+             proposal_s_per_image=ps.seconds_per_image, network_s_per_image=net,
+             total_s_per_image=ps.seconds_per_image + net, device=str(next(model.parameters()).device),
+             threads=torch.get_num_threads())
+    if out_dir is not None:
+        from dcvkit.viz.detect import plot_detection_grid, plot_pr_curves
+
+        out_dir = Path(out_dir)
+        write_json(out_dir / "results.json", r)
+        plot_pr_curves(r, out_dir / "pr_curves.png", title=f"{meta['model']}: precision-recall at IoU 0.5")
+        plot_detection_grid(data.images[:8], dets[:8], meta["classes"], out_dir / "predictions.png",
+                            gt=list(zip(data.boxes[:8], data.labels[:8])))
+    return r
+
+
+@dataclass
+class DetectPrediction:
+    path: str
+    png: Path
+    detections: list[dict[str, Any]]
+
+
+def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+            device: str = "auto", score_thresh: float | None = None) -> list[DetectPrediction]:
+    """Detect objects in image files of any size: each is resized to the training size, detected, and the
+    boxes scaled back. Writes ``<stem>_detections.png`` (labelled boxes with scores on the original image)
+    and one ``predictions.json`` (COCO results: image file, category, bbox [x, y, w, h], score)."""
+    from dcvkit.data.folders import decode
+    from dcvkit.viz.detect import draw_detections
+
+    if not images:
+        raise ConfigError("give at least one image file")
+    model, meta = load_detector(weights, device)
+    post = PostProcess(**{**meta["post"], **({"score_thresh": score_thresh} if score_thresh is not None else {})})
+    proposer = meta_proposer(meta)
+    h, w = meta["img_size"]
+    out_dir = Path(out_dir)
+    results, coco = [], []
+    for p in map(Path, images):
+        if not p.is_file():
+            raise DataError(f"{p}: no such image file")
+        original = torch.from_numpy(decode(p, model.in_chans, None))
+        oh, ow = original.shape[-2:]
+        x = torch.from_numpy(decode(p, model.in_chans, (h, w)))[None]
+        det = detect_images(model, meta, x, [proposer(x[0])], post)[0][0].scale(ow / w, oh / h)
+        png = out_dir / f"{p.stem}_detections.png"
+        draw_detections(original, det, meta["classes"], png)
+        rows = [{"file": str(p), "category_id": int(c) + 1, "category": meta["classes"][int(c)],
+                 "bbox": [round(b[0], 2), round(b[1], 2), round(b[2] - b[0], 2), round(b[3] - b[1], 2)],
+                 "score": round(float(s), 4)} for b, s, c in zip(det.boxes.tolist(), det.scores, det.labels)]
+        coco.extend(rows)
+        results.append(DetectPrediction(str(p), png, rows))
+    write_json(out_dir / "predictions.json", coco)
+    return results
+
+
+__all__ = ["DetectConfig", "DetectionTask", "train", "evaluate", "predict", "load_detector", "load_splits",
+           "detect_images", "fit_rcnn_svms", "with_proposals", "meta_proposer"]

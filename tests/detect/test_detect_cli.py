@@ -1,0 +1,130 @@
+"""End to end on FashionScenes (real Fashion-MNIST items): dcv detect train | val | predict for the three
+detectors, tiny settings; and dcv bench proposals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import assert_one_line_error, run
+
+pytestmark = pytest.mark.data
+
+TINY = ["--scenes", "40", "--test-scenes", "6", "--epochs", "1", "--batch-size", "8", "--backbone", "cnn_tiny",
+        "--no-progress", "--no-tensorboard", "--max-proposals", "200", "--lr", "0.005"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One tiny run per detector (module-scoped: trained once for every test here)."""
+    from dcvkit.data import named
+
+    if named.find("fashion-mnist") is None:
+        import os
+
+        if os.environ.get("DCV_REQUIRE_DATA") == "1":
+            pytest.fail("Fashion-MNIST not found (install dataset-fashion-mnist: make setup)")
+        pytest.skip("Fashion-MNIST not found")
+    from dcvkit.cli.main import main
+
+    root = tmp_path_factory.mktemp("detect")
+    out = {}
+    for model, extra in (("fast_rcnn", []), ("rcnn", ["--crop-size", "24", "--svm-images", "20"]),
+                         ("sliding_window", ["--crop-size", "24", "--window-stride", "16"])):
+        assert main(["detect", "train", "--model", model, "--project", str(root), "--name", model, *TINY, *extra]) == 0
+        out[model] = root / "detect" / model
+    return out
+
+
+@pytest.mark.parametrize("model", ["fast_rcnn", "rcnn", "sliding_window"])
+def test_train_writes_a_complete_run(runs, model):
+    d = runs[model]
+    for f in ("config.yaml", "best.pt", "last.pt", "metrics.csv", "curves.png", "results.json", "pr_curves.png",
+              "predictions.png"):
+        assert (d / f).is_file(), f
+    r = json.loads((d / "results.json").read_text())
+    assert r["model"] == model and r["images"] == 6 and 0 <= r["map"] <= r["map50"] <= 1
+    assert r["network_s_per_image"] > 0 and len(r["per_class"]) == 10
+    assert (r["proposal_s_per_image"] > 0) == (model != "sliding_window")
+    metrics = (d / "metrics.csv").read_text()
+    assert "val_acc" in metrics and ("val_map50" in metrics) == (model == "fast_rcnn")
+
+
+def test_rcnn_fitted_its_svms(runs):
+    import torch
+
+    ckpt = torch.load(runs["rcnn"] / "best.pt", weights_only=True)
+    assert bool(ckpt["model"]["svm_fitted"]) and ckpt["meta"]["svm"]["positives"] > 0
+    assert ckpt["model"]["svm.weight"].abs().sum() > 0
+
+
+def test_val_prints_the_coco_summary(runs, capsys, tmp_path):
+    code, out, _ = run(capsys, "detect", "val", str(runs["fast_rcnn"]), "--out", str(tmp_path / "v"))
+    assert code == 0
+    assert "AP @[IoU=0.50:0.95 | area=all | maxDets=100]" in out and "AR @[IoU=0.50:0.95 | maxDets=100]" in out
+    assert "seconds per image: proposals" in out
+    at_train = json.loads((runs["fast_rcnn"] / "results.json").read_text())
+    again = json.loads((tmp_path / "v" / "results.json").read_text())
+    assert again["map"] == at_train["map"] and again["per_class"] == at_train["per_class"]  # deterministic
+    code, out, _ = run(capsys, "detect", "val", str(runs["rcnn"]), "--backend", "pycocotools")
+    assert code == 0 and "(pycocotools)" in out
+
+
+def test_predict_on_another_size_draws_in_original_coordinates(runs, capsys, tmp_path):
+    from dcvkit.data import named
+    from dcvkit.data.scenes import SceneConfig, fashion_scenes
+
+    _, test = named.load("fashion-mnist")
+    scene = fashion_scenes(test, 1, SceneConfig(), seed=5).images[0].permute(1, 2, 0).numpy()
+    big = Image.fromarray(scene).resize((200, 160))
+    big.save(tmp_path / "scene.png")
+    code, out, _ = run(capsys, "detect", "predict", str(runs["fast_rcnn"]), str(tmp_path / "scene.png"),
+                       "--out", str(tmp_path / "p"), "--score-thresh", "0.0")
+    assert code == 0 and "scene_detections.png" in out
+    png = Image.open(tmp_path / "p" / "scene_detections.png")
+    assert png.size[0] / png.size[1] == pytest.approx(200 / 160)
+    preds = json.loads((tmp_path / "p" / "predictions.json").read_text())
+    assert preds and all(d["file"].endswith("scene.png") for d in preds)
+    xs = np.array([d["bbox"] for d in preds])
+    assert (xs[:, 0] >= 0).all() and (xs[:, 0] + xs[:, 2] <= 200 + 1e-3).all() and (xs[:, 1] + xs[:, 3] <= 160 + 1e-3).all()
+    assert (xs[:, 0] + xs[:, 2]).max() > 128 or (xs[:, 1] + xs[:, 3]).max() > 128 or len(xs) < 3
+
+
+def test_checkpoint_of_another_task_is_refused(runs, capsys, tmp_path):
+    import torch
+
+    from dcvkit.io import save_checkpoint
+
+    save_checkpoint(tmp_path / "seg.pt", {"model": {}, "meta": {"task": "segment"}})
+    code, _, err = run(capsys, "detect", "val", str(tmp_path / "seg.pt"))
+    assert_one_line_error(code, err, "seg.pt", "a segment checkpoint")
+    assert torch  # noqa: B018
+
+
+def test_bench_proposals(capsys, tmp_path, fashion_mnist):
+    code, out, _ = run(capsys, "bench", "proposals", "--scenes", "6", "--modes", "fast", "--tops", "10,100",
+                       "--project", str(tmp_path), "--no-progress", "--workers", "1")
+    assert code == 0 and "selective search (fast)" in out and "sliding windows" in out
+    bench = json.loads(next((tmp_path / "bench" / "proposals").glob("*/bench.json")).read_text())
+    fast = bench["rows"][0]
+    assert fast["seconds_per_image"] > 0
+    assert 0 < fast["recall"]["10"]["0.5"] <= fast["recall"]["100"]["0.5"] <= 1
+    assert fast["recall"]["100"]["0.7"] <= fast["recall"]["100"]["0.5"]
+
+
+def test_train_on_annotation_files(capsys, tmp_path, fashion_mnist):
+    """User data: COCO JSON for training, YOLO data.yaml as the test split (same classes, written by
+    dcv data scenes), images resized on load."""
+    for fmt, split, n in (("coco", "train", "24"), ("yolo", "test", "6")):
+        code, _, _ = run(capsys, "data", "scenes", "--out", str(tmp_path / fmt), "--format", fmt, "--n", n,
+                         "--split", split, "--size", "96")
+        assert code == 0
+    code, out, err = run(capsys, "detect", "train", "--data", str(tmp_path / "coco" / "annotations.json"),
+                         "--test-data", str(tmp_path / "yolo" / "data.yaml"), "--img-size", "64", "--epochs", "1",
+                         "--backbone", "cnn_tiny", "--no-progress", "--no-tensorboard", "--project", str(tmp_path / "r"))
+    assert code == 0, err
+    r = json.loads((tmp_path / "r" / "detect" / "exp" / "results.json").read_text())
+    assert r["images"] == 6 and r["objects"] > 0
