@@ -128,3 +128,6 @@ def test_train_on_annotation_files(capsys, tmp_path, fashion_mnist):
     assert code == 0, err
     r = json.loads((tmp_path / "r" / "detect" / "exp" / "results.json").read_text())
     assert r["images"] == 6 and r["objects"] > 0
+    code, out, _ = run(capsys, "detect", "val", str(tmp_path / "r" / "detect" / "exp"), "--data",
+                       str(tmp_path / "yolo" / "data.yaml"))
+    assert code == 0 and "6 images" in out

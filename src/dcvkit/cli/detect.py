@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "summary, per-class AP and AP@0.5, and proposal / network / total seconds per image.\n"
         "example: dcv detect val runs/detect/exp --out runs/detect/exp/val"))
     v.add_argument("weights", help="run directory or checkpoint (.pt)")
-    v.add_argument("--data", help="annotations to evaluate on (default: the run's own test split)")
+    v.add_argument("--data", help="annotations to evaluate on, every image of them (a COCO .json, a YOLO .yaml: its "
+                                  "--split entry, a VOC folder; default: the run's own test split)")
     v.add_argument("--split", default="test", choices=("test", "val", "train"), help="which split (default: test)")
     v.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     v.add_argument("--backend", default="faster_coco_eval", choices=("faster_coco_eval", "pycocotools"),

@@ -17,8 +17,32 @@ import torch
 from torch import Tensor
 
 
+class InMemoryImages:
+    """What every in-memory dataset derives from its ``images`` tensor ((N, C, H, W) or clips
+    (N, T, C, H, W)): length, channels, image size and per-channel statistics."""
+
+    images: Tensor
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[-3]
+
+    @property
+    def img_size(self) -> tuple[int, int]:
+        return (self.images.shape[-2], self.images.shape[-1])
+
+    def mean_std(self, max_images: int = 10_000) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std in [0, 1] units, from up to ``max_images`` images."""
+        x = self.images[:max_images].float().div_(255)
+        x = x.flatten(0, 1) if x.ndim == 5 else x
+        return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+
+
 @dataclass
-class ImageTensors:
+class ImageTensors(InMemoryImages):
     """Labelled images (or clips of frames) held in memory.
 
     Shape:
@@ -34,17 +58,6 @@ class ImageTensors:
             "images must be (N, C, H, W) or (N, T, C, H, W) uint8"
         assert len(self.images) == len(self.labels), "one label per image"
 
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def channels(self) -> int:
-        return self.images.shape[-3]
-
-    @property
-    def img_size(self) -> tuple[int, int]:
-        return (self.images.shape[-2], self.images.shape[-1])
-
     @property
     def frames(self) -> int | None:
         """Frames per clip, or None for still images."""
@@ -55,13 +68,6 @@ class ImageTensors:
 
     def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0) -> "TensorLoader":
         return TensorLoader(self, batch_size, shuffle=shuffle, seed=seed)
-
-    def mean_std(self, max_images: int = 10_000) -> tuple[list[float], list[float]]:
-        """Per-channel mean and std in [0, 1] units, from up to ``max_images`` images."""
-        x = self.images[:max_images].float().div_(255)
-        x = x.flatten(0, 1) if x.ndim == 5 else x
-        return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
-
 
 class Batches(Protocol):
     """What the engine iterates: ``len()`` batches of ``(images, labels)``, reshuffled by ``set_epoch``."""

@@ -19,14 +19,14 @@ import torch
 from torch import Tensor
 
 from dcvkit.data.annotations import AnnotatedImage, Annotations, safe_path
-from dcvkit.data.core import epoch_permutation
+from dcvkit.data.core import InMemoryImages, epoch_permutation
 from dcvkit.errors import DataError
 
 FORMATS = ("coco", "yolo", "voc")
 
 
 @dataclass
-class DetectionTensors:
+class DetectionTensors(InMemoryImages):
     """Images of one size with their objects. ``proposals`` is filled by the detection task (cached)."""
 
     images: Tensor                 # (N, C, H, W) uint8
@@ -39,17 +39,6 @@ class DetectionTensors:
     def __post_init__(self) -> None:
         assert self.images.dtype == torch.uint8 and self.images.ndim == 4, "images must be (N, C, H, W) uint8"
         assert len(self.boxes) == len(self.labels) == len(self.images), "one boxes/labels entry per image"
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @property
-    def channels(self) -> int:
-        return self.images.shape[1]
-
-    @property
-    def img_size(self) -> tuple[int, int]:
-        return (self.images.shape[-2], self.images.shape[-1])
 
     @property
     def objects(self) -> int:
@@ -65,8 +54,8 @@ class DetectionTensors:
         return DetectionLoader(self, batch_size, shuffle=shuffle, seed=seed)
 
     def mean_std(self, max_images: int = 2000) -> tuple[list[float], list[float]]:
-        x = self.images[:max_images].float().div_(255)
-        return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+        return super().mean_std(max_images)
+
 
 
 @dataclass

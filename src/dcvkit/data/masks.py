@@ -26,7 +26,7 @@ from torch import Tensor
 
 from dcvkit.config import load_yaml
 from dcvkit.data.annotations import palette, write_png
-from dcvkit.data.core import DataSplits, split_train_val
+from dcvkit.data.core import DataSplits, InMemoryImages, split_train_val
 from dcvkit.data.folders import IMAGE_EXTENSIONS, SPLIT_DIRS, probe
 from dcvkit.errors import DataError
 
@@ -35,7 +35,7 @@ VOID_RGB = (224, 224, 192)  # Pascal VOC's colour for id 255 ('void') in colour-
 
 
 @dataclass
-class MaskTensors:
+class MaskTensors(InMemoryImages):
     """Images with one class id per pixel, held in memory.
 
     Shape:
@@ -50,20 +50,9 @@ class MaskTensors:
         assert self.images.dtype == torch.uint8 and self.images.ndim == 4, "images must be (N, C, H, W) uint8"
         assert self.masks.shape == (self.images.shape[0], *self.images.shape[-2:]), "one (H, W) mask per image"
 
-    def __len__(self) -> int:
-        return len(self.images)
-
     @property
     def labels(self) -> Tensor:  # what split_train_val and the loaders index alongside the images
         return self.masks
-
-    @property
-    def channels(self) -> int:
-        return self.images.shape[1]
-
-    @property
-    def img_size(self) -> tuple[int, int]:
-        return (self.images.shape[-2], self.images.shape[-1])
 
     def subset(self, index: Tensor) -> "MaskTensors":
         return MaskTensors(self.images[index], self.masks[index], self.classes)
@@ -74,8 +63,7 @@ class MaskTensors:
         return TensorLoader(self, batch_size, shuffle=shuffle, seed=seed)  # type: ignore[arg-type]
 
     def mean_std(self, max_images: int = 2000) -> tuple[list[float], list[float]]:
-        x = self.images[:max_images].float().div_(255)
-        return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+        return super().mean_std(max_images)
 
     def class_pixels(self) -> Tensor:
         """Pixels per class id (void left out)."""

@@ -150,7 +150,7 @@ def load_splits(cfg: DetectConfig) -> DataSplits:
         train = train.subset(perm.sort().values)
     val = None
     p = Path(cfg.data)
-    if p.suffix.lower() in (".yaml", ".yml") and _yaml_has(p, "val") and _yaml_differs(p, "val", "train"):
+    if p.suffix.lower() in (".yaml", ".yml") and _yaml_has(p, "val", unlike="train"):
         val = to_tensors(read_annotations(p, "val"), train.img_size)
     else:
         train, val = split_train_val(train, cfg.val_split, cfg.seed)
@@ -168,17 +168,12 @@ def load_splits(cfg: DetectConfig) -> DataSplits:
     return DataSplits(Path(cfg.data).stem, list(train.classes), train, val, test)
 
 
-def _yaml_has(path: Path, key: str) -> bool:
-    from dcvkit.config import load_yaml
-
-    return bool(load_yaml(path).get(key))
-
-
-def _yaml_differs(path: Path, a: str, b: str) -> bool:
+def _yaml_has(path: Path, key: str, unlike: str | None = None) -> bool:
+    """Whether a YOLO data YAML names a ``key`` split (different from its ``unlike`` split, when given)."""
     from dcvkit.config import load_yaml
 
     spec = load_yaml(path)
-    return spec.get(a) != spec.get(b)
+    return bool(spec.get(key)) and (unlike is None or spec.get(key) != spec.get(unlike))
 
 
 def proposer_for(cfg: DetectConfig, model: RegionDetector):
@@ -379,6 +374,7 @@ def load_detector(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[st
                   ) -> tuple[RegionDetector, dict[str, Any]]:
     """A trained detector (eval mode) and its meta, from a run directory or a .pt file."""
     model, meta = load_run_model(weights, "detect", "dcv detect train", device, ckpt)
+    model.to(memory_format=torch.channels_last)  # 2-4x faster convolutions on CPU, as in training
     return model, meta  # type: ignore[return-value]
 
 
@@ -411,7 +407,7 @@ def detect_images(model: RegionDetector, meta: dict[str, Any], images: Tensor, p
         it = track(it, description=f"{meta['model']}: detecting", transient=True)
     for i in it:
         t0 = time.perf_counter()
-        x = prep(images[i:i + 1].to(dev))
+        x = prep(images[i:i + 1].to(dev)).contiguous(memory_format=torch.channels_last)
         d = model.detect(x, [proposals[i].to(dev)], post)[0].to("cpu")
         seconds.append(time.perf_counter() - t0)
         out.append(d)
@@ -425,10 +421,14 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
     trained detector on a split. Writes results.json, pr_curves.png and predictions.png into ``out_dir``."""
     ckpt = load_checkpoint(weights, map_location="cpu")
     model, meta = load_detector(weights, device, ckpt)
-    if data is None or isinstance(data, (str, os.PathLike)):
+    if isinstance(data, (str, os.PathLike)) and str(data).lower() not in ("scenes", "fashion-scenes"):
+        from dcvkit.data.detection import read_annotations, to_tensors
+
+        p = Path(data)  # annotations given: evaluate on all their images (a YAML: its `split` entry, else val)
+        entry = split if p.suffix.lower() not in (".yaml", ".yml") or _yaml_has(p, split) else "val"
+        data = to_tensors(read_annotations(p, entry), tuple(meta["img_size"]), channels=model.in_chans)
+    elif data is None or isinstance(data, (str, os.PathLike)):
         cfg = from_dict(DetectConfig, ckpt.get("config", {}), where=str(weights))
-        if data is not None:
-            cfg = dataclasses.replace(cfg, data=str(data), test_data=None)
         data = getattr(load_splits(cfg), split)
         if data is None:
             raise DataError(f"{cfg.data}: has no '{split}' split (give --data with annotations to evaluate on)")

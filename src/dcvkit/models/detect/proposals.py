@@ -135,9 +135,12 @@ def build_proposer(method: str, mode: str = "fast", max_proposals: int = 2000,
 # --- many images: processes and a cache ----------------------------------------------------------------
 
 
+def _worker_init() -> None:
+    torch.set_num_threads(1)  # one image per process: the processes are the parallelism
+
+
 def _timed(args: tuple[Proposer, np.ndarray]) -> tuple[np.ndarray, float]:
     proposer, arr = args
-    torch.set_num_threads(1)
     t0 = time.perf_counter()
     boxes = proposer(torch.from_numpy(arr))
     return boxes.numpy(), time.perf_counter() - t0
@@ -198,7 +201,7 @@ def propose_all(images: Tensor | Sequence[Tensor], proposer: Proposer, workers: 
         import multiprocessing as mp
 
         # fork, as DataLoader workers on Linux: spawn would re-run an unguarded user script in every worker
-        with mp.get_context("fork").Pool(workers) as pool:
+        with mp.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
             it = pool.imap(_timed, jobs, chunksize=16)
             results = list(track(it, total=len(jobs), description=desc, transient=True) if progress else it)
     out = ProposalSet([torch.from_numpy(b) for b, _ in results], [s for _, s in results])
