@@ -131,3 +131,19 @@ def test_train_on_annotation_files(capsys, tmp_path, fashion_mnist):
     code, out, _ = run(capsys, "detect", "val", str(tmp_path / "r" / "detect" / "exp"), "--data",
                        str(tmp_path / "yolo" / "data.yaml"))
     assert code == 0 and "6 images" in out
+
+
+def test_bench_detect_side_by_side(runs, capsys, tmp_path):
+    spec = ",".join(f"{m}={d}" for m, d in runs.items())
+    code, out, _ = run(capsys, "bench", "detect", "--runs", spec, "--scenes", "20", "--test-scenes", "6",
+                       "--timing-images", "3", "--project", str(tmp_path), "--no-progress")
+    assert code == 0 and "fast_rcnn runs its network" in out
+    bench = json.loads(next((tmp_path / "bench" / "detect").glob("*/bench.json")).read_text())
+    rows = {r["model"]: r for r in bench["rows"]}
+    assert set(rows) == {"fast_rcnn", "rcnn", "sliding_window"}
+    assert rows["rcnn"]["network_speedup_vs_rcnn"] == 1.0
+    for r in rows.values():
+        assert r["network_s_per_image"] > 0 and 0 <= r["map"] <= r["map50"] <= 1
+        assert r["total_s_per_image"] == r["network_s_per_image"] + r["proposal_s_per_image"]
+    assert rows["fast_rcnn"]["proposal_s_per_image"] > 0 and len(bench["verdicts"]) == 2
+    assert (tmp_path / "bench" / "detect" / "exp" / "speeds.png").is_file()
