@@ -91,23 +91,21 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
     n = min(cfg.timing_images, len(splits.test))
     images = splits.test.images[:n]
     proposers = {m: meta_proposer(meta) for m, (_, meta) in nets.items()}
+    distinct = {repr(p): p for p in proposers.values()}  # rcnn and fast_rcnn share one selective search
     props = {m: propose_all(images, proposers[m]).boxes for m in nets}
     times: dict[str, list[float]] = {m: [] for m in nets}
-    ptimes: dict[str, list[float]] = {repr(p): [] for p in proposers.values()}  # one entry per distinct proposer
+    ptimes: dict[str, list[float]] = {key: [] for key in distinct}
     names = list(nets)
     for m in names:  # warm-up
         detect_images(nets[m][0], nets[m][1], images[:2], props[m][:2])
     for i in range(n):
-        for key in ptimes:  # proposals timed here too, in this process, one image at a time
-            proposer = next(p for p in proposers.values() if repr(p) == key)
+        for key, proposer in distinct.items():  # proposals timed here too, in this process, one image at a time
             t0 = time.perf_counter()
             proposer(images[i])
             ptimes[key].append(time.perf_counter() - t0)
         for j in range(len(names)):
             m = names[(i + j) % len(names)]
-            t0 = time.perf_counter()
-            detect_images(nets[m][0], nets[m][1], images[i:i + 1], props[m][i:i + 1])
-            times[m].append(time.perf_counter() - t0)
+            times[m] += detect_images(nets[m][0], nets[m][1], images[i:i + 1], props[m][i:i + 1])[1]
     for m in names:
         rows[m]["network_s_per_image"] = statistics.median(times[m])
         rows[m]["proposal_s_per_image"] = statistics.median(ptimes[repr(proposers[m])])

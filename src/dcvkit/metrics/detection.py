@@ -26,14 +26,13 @@ STATS = ("map", "map50", "map75", "map_small", "map_medium", "map_large", "mar1"
 
 
 def coco_dicts(gt_boxes: Sequence[Tensor], gt_labels: Sequence[Tensor], pred_boxes: Sequence[Tensor],
-               pred_scores: Sequence[Tensor], pred_labels: Sequence[Tensor], classes: Sequence[str],
-               sizes: Sequence[tuple[int, int]] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+               pred_scores: Sequence[Tensor], pred_labels: Sequence[Tensor], classes: Sequence[str]
+               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Ground truth as a COCO dataset dict and predictions as a COCO results list (boxes x1 y1 x2 y2 pixels,
-    labels 0-based; COCO ids start at 1). ``sizes``: (H, W) per image (default 0 x 0, unused by bbox eval)."""
+    labels 0-based; COCO ids start at 1). Image sizes are left 0 x 0: bbox evaluation does not read them."""
     images, anns, results = [], [], []
     for i, (gb, gl) in enumerate(zip(gt_boxes, gt_labels)):
-        h, w = sizes[i] if sizes is not None else (0, 0)
-        images.append({"id": i + 1, "width": int(w), "height": int(h)})
+        images.append({"id": i + 1, "width": 0, "height": 0})
         for b, c in zip(gb.tolist(), gl.tolist()):
             bw, bh = b[2] - b[0], b[3] - b[1]
             anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(c) + 1,

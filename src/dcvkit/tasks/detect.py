@@ -236,9 +236,10 @@ class DetectionTask(Normalising):
             targets.append(t)
         return rois, torch.cat(roi_labels), torch.cat(targets)
 
-    def _loss(self, images: Tensor, boxes: list[Tensor], labels: list[Tensor], proposals: list[Tensor]):
+    def _loss(self, x: Tensor, boxes: list[Tensor], labels: list[Tensor], proposals: list[Tensor]):
+        """Multi-task loss and region accuracy of normalised images ``x`` on regions sampled from ``proposals``."""
         rois, y, t = self._regions(boxes, labels, proposals)
-        logits, deltas = self.model(self.preprocess(images), rois)
+        logits, deltas = self.model(x, rois)
         loss, cls, box = fast_rcnn_loss(logits, deltas, y, t, self.cfg.box_weight)
         acc = (logits.detach().argmax(1) == y).float().mean()
         return loss, cls, box, acc
@@ -248,18 +249,19 @@ class DetectionTask(Normalising):
         if self.cfg.hflip:
             flip = torch.rand(len(images)) < 0.5
             images, (boxes, proposals) = hflip(images, [boxes, proposals], flip)
-        loss, cls, box, acc = self._loss(images, boxes, labels, proposals)
+        loss, cls, box, acc = self._loss(self.preprocess(images), boxes, labels, proposals)
         return loss, {"cls_loss": cls.detach(), "box_loss": box.detach(), "acc": acc}
 
     def validation_step(self, batch) -> None:
         images, boxes, labels, proposals = batch
+        x = self.preprocess(images)
         with torch.random.fork_rng(devices=[]):  # the same validation regions every epoch
             torch.manual_seed(len(self._sums))
-            loss, cls, box, acc = self._loss(images, boxes, labels, proposals)
+            loss, cls, box, acc = self._loss(x, boxes, labels, proposals)
         n = torch.tensor(float(len(images)), device=loss.device)
         self._sums.append(torch.stack([loss * n, acc * n, n]))
         if self.monitor_map and len(self._pred) < self.cfg.val_images:
-            dets = self.model.detect(self.preprocess(images), proposals, self.cfg.post())
+            dets = self.model.detect(x, proposals, self.cfg.post())
             self._pred.extend(d.to("cpu") for d in dets)
             self._gt.extend((b.cpu(), lab.cpu()) for b, lab in zip(boxes, labels))
 

@@ -68,12 +68,17 @@ class CropDetector(RegionDetector):
     def forward(self, images: Tensor, regions: Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
         return self.backbone(self.crops(images, regions)), None
 
+    def _chunked(self, images: Tensor, regions: Sequence[Tensor], pre_logits: bool) -> Tensor:
+        """The CNN over every region's crop, ``CHUNK`` crops at a time: (K, hidden) features or (K, C + 1) logits."""
+        crops = self.crops(images, regions)
+        net = self.backbone
+        out = [net.forward_head(net.forward_features(c), pre_logits=pre_logits) for c in crops.split(CHUNK)]
+        width = net.get_classifier().in_features if pre_logits else self.num_classes + 1
+        return torch.cat(out) if out else crops.new_zeros(0, width)
+
     def features(self, images: Tensor, regions: Sequence[Tensor]) -> Tensor:
         """(K, hidden) penultimate CNN features of every region (R-CNN's "fc7")."""
-        crops = self.crops(images, regions)
-        out = [self.backbone.forward_head(self.backbone.forward_features(c), pre_logits=True)
-               for c in crops.split(CHUNK)]
-        return torch.cat(out) if out else crops.new_zeros(0, self.backbone.get_classifier().in_features)
+        return self._chunked(images, regions, pre_logits=True)
 
     def predict_regions(self, images: Tensor, regions: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
         flat = torch.cat(list(regions)).to(images.device).float()
@@ -82,9 +87,7 @@ class CropDetector(RegionDetector):
             scores = torch.sigmoid(self.svm(f))  # monotone in the SVM margin; [0, 1] for thresholds and plots
             deltas = self.bbox_reg(f).view(-1, self.num_classes, 4)
             return scores, decode(deltas, flat[:, None])
-        crops = self.crops(images, regions)
-        logits = torch.cat([self.backbone(c) for c in crops.split(CHUNK)]) if len(crops) else \
-            crops.new_zeros(0, self.num_classes + 1)
+        logits = self._chunked(images, regions, pre_logits=False)
         return logits.float().softmax(1)[:, 1:], flat[:, None].expand(-1, self.num_classes, 4)
 
 

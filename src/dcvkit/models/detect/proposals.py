@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -191,19 +191,19 @@ def propose_all(images: Tensor | Sequence[Tensor], proposer: Proposer, workers: 
     arrays = [im.contiguous().numpy() for im in images]
     workers = workers or min(len(arrays), os.cpu_count() or 1)
     jobs = [(proposer, a) for a in arrays]
-    results: list[tuple[np.ndarray, float]] = []
     from rich.progress import track
 
+    def collect(it: Iterable[tuple[np.ndarray, float]]) -> list[tuple[np.ndarray, float]]:
+        return list(track(it, total=len(jobs), description=desc, transient=True) if progress else it)
+
     if workers <= 1 or len(arrays) < 8:
-        it = map(_timed, jobs)
-        results = list(track(it, total=len(jobs), description=desc, transient=True) if progress else it)
+        results = collect(map(_timed, jobs))
     else:
         import multiprocessing as mp
 
         # fork, as DataLoader workers on Linux: spawn would re-run an unguarded user script in every worker
         with mp.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
-            it = pool.imap(_timed, jobs, chunksize=16)
-            results = list(track(it, total=len(jobs), description=desc, transient=True) if progress else it)
+            results = collect(pool.imap(_timed, jobs, chunksize=16))
     out = ProposalSet([torch.from_numpy(b) for b, _ in results], [s for _, s in results])
     if path is not None:
         from dcvkit.io import save_checkpoint

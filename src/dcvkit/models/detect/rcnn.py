@@ -43,10 +43,12 @@ def collect_features(model: CropDetector, images: Tensor, boxes: list[Tensor], l
                      proposals: list[Tensor], prep: Callable[[Tensor], Tensor], per_image: int,
                      progress: bool = False) -> dict[str, Tensor]:
     """Features of every ground-truth box and of the first ``per_image`` proposals of each image, with each
-    proposal's best IoU per class (P, C) and its best-matching box and that box's label."""
+    region's best IoU per class (R, C), its best-matching box, that box's IoU and label, and ``gt_label``:
+    the class of a ground-truth region (a positive), -1 for a proposal."""
     model.eval()
     dev = next(model.parameters()).device
-    feats, ious, kinds, match_boxes, match_iou, match_label, regions_all = [], [], [], [], [], [], []
+    parts: dict[str, list[Tensor]] = {k: [] for k in ("features", "iou", "gt_label", "regions", "match_box",
+                                                      "match_iou", "match_label")}
     C = model.num_classes
     it = range(len(images))
     if progress:
@@ -57,10 +59,8 @@ def collect_features(model: CropDetector, images: Tensor, boxes: list[Tensor], l
         gt, gl = boxes[i], labels[i]
         props = proposals[i][:per_image]
         regions = torch.cat([gt, props])
-        f = model.features(prep(images[i:i + 1].to(dev)), [regions]).float().cpu()
         per_class = torch.zeros(len(regions), C)
-        best = torch.zeros(len(regions))
-        best_box = torch.zeros(len(regions), 4)
+        best, best_box = torch.zeros(len(regions)), torch.zeros(len(regions), 4)
         best_label = torch.full((len(regions),), -1, dtype=torch.long)
         if len(gt):
             iou = box_iou(regions, gt)                       # (R, G)
@@ -68,20 +68,14 @@ def collect_features(model: CropDetector, images: Tensor, boxes: list[Tensor], l
                 per_class[:, k] = iou[:, gl == k].max(1).values
             best, idx = iou.max(1)
             best_box, best_label = gt[idx], gl[idx]
-        kind = torch.zeros(len(regions), dtype=torch.long)   # 1: a ground-truth box (a positive)
-        kind[: len(gt)] = 1
-        feats.append(f)
-        ious.append(per_class)
-        kinds.append(kind)
-        match_boxes.append(best_box)
-        match_iou.append(best)
-        match_label.append(best_label)
-        regions_all.append(regions)
-    gt_label = torch.cat([torch.cat([lab, torch.full((len(p) - len(lab),), -1, dtype=torch.long)])
-                          for lab, p in zip([labels[i] for i in range(len(images))], regions_all)])
-    return {"features": torch.cat(feats), "iou": torch.cat(ious), "is_gt": torch.cat(kinds).bool(),
-            "gt_label": gt_label, "regions": torch.cat(regions_all), "match_box": torch.cat(match_boxes),
-            "match_iou": torch.cat(match_iou), "match_label": torch.cat(match_label)}
+        parts["features"].append(model.features(prep(images[i:i + 1].to(dev)), [regions]).float().cpu())
+        parts["iou"].append(per_class)
+        parts["gt_label"].append(torch.cat([gl, torch.full((len(props),), -1, dtype=torch.long)]))
+        parts["regions"].append(regions)
+        parts["match_box"].append(best_box)
+        parts["match_iou"].append(best)
+        parts["match_label"].append(best_label)
+    return {k: torch.cat(v) for k, v in parts.items()}
 
 
 def fit_svms(model: CropDetector, data: dict[str, Tensor], cfg: SVMConfig = SVMConfig(), seed: int = 0
@@ -98,7 +92,7 @@ def fit_svms(model: CropDetector, data: dict[str, Tensor], cfg: SVMConfig = SVMC
     W = np.zeros((C, Z.shape[1]), dtype=np.float32)
     b = np.zeros(C, dtype=np.float32)
     stats = {"positives": 0, "negatives_seen": 0, "hard_negatives_added": 0}
-    is_gt = data["is_gt"].numpy()
+    is_gt = (data["gt_label"] >= 0).numpy()
     for k in range(C):
         pos = np.flatnonzero(is_gt & (data["gt_label"].numpy() == k))
         neg_all = np.flatnonzero(~is_gt & (data["iou"][:, k].numpy() < cfg.neg_iou))
@@ -129,7 +123,7 @@ def fit_svms(model: CropDetector, data: dict[str, Tensor], cfg: SVMConfig = SVMC
     if cfg.bbox_reg:
         Wr = np.zeros((C, 4, Z.shape[1]), dtype=np.float32)
         br = np.zeros((C, 4), dtype=np.float32)
-        close = (data["match_iou"] >= cfg.reg_iou) & ~data["is_gt"]
+        close = (data["match_iou"] >= cfg.reg_iou) & (data["gt_label"] < 0)
         for k in range(C):
             sel = (close & (data["match_label"] == k)).nonzero().flatten()
             if len(sel) < 10:
