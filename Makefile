@@ -49,7 +49,7 @@ bench-segment: setup  ## unet vs conv_autoencoder vs smp.Unet on FashionScenes, 
 bench-proposals: setup  ## selective-search recall at IoU 0.5/0.7 vs proposals kept, seconds per image (~2 min)
 	$(BIN)/dcv bench proposals
 
-bench-detect: setup  ## sliding_window vs rcnn vs fast_rcnn trained on FashionScenes: mAP, s/image, speed-ups (~1 h)
+bench-detect: setup  ## the lineage table: six detectors trained on FashionScenes: mAP, s/image, speed-ups (~3 h on 2 cores)
 	$(BIN)/dcv bench detect
 
 bench-architectures: setup  ## every classic architecture for 6 min of training on Fashion-MNIST (~45 min on 2 cores)

@@ -256,3 +256,55 @@ def scale_boxes(boxes: list[Tensor], from_size: tuple[int, int], to_size: tuple[
     scale = torch.tensor([sx, sy, sx, sy])
     return [bx * scale.to(bx.dtype) for bx in boxes]
 
+
+
+# --- detection: mosaic and letterbox -------------------------------------------------------------------
+
+
+def mosaic(images: Tensor, boxes: list[Tensor], labels: list[Tensor], apply: Tensor, generator: torch.Generator,
+           min_visibility: float = 0.6, fill: int = 114) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """YOLOv4's mosaic within a batch: where ``apply`` (B,) is true, image ``i`` becomes an ``H x W`` window,
+    at a random offset, of a ``2H x 2W`` canvas tiling image ``i`` with three other images of the batch.
+
+    Boxes move with their tiles and are clipped to the window; a box keeping less than ``min_visibility``
+    of its area (or under 2 pixels a side) is dropped with its label. Images (B, C, H, W) uint8 or float.
+    """
+    n, _, h, w = images.shape
+    out, out_boxes, out_labels = images.clone(), list(boxes), list(labels)
+    for i in apply.nonzero().flatten().tolist():
+        others = torch.randint(0, n, (3,), generator=generator).tolist()
+        tiles = [i, *others]
+        canvas = images.new_full((images.shape[1], 2 * h, 2 * w), fill)
+        oy, ox = torch.randint(0, h + 1, (1,), generator=generator).item(), \
+            torch.randint(0, w + 1, (1,), generator=generator).item()
+        bs, ls = [], []
+        for t, (ty, tx) in zip(tiles, ((0, 0), (0, w), (h, 0), (h, w))):
+            canvas[:, ty:ty + h, tx:tx + w] = images[t]
+            bs.append(boxes[t].float() + boxes[t].new_tensor([tx - ox, ty - oy, tx - ox, ty - oy]).float())
+            ls.append(labels[t])
+        out[i] = canvas[:, oy:oy + h, ox:ox + w]
+        b, lab = torch.cat(bs), torch.cat(ls)
+        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        c = torch.stack([b[:, 0].clamp(0, w), b[:, 1].clamp(0, h), b[:, 2].clamp(0, w), b[:, 3].clamp(0, h)], 1)
+        cw, ch = c[:, 2] - c[:, 0], c[:, 3] - c[:, 1]
+        keep = (cw >= 2) & (ch >= 2) & (cw * ch >= min_visibility * area.clamp_min(1e-9))
+        out_boxes[i], out_labels[i] = c[keep], lab[keep]
+    return out, out_boxes, out_labels
+
+
+def letterbox(image: Tensor, size: tuple[int, int], fill: int = 114) -> tuple[Tensor, float, tuple[float, float]]:
+    """Resize ``image`` (C, h, w) to fit ``size`` (H, W) keeping its aspect ratio, and pad the rest with
+    ``fill`` (centred). Returns the image, the scale and the (x, y) padding: a box in the letterboxed image
+    maps back to the original as ``(box - pad) / scale``."""
+    h, w = image.shape[-2:]
+    th, tw = size
+    s = min(th / h, tw / w)
+    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    resized = torch.nn.functional.interpolate(image[None].float(), size=(nh, nw), mode="bilinear",
+                                              align_corners=False, antialias=s < 1)[0]
+    if image.dtype == torch.uint8:
+        resized = resized.round().clamp(0, 255).to(torch.uint8)
+    py, px = (th - nh) // 2, (tw - nw) // 2
+    out = image.new_full((image.shape[0], th, tw), fill)
+    out[:, py:py + nh, px:px + nw] = resized
+    return out, s, (float(px), float(py))

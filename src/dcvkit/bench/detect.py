@@ -1,4 +1,5 @@
-"""``dcv bench detect``: the detection lineage side by side on one FashionScenes split.
+"""``dcv bench detect``: the detection lineage side by side on one FashionScenes split (the course's
+"comparison of detection speeds": R-CNN, Fast R-CNN, Faster R-CNN, YOLO).
 
 Each detector is trained with ``dcv detect train``'s defaults on the same scenes (or loaded from a run,
 ``--runs rcnn=runs/detect/exp3``) and evaluated on the same test scenes (COCO mAP). Speed is measured side
@@ -6,7 +7,8 @@ by side in one process: on ``timing_images`` test images, every detector runs it
 same image (the order rotates), and the median seconds per image are compared with ``rcnn``'s, as the
 course's "comparison of detection speeds" does. Proposal seconds per image are reported separately, as
 the papers do (selective search on one image at a time, timed in the same loop; the sliding windows are
-the same boxes for every image, computed once).
+the same boxes for every image, computed once). Faster R-CNN's RPN and the YOLOs need no proposals: their
+whole time is network time.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
 class BenchDetectConfig(RunConfig):
     """Benchmark: which detectors, trained or loaded, timed on how many images."""
 
-    models: str = opt("sliding_window,rcnn,fast_rcnn", "comma-separated detectors (dcv models --task detect)")
+    models: str = opt("sliding_window,rcnn,fast_rcnn,faster_rcnn,yolo_v1,yolo",
+                      "comma-separated detectors (dcv models --task detect)")
     runs: str | None = opt(None, "load instead of training: model=RUN_DIR pairs, comma-separated")
     scenes: int = opt(4000, "FashionScenes training scenes (10% validate)")
     test_scenes: int = opt(500, "FashionScenes test scenes (mAP)")
@@ -91,13 +94,13 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
     n = min(cfg.timing_images, len(splits.test))
     images = splits.test.images[:n]
     proposers = {m: meta_proposer(meta) for m, (_, meta) in nets.items()}
-    distinct = {repr(p): p for p in proposers.values()}  # rcnn and fast_rcnn share one selective search
-    props = {m: propose_all(images, proposers[m]).boxes for m in nets}
+    distinct = {repr(p): p for p in proposers.values() if p is not None}  # rcnn and fast_rcnn share one
+    props = {m: propose_all(images, p).boxes if p is not None else None for m, p in proposers.items()}
     times: dict[str, list[float]] = {m: [] for m in nets}
     ptimes: dict[str, list[float]] = {key: [] for key in distinct}
     names = list(nets)
     for m in names:  # warm-up
-        detect_images(nets[m][0], nets[m][1], images[:2], props[m][:2])
+        detect_images(nets[m][0], nets[m][1], images[:2], _part(props[m], 0, 2))
     for i in range(n):
         for key, proposer in distinct.items():  # proposals timed here too, in this process, one image at a time
             t0 = time.perf_counter()
@@ -105,10 +108,11 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
             ptimes[key].append(time.perf_counter() - t0)
         for j in range(len(names)):
             m = names[(i + j) % len(names)]
-            times[m] += detect_images(nets[m][0], nets[m][1], images[i:i + 1], props[m][i:i + 1])[1]
+            times[m] += detect_images(nets[m][0], nets[m][1], images[i:i + 1], _part(props[m], i, i + 1))[1]
     for m in names:
         rows[m]["network_s_per_image"] = statistics.median(times[m])
-        rows[m]["proposal_s_per_image"] = statistics.median(ptimes[repr(proposers[m])])
+        p = proposers[m]
+        rows[m]["proposal_s_per_image"] = statistics.median(ptimes[repr(p)]) if p is not None else 0.0
         rows[m]["total_s_per_image"] = rows[m]["network_s_per_image"] + rows[m]["proposal_s_per_image"]
     ref = rows.get("rcnn")
     for r in rows.values():
@@ -123,6 +127,10 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
     return result
 
 
+def _part(boxes: list | None, a: int, b: int) -> list | None:
+    return boxes[a:b] if boxes is not None else None
+
+
 def verdicts(rows: dict[str, dict[str, Any]]) -> list[str]:
     out = []
     if "rcnn" in rows and "fast_rcnn" in rows:
@@ -135,6 +143,24 @@ def verdicts(rows: dict[str, dict[str, Any]]) -> list[str]:
         s, r = rows["sliding_window"], rows["rcnn"]
         out.append(f"proposals vs brute force: rcnn mAP@0.5 {r['map50']:.3f} from {r['proposals_per_image']:.0f} "
                    f"proposals vs sliding_window {s['map50']:.3f} from {s['proposals_per_image']:.0f} windows")
+    if "fast_rcnn" in rows and "faster_rcnn" in rows:
+        f, g = rows["fast_rcnn"], rows["faster_rcnn"]
+        out.append(f"a learned proposer: faster_rcnn (RPN) mAP@0.5 {g['map50']:.3f} vs fast_rcnn (selective search) "
+                   f"{f['map50']:.3f}; {f['total_s_per_image'] / g['total_s_per_image']:.1f}x faster in total "
+                   f"({g['total_s_per_image'] * 1000:.1f} vs {f['total_s_per_image'] * 1000:.1f} ms per image)")
+    for y in ("yolo", "yolo_v1"):
+        if y in rows and "rcnn" in rows:
+            v, r = rows[y], rows["rcnn"]
+            claim = "at least 100x" if v["total_speedup_vs_rcnn"] >= 100 else "less than 100x"
+            out.append(f"{y} runs {v['total_speedup_vs_rcnn']:.0f}x faster per image than rcnn ({claim}: "
+                       f"{v['total_s_per_image'] * 1000:.2f} vs {r['total_s_per_image'] * 1000:.1f} ms; network alone "
+                       f"{v['network_speedup_vs_rcnn']:.0f}x) at mAP@0.5 {v['map50']:.3f} vs {r['map50']:.3f}")
+        if y in rows and "faster_rcnn" in rows:
+            v, g = rows[y], rows["faster_rcnn"]
+            faster = "faster" if v["total_s_per_image"] < g["total_s_per_image"] else "slower"
+            out.append(f"{y} is {faster} than faster_rcnn: {v['total_s_per_image'] * 1000:.2f} vs "
+                       f"{g['total_s_per_image'] * 1000:.2f} ms per image, mAP@0.5 {v['map50']:.3f} vs "
+                       f"{g['map50']:.3f}")
     return out
 
 
@@ -143,7 +169,8 @@ def table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         return "-" if v is None else f"{v:.1f}x"
 
     return [{"model": r["model"], "params (M)": f"{r['params'] / 1e6:.2f}", "mAP@0.5": f"{r['map50']:.4f}",
-             "mAP@[.5:.95]": f"{r['map']:.4f}", "regions/img": f"{r['proposals_per_image']:.0f}",
+             "mAP@[.5:.95]": f"{r['map']:.4f}", "proposals": r["proposals"],
+             "regions/img": "-" if r["proposals_per_image"] is None else f"{r['proposals_per_image']:.0f}",
              "proposal s/img": f"{r['proposal_s_per_image']:.4f}", "network s/img": f"{r['network_s_per_image']:.4f}",
              "total s/img": f"{r['total_s_per_image']:.4f}", "network speed-up vs rcnn": x(r["network_speedup_vs_rcnn"]),
              "total speed-up vs rcnn": x(r["total_speedup_vs_rcnn"])} for r in result["rows"]]
@@ -158,7 +185,7 @@ def plot_speeds(result: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(2.0 + 1.8 * len(rows), 4.4))
     xs = range(len(rows))
     bars = (("network_s_per_image", "network", "#4c72b0", -0.2),
-            ("total_s_per_image", "with proposals (selective search, one core)", "#dd8452", 0.2))
+            ("total_s_per_image", "total: with external proposals (selective search, one core)", "#dd8452", 0.2))
     for key, label, colour, dx in bars:
         vals = [r[key] for r in rows]
         ax.bar([x + dx for x in xs], vals, width=0.38, color=colour, label=label)
@@ -166,12 +193,12 @@ def plot_speeds(result: dict[str, Any], path: Path) -> None:
             ax.text(x + dx, v * 1.08, f"{v * 1000:.0f} ms" if v < 1 else f"{v:.1f} s", ha="center", fontsize=7)
     labels = []
     for r in rows:
-        up = r["network_speedup_vs_rcnn"]
+        up = r["total_speedup_vs_rcnn"]
         labels.append(f"{r['model']}\nmAP50 {r['map50']:.2f}" + (f", {up:.1f}x" if up and r["model"] != "rcnn" else ""))
     ax.set_xticks(list(xs), labels, fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("seconds per image (log scale)")
-    ax.set_title(f"detection speed, {result['threads']} CPU threads (speed-up: network vs rcnn)", fontsize=9)
+    ax.set_title(f"detection speed, {result['threads']} CPU threads, batch 1 (speed-up: total vs rcnn)", fontsize=9)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     ax.margins(y=0.25)
     fig.tight_layout()

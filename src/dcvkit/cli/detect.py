@@ -15,19 +15,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("detect", help="object detection: train | val | predict",
                        description="Object detection, the course's lineage: brute-force sliding windows, R-CNN "
-                                   "(selective search + CNN + SVMs), Fast R-CNN (RoI pooling).")
+                                   "(selective search + CNN + SVMs), Fast R-CNN (RoI pooling), Faster R-CNN (region "
+                                   "proposal network), YOLO v1 (S x S grid) and a modern anchor-free YOLO.")
     modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
     t = modes.add_parser("train", help="train a detector", formatter_class=RAW, description=(
         "Train a detector on FashionScenes (--data scenes, the default: Fashion-MNIST items on textured backgrounds, "
-        "128x128, 10 classes) or on COCO JSON / YOLO data.yaml / Pascal VOC annotations. Every detector's network "
-        "learns from regions sampled per image (25% foreground at IoU >= 0.5); rcnn then fits one linear SVM per "
-        "class with hard-negative mining and ridge box regressors. Writes runs/detect/<name>: config.yaml, best.pt, "
+        "128x128, 10 classes) or on COCO JSON / YOLO data.yaml / Pascal VOC annotations. The region detectors "
+        "learn from regions sampled per image (25% foreground at IoU >= 0.5): proposals for sliding_window, rcnn and "
+        "fast_rcnn, the RPN's for faster_rcnn (trained jointly with its RPN); rcnn then fits one linear SVM per "
+        "class with hard-negative mining and ridge box regressors. yolo_v1 learns the paper's sum-squared loss on an "
+        "S x S grid; yolo an anchor-free stride-8 grid with CIoU, objectness and IoU-aware class losses and mosaic. Writes runs/detect/<name>: config.yaml, best.pt, "
         "last.pt, metrics.csv, tensorboard/, curves.png, results.json (COCO mAP, per-class AP, proposal and network "
         "seconds per image), pr_curves.png, predictions.png. Selective-search proposals are computed in parallel "
         "and cached under ~/.cache/dcvkit/proposals ($DCV_CACHE).\n"
         "examples:\n  dcv detect train                                   # fast_rcnn on FashionScenes\n"
         "  dcv detect train --model rcnn\n  dcv detect train --model sliding_window --window-stride 6\n"
         "  dcv detect train --model fast_rcnn --roi align --backbone cnn_small\n"
+        "  dcv detect train --model faster_rcnn\n  dcv detect train --model yolo --epochs 80 --mosaic 0.3\n"
         "  dcv detect train --data my_coco/annotations.json --img-size 256"))
     add_config_arguments(t, DetectConfig)
     t.set_defaults(func=cmd_train)
@@ -51,12 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                           description=(
         "Writes <stem>_detections.png (boxes, class names and scores drawn on the original image) per image and "
         "predictions.json (COCO results: file, category_id, category, bbox [x, y, w, h] in the original image's "
-        "pixels, score). Images of any size are resized to the training size and the boxes scaled back.\n"
+        "pixels, score). Images of any size are letterboxed to the training size (scaled to fit with their aspect "
+        "ratio kept, padded grey; --resize stretch: resized) and the boxes mapped back to the original pixels.\n"
         "example: dcv detect predict runs/detect/exp scene.png --out boxes/"))
     pr.add_argument("weights", help="run directory or checkpoint (.pt)")
     pr.add_argument("images", nargs="+", help="image files")
     pr.add_argument("--out", default="detections", help="folder for the outputs (default: detections)")
     pr.add_argument("--score-thresh", type=float, help="draw detections scoring at least this (default: the run's)")
+    pr.add_argument("--resize", default="letterbox", choices=("letterbox", "stretch"),
+                    help="fit images to the training size keeping their aspect ratio (default) or stretch them")
     pr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     pr.set_defaults(func=cmd_predict)
 
@@ -78,8 +85,11 @@ def print_results(r: dict, title: str) -> None:
              "AP": c["ap"] if c["ap"] is not None else "-", "AP50": c["ap50"] if c["ap50"] is not None else "-"}
             for c in r["per_class"]]
     print_table(rows, floatfmt=".3f")
-    out.print(f"seconds per image: proposals {r['proposal_s_per_image']:.4f} ({r['proposals']}, "
-              f"{r['proposals_per_image']:.0f} per image), network {r['network_s_per_image']:.4f}, "
+    if r["proposals_per_image"] is None:  # the RPN's regions or YOLO's grid: all inside the network
+        where = f"none ({r['proposals']}: inside the network)"
+    else:
+        where = f"{r['proposal_s_per_image']:.4f} ({r['proposals']}, {r['proposals_per_image']:.0f} per image)"
+    out.print(f"seconds per image: proposals {where}, network {r['network_s_per_image']:.4f}, "
               f"total {r['total_s_per_image']:.4f}")
 
 
@@ -116,7 +126,8 @@ def cmd_val(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from dcvkit.tasks.detect import predict
 
-    preds = predict(args.weights, args.images, args.out, device=args.device, score_thresh=args.score_thresh)
+    preds = predict(args.weights, args.images, args.out, device=args.device, score_thresh=args.score_thresh,
+                    resize=args.resize)
     for p in preds:
         found = ", ".join(f"{d['category']} {d['score']:.2f}" for d in p.detections[:6])
         more = f" (+{len(p.detections) - 6} more)" if len(p.detections) > 6 else ""

@@ -49,8 +49,8 @@ Errors print one line and exit with code 2 (3: training diverged)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dcvkit.cli import (augment, baseline, bench, classify, data, detect, experiment, explain, models, quickstart,
-                           segment)
+    from dcvkit.cli import (augment, baseline, bench, classify, data, detect, experiment, explain, export, models,
+                           quickstart, segment)
 
     parser = argparse.ArgumentParser(prog="dcv", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"dcvkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (quickstart, classify, segment, detect, augment, explain, data, baseline, experiment, bench, models):
+    for module in (quickstart, classify, segment, detect, augment, explain, data, baseline, experiment, bench, export,
+                   models):
         module.register(sub)
     return parser
 

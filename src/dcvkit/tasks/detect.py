@@ -1,5 +1,7 @@
 """Object detection with the course's lineage: ``sliding_window`` (brute force), ``rcnn`` (selective search
-+ a CNN per warped proposal + SVMs) and ``fast_rcnn`` (one CNN pass + RoI pooling).
++ a CNN per warped proposal + SVMs), ``fast_rcnn`` (one CNN pass + RoI pooling), ``faster_rcnn`` (+ a region
+proposal network), ``yolo_v1`` (one pass, S x S grid regressing B boxes) and ``yolo`` (anchor-free grid,
+IoU-aware loss, mosaic).
 
 Python API (the CLI calls exactly these)::
 
@@ -8,10 +10,13 @@ Python API (the CLI calls exactly these)::
     evaluate(result.run_dir)                                 # COCO mAP, per-class AP, seconds per image
     predict(result.run_dir, ["street.png"], out_dir="boxes/")   # annotated PNGs + predictions.json
 
-Batches are ``(uint8 images, [boxes], [labels], [proposals])`` (:mod:`dcvkit.data.detection`). Every detector
-trains its network the same way: per image, ``rois_per_image`` regions sampled from the proposals and the
-ground truth (Fast R-CNN's recipe), classified over the classes + background, with box regression where
-the network has a box head. ``rcnn`` then fits its SVMs and ridge box regressors on the CNN's features.
+Batches are ``(uint8 images, [boxes], [labels], [proposals])`` (:mod:`dcvkit.data.detection`); every detector
+gives its own loss through one face, ``model.loss(images, boxes, labels, proposals)``
+(:class:`~dcvkit.models.detect.base.Detector`). The region classifiers train on ``rois_per_image`` regions
+per image sampled from the proposals and the ground truth (Fast R-CNN's recipe); Faster R-CNN adds its
+RPN's loss and samples from the RPN's proposals; YOLO scores every grid cell. ``rcnn`` then fits its SVMs
+and ridge box regressors on the CNN's features. Proposals are computed (and attached to the data) only for
+detectors whose ``proposal_method`` is external (selective search, sliding windows).
 """
 
 from __future__ import annotations
@@ -32,10 +37,9 @@ from dcvkit.data.detection import DetectionTensors
 from dcvkit.engine import build_optimizer, param_groups, seed_everything
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, save_checkpoint, write_json
-from dcvkit.losses.detection import fast_rcnn_loss
 from dcvkit.metrics.detection import coco_eval
 from dcvkit.models import create_model, list_models
-from dcvkit.models.detect.base import RegionDetector
+from dcvkit.models.detect.base import EXTERNAL_PROPOSALS, Detector
 from dcvkit.models.detect.postprocess import Detections, PostProcess
 from dcvkit.models.detect.proposals import METHODS, SlidingWindows, build_proposer, propose_all
 from dcvkit.models.detect.targets import RoISampler
@@ -69,14 +73,18 @@ class DetectConfig(TrainConfig):
     scenes: int = opt(4000, "FashionScenes: training scenes (the validation split comes out of them)")
     test_scenes: int = opt(500, "FashionScenes: test scenes (items from Fashion-MNIST's test split)")
     scene_seed: int = opt(0, "FashionScenes: seed of the scenes (kept apart from --seed)")
-    model: str = opt("fast_rcnn", "detector: sliding_window, rcnn or fast_rcnn (dcv models --task detect)")
-    backbone: str = opt("cnn", "the registry classifier inside the detector (cnn, cnn_small, resnet20, ...)")
+    model: str = opt("fast_rcnn", "detector: sliding_window, rcnn, fast_rcnn, faster_rcnn, yolo_v1 or yolo "
+                                  "(dcv models --task detect)")
+    backbone: str = opt("cnn", "the registry classifier inside the region detectors (cnn, cnn_small, resnet20, "
+                               "...); the YOLOs have their own")
     width: float | None = opt(None, "width multiplier of the backbone")
     crop_size: int = opt(40, "sliding_window/rcnn: side of the warped crops fed to the CNN")
-    roi: str = opt("pool", "fast_rcnn: RoI pooling (max, the paper's) or RoI Align", ("pool", "align"))
-    roi_size: int = opt(3, "fast_rcnn: side of the pooled grid")
-    proposals: str = opt("auto", "region source: auto (the detector's own: windows for sliding_window, "
-                                 "selective search otherwise)", ("auto", *METHODS))
+    roi: str = opt("align", "fast_rcnn, faster_rcnn: RoI Align (bilinear, no rounding: Mask R-CNN's, torchvision's "
+                            "Faster R-CNN's) or RoI max pooling (the papers')", ("pool", "align"))
+    roi_size: int = opt(3, "fast_rcnn, faster_rcnn: side of the pooled grid")
+    proposals: str = opt("auto", "region source: auto (the detector's own: windows for sliding_window, the RPN "
+                                 "for faster_rcnn, none for the YOLOs, selective search otherwise)",
+                         ("auto", *METHODS))
     ss_mode: str = opt("fast", "selective search mode", ("fast", "quality"))
     max_proposals: int = opt(2000, "at most this many selective-search proposals per image")
     window_sizes: str = opt("32,44", "sliding windows: sides (pixels, at aspect ratio 1)")
@@ -89,6 +97,8 @@ class DetectConfig(TrainConfig):
     bg_iou: float = opt(0.5, "and background below this IoU (in between: not sampled)")
     box_weight: float = opt(1.0, "weight of the box-regression term of the multi-task loss")
     hflip: bool = opt(True, "random horizontal flips (images, boxes and proposals together)")
+    mosaic: float | None = opt(None, "probability of a mosaic (4 training images tiled, a random window kept; "
+                                     "default 0.5 for yolo, 0 otherwise; detectors without proposals only)")
     score_thresh: float = opt(0.05, "drop detections scoring below this")
     nms_iou: float = opt(0.5, "per-class NMS: suppress boxes overlapping a better one above this IoU")
     top_k: int = opt(100, "keep at most this many detections per image")
@@ -96,18 +106,20 @@ class DetectConfig(TrainConfig):
     svm_rounds: int = opt(3, "rcnn: hard-negative mining rounds")
     svm_images: int = opt(600, "rcnn: training images whose proposals feed the SVMs")
     bbox_reg: bool = opt(True, "rcnn: fit ridge box regressors on the CNN features")
-    val_images: int = opt(200, "fast_rcnn: validation images detected each epoch for val_map50")
+    val_images: int = opt(200, "validation images detected each epoch for val_map50 (all but the crop "
+                               "classifiers, which monitor region accuracy)")
     test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
-    epochs: int | None = opt(None, "passes over the training set (default: 12 for fast_rcnn, 8 for the crop "
-                                   "classifiers, whose steps cost a CNN pass per region)")
-    batch_size: int = opt(8, "images per training step")
+    epochs: int | None = opt(None, "passes over the training set (default: 16 for fast_rcnn and faster_rcnn, 8 for "
+                                   "the crop classifiers, whose steps cost a CNN pass per region, 50 for the YOLOs, "
+                                   "whose steps are cheap)")
+    batch_size: int | None = opt(None, "images per training step (default 8; 16 for the YOLOs)")
     lr: float = opt(2e-3, "(peak) learning rate")
     optimizer: str = opt("adamw", "optimizer", ("sgd", "adam", "adamw", "rmsprop"))
     weight_decay: float = opt(1e-4, "L2 weight decay (decoupled for adamw)")
     scheduler: str = opt("cosine", "learning-rate schedule",
                          ("none", "step", "exponential", "cosine", "onecycle", "plateau"))
-    monitor: str = opt("auto", "metric for early stopping and best.pt: auto = val_map50 for fast_rcnn, val_acc "
-                               "(region accuracy) for the crop classifiers")
+    monitor: str = opt("auto", "metric for early stopping and best.pt: auto = val_acc (region accuracy) for the "
+                               "crop classifiers, val_map50 for the others")
 
     def post(self) -> PostProcess:
         return PostProcess(self.score_thresh, self.nms_iou, self.top_k)
@@ -176,14 +188,28 @@ def _yaml_has(path: Path, key: str, unlike: str | None = None) -> bool:
     return bool(spec.get(key)) and (unlike is None or spec.get(key) != spec.get(unlike))
 
 
-def proposer_for(cfg: DetectConfig, model: RegionDetector):
-    method = model.proposal_method if cfg.proposals == "auto" else cfg.proposals
+def proposal_method(cfg: DetectConfig, model: Detector) -> str:
+    if cfg.proposals == "auto":
+        return model.proposal_method
+    if not model.needs_proposals:
+        raise ConfigError(f"--proposals {cfg.proposals}: {cfg.model} makes its own regions ({model.proposal_method}); "
+                          f"leave --proposals at auto")
+    return cfg.proposals
+
+
+def proposer_for(cfg: DetectConfig, model: Detector):
+    """The external proposer of ``model`` (None for detectors that find regions themselves)."""
+    method = proposal_method(cfg, model)
+    if method not in EXTERNAL_PROPOSALS:
+        return None
     return build_proposer(method, cfg.ss_mode, cfg.max_proposals, cfg.windows())
 
 
 def with_proposals(splits: DataSplits, proposer, progress: bool = False) -> DataSplits:
     """``splits`` with the train and validation images' proposals attached (new objects; the images are
-    shared, so several detectors can train on one loaded dataset)."""
+    shared, so several detectors can train on one loaded dataset). No proposer: ``splits`` as they are."""
+    if proposer is None:
+        return splits
     parts = {}
     for name in ("train", "val"):
         part = getattr(splits, name)
@@ -210,16 +236,17 @@ def hflip(images: Tensor, boxes_lists: Sequence[Sequence[Tensor]], flip: Tensor)
 
 
 class DetectionTask(Normalising):
-    """Region classification (+ box regression) on sampled proposals; detection mAP on validation images."""
+    """Trains any :class:`Detector` through ``model.loss``; detection mAP on validation images."""
 
-    def __init__(self, model: RegionDetector, cfg: DetectConfig, classes: list[str], mean: Sequence[float],
+    def __init__(self, model: Detector, cfg: DetectConfig, classes: list[str], mean: Sequence[float],
                  std: Sequence[float], model_kwargs: dict[str, Any], monitor_map: bool):
         self.model, self.cfg, self.classes = model, cfg, classes
         self.mean, self.std, self.augmenter = list(mean), list(std), None
         self.model_kwargs = dict(model_kwargs)
         self.sampler = RoISampler(cfg.rois_per_image, cfg.fg_fraction, cfg.fg_iou, cfg.bg_iou)
         self.monitor_map = monitor_map
-        self._sums: list[Tensor] = []
+        self._gen = torch.Generator().manual_seed(cfg.seed)
+        self._sums: dict[str, list[Tensor]] = {}
         self._gt: list[tuple[Tensor, Tensor]] = []
         self._pred: list[Detections] = []
 
@@ -227,48 +254,45 @@ class DetectionTask(Normalising):
         return build_optimizer(param_groups([p for p in self.model.parameters() if p.requires_grad],
                                             cfg.weight_decay), cfg)
 
-    def _regions(self, boxes: list[Tensor], labels: list[Tensor], proposals: list[Tensor]):
-        rois, roi_labels, targets = [], [], []
-        for b, lab, p in zip(boxes, labels, proposals):
-            r, y, t = self.sampler(p, b.float(), lab)
-            rois.append(r)
-            roi_labels.append(y)
-            targets.append(t)
-        return rois, torch.cat(roi_labels), torch.cat(targets)
-
-    def _loss(self, x: Tensor, boxes: list[Tensor], labels: list[Tensor], proposals: list[Tensor]):
-        """Multi-task loss and region accuracy of normalised images ``x`` on regions sampled from ``proposals``."""
-        rois, y, t = self._regions(boxes, labels, proposals)
-        logits, deltas = self.model(x, rois)
-        loss, cls, box = fast_rcnn_loss(logits, deltas, y, t, self.cfg.box_weight)
-        acc = (logits.detach().argmax(1) == y).float().mean()
-        return loss, cls, box, acc
+    def _loss(self, x: Tensor, boxes: list[Tensor], labels: list[Tensor], proposals: list[Tensor]
+              ) -> dict[str, Tensor]:
+        props = proposals if self.model.needs_proposals else None
+        return self.model.loss(x, boxes, labels, props, sampler=self.sampler, box_weight=self.cfg.box_weight)
 
     def training_step(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
         images, boxes, labels, proposals = batch
+        if self.cfg.mosaic:  # resolve_defaults allows it only for detectors without external proposals
+            from dcvkit.augment.functional import mosaic
+
+            apply = torch.rand(len(images), generator=self._gen) < self.cfg.mosaic
+            images, boxes, labels = mosaic(images, boxes, labels, apply, self._gen)
         if self.cfg.hflip:
             flip = torch.rand(len(images)) < 0.5
             images, (boxes, proposals) = hflip(images, [boxes, proposals], flip)
-        loss, cls, box, acc = self._loss(self.preprocess(images), boxes, labels, proposals)
-        return loss, {"cls_loss": cls.detach(), "box_loss": box.detach(), "acc": acc}
+        out = self._loss(self.preprocess(images), boxes, labels, proposals)
+        return out.pop("loss"), out
 
     def validation_step(self, batch) -> None:
         images, boxes, labels, proposals = batch
         x = self.preprocess(images)
         with torch.random.fork_rng(devices=[]):  # the same validation regions every epoch
-            torch.manual_seed(len(self._sums))
-            loss, cls, box, acc = self._loss(x, boxes, labels, proposals)
-        n = torch.tensor(float(len(images)), device=loss.device)
-        self._sums.append(torch.stack([loss * n, acc * n, n]))
+            torch.manual_seed(len(self._sums.get("loss", [])))
+            out = self._loss(x, boxes, labels, proposals)
+        n = float(len(images))
+        for k, v in out.items():
+            if k == "loss" or k == "acc":
+                self._sums.setdefault(k, []).append(torch.stack([v.detach().float() * n, v.new_tensor(n)]))
         if self.monitor_map and len(self._pred) < self.cfg.val_images:
-            dets = self.model.detect(x, proposals, self.cfg.post())
+            dets = self.model.detect(x, proposals if self.model.needs_proposals else None, self.cfg.post())
             self._pred.extend(d.to("cpu") for d in dets)
             self._gt.extend((b.cpu(), lab.cpu()) for b, lab in zip(boxes, labels))
 
     def validation_epoch_end(self) -> dict[str, float]:
-        s = torch.stack(self._sums).sum(0).tolist()
+        out = {}
+        for k, rows in self._sums.items():
+            total, n = torch.stack(rows).sum(0).tolist()
+            out[f"val_{k}"] = total / n
         self._sums.clear()
-        out = {"val_loss": s[0] / s[2], "val_acc": s[1] / s[2]}
         if self._pred:
             r = coco_eval([g[0] for g in self._gt], [g[1] for g in self._gt], [d.boxes for d in self._pred],
                           [d.scores for d in self._pred], [d.labels for d in self._pred], self.classes)
@@ -281,7 +305,7 @@ class DetectionTask(Normalising):
         c = self.cfg
         return {"task": "detect", "model": c.model, "model_kwargs": self.model_kwargs, "classes": self.classes,
                 "mean": self.mean, "std": self.std, "img_size": list(self.model.img_size),
-                "proposals": {"method": self.model.proposal_method if c.proposals == "auto" else c.proposals,
+                "proposals": {"method": proposal_method(c, self.model),
                               "ss_mode": c.ss_mode, "max_proposals": c.max_proposals,
                               "window_sizes": c.window_sizes, "window_ratios": c.window_ratios,
                               "window_stride": c.window_stride},
@@ -290,26 +314,41 @@ class DetectionTask(Normalising):
 
 def model_kwargs(cfg: DetectConfig, splits: DataSplits) -> dict[str, Any]:
     kw: dict[str, Any] = {"num_classes": splits.num_classes, "in_chans": splits.channels,
-                          "img_size": list(splits.img_size), "backbone": cfg.backbone}
+                          "img_size": list(splits.img_size)}
     if cfg.width is not None:
         kw["width"] = cfg.width
-    if cfg.model in ("sliding_window", "rcnn"):
+    if cfg.model in YOLOS:
+        return kw
+    kw["backbone"] = cfg.backbone
+    if cfg.model in CROPS:
         kw["crop_size"] = cfg.crop_size
-    elif cfg.model == "fast_rcnn":
+    elif cfg.model in ("fast_rcnn", "faster_rcnn"):
         kw.update(roi=cfg.roi, roi_size=cfg.roi_size)
     return kw
 
 
+CROPS = ("sliding_window", "rcnn")  # crop classifiers: a CNN pass per region
+YOLOS = ("yolo_v1", "yolo")  # one pass over a grid, no regions
+
+
 def resolve_defaults(cfg: DetectConfig) -> DetectConfig:
-    """Fill the options whose default depends on the detector (monitor, regions per image, epochs)."""
-    crops = cfg.model in ("sliding_window", "rcnn")
+    """Fill the options whose default depends on the detector (monitor, regions per image, epochs, batch
+    size, mosaic)."""
+    crops, yolo = cfg.model in CROPS, cfg.model in YOLOS
     changes: dict[str, Any] = {}
     if cfg.monitor == "auto":
         changes["monitor"] = "val_acc" if crops else "val_map50"
     if cfg.rois_per_image is None:
         changes["rois_per_image"] = 16 if crops else 64
     if cfg.epochs is None:
-        changes["epochs"] = 8 if crops else 12
+        changes["epochs"] = 8 if crops else 50 if yolo else 16
+    if cfg.batch_size is None:
+        changes["batch_size"] = 16 if yolo else 8
+    if cfg.mosaic is None:
+        changes["mosaic"] = 0.5 if cfg.model == "yolo" else 0.0
+    elif cfg.mosaic and cfg.model not in YOLOS + ("faster_rcnn",):
+        raise ConfigError(f"--mosaic: {cfg.model} trains on precomputed proposals, which a mosaic would cut; "
+                          "use it with faster_rcnn or the YOLOs")
     return dataclasses.replace(cfg, **changes)
 
 
@@ -336,7 +375,7 @@ def train(cfg: DetectConfig, run_dir: str | os.PathLike | None = None, splits: D
     mean, std = (ckpt["meta"]["mean"], ckpt["meta"]["std"]) if ckpt else splits.train.mean_std()
     splits = with_proposals(splits, proposer_for(cfg, model), cfg.progress)
     task = DetectionTask(model, cfg, list(splits.classes), mean, std, kw,
-                         monitor_map=cfg.model == "fast_rcnn" or cfg.monitor.startswith("val_map"))
+                         monitor_map=cfg.model not in CROPS or cfg.monitor.startswith("val_map"))
     result = fit_run(task, cfg, splits, run_dir, "detect", evaluate, ckpt, val_batch=cfg.batch_size, test=False)
     best = result.run_dir / "best.pt"
     if cfg.model == "rcnn" and best.exists():
@@ -373,9 +412,11 @@ def fit_rcnn_svms(weights: Path, data: DetectionTensors, cfg: DetectConfig) -> d
 
 
 def load_detector(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[str, Any] | None = None
-                  ) -> tuple[RegionDetector, dict[str, Any]]:
+                  ) -> tuple[Detector, dict[str, Any]]:
     """A trained detector (eval mode) and its meta, from a run directory or a .pt file."""
     model, meta = load_run_model(weights, "detect", "dcv detect train", device, ckpt)
+    if hasattr(model, "fuse"):
+        model.fuse()  # YOLO: batch norms folded into the convolutions (same outputs, fewer operations)
     model.to(memory_format=torch.channels_last)  # 2-4x faster convolutions on CPU, as in training
     return model, meta  # type: ignore[return-value]
 
@@ -387,17 +428,20 @@ def preprocessor(meta: dict[str, Any]):
 
 
 def meta_proposer(meta: dict[str, Any]):
+    """The external proposer a trained detector was trained with (None: it finds regions itself)."""
     p = meta["proposals"]
+    if p["method"] not in EXTERNAL_PROPOSALS:
+        return None
     cfg = DetectConfig(ss_mode=p["ss_mode"], max_proposals=p["max_proposals"], window_sizes=p["window_sizes"],
                        window_ratios=p["window_ratios"], window_stride=p["window_stride"])
     return build_proposer(p["method"], cfg.ss_mode, cfg.max_proposals, cfg.windows())
 
 
 @torch.inference_mode()
-def detect_images(model: RegionDetector, meta: dict[str, Any], images: Tensor, proposals: Sequence[Tensor],
+def detect_images(model: Detector, meta: dict[str, Any], images: Tensor, proposals: Sequence[Tensor] | None,
                   post: PostProcess | None = None, progress: bool = False) -> tuple[list[Detections], list[float]]:
     """Detections for uint8 images (N, C, H, W) one image at a time, with the network seconds of each
-    (forward + post-processing; proposals are timed apart)."""
+    (forward + post-processing; external proposals are timed apart, an RPN's are part of the network)."""
     dev = next(model.parameters()).device
     post = post or PostProcess(**meta["post"])
     prep = preprocessor(meta)
@@ -410,7 +454,7 @@ def detect_images(model: RegionDetector, meta: dict[str, Any], images: Tensor, p
     for i in it:
         t0 = time.perf_counter()
         x = prep(images[i:i + 1].to(dev)).contiguous(memory_format=torch.channels_last)
-        d = model.detect(x, [proposals[i].to(dev)], post)[0].to("cpu")
+        d = model.detect(x, [proposals[i].to(dev)] if proposals is not None else None, post)[0].to("cpu")
         seconds.append(time.perf_counter() - t0)
         out.append(d)
     return out, seconds
@@ -439,16 +483,18 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
     if data.img_size != tuple(meta["img_size"]):
         raise DataError(f"the data's images are {data.img_size}, the model was trained on {tuple(meta['img_size'])}; "
                         "use dcv detect predict for other sizes")
-    ps = propose_all(data.images, meta_proposer(meta), progress=progress, desc="proposals: test images")
-    dets, seconds = detect_images(model, meta, data.images, ps.boxes, progress=progress)
+    proposer = meta_proposer(meta)
+    ps = propose_all(data.images, proposer, progress=progress, desc="proposals: test images") if proposer else None
+    dets, seconds = detect_images(model, meta, data.images, ps.boxes if ps else None, progress=progress)
     r = coco_eval(data.boxes, data.labels, [d.boxes for d in dets], [d.scores for d in dets],
                   [d.labels for d in dets], meta["classes"], backend)
     net = sum(seconds) / max(len(seconds), 1)
+    prop_s = ps.seconds_per_image if ps else 0.0
     r.update(split=split, model=meta["model"], proposals=meta["proposals"]["method"],
-             proposals_per_image=round(sum(len(b) for b in ps.boxes) / max(len(ps.boxes), 1), 1),
-             proposal_s_per_image=ps.seconds_per_image, network_s_per_image=net,
-             total_s_per_image=ps.seconds_per_image + net, device=str(next(model.parameters()).device),
-             threads=torch.get_num_threads())
+             proposals_per_image=round(sum(len(b) for b in ps.boxes) / max(len(ps.boxes), 1), 1) if ps else None,
+             proposal_s_per_image=prop_s, network_s_per_image=net, total_s_per_image=prop_s + net,
+             device=str(next(model.parameters()).device), threads=torch.get_num_threads(),
+             parameters=sum(p.numel() for p in model.parameters()))
     if out_dir is not None:
         from dcvkit.viz.detect import plot_detection_grid, plot_pr_curves
 
@@ -468,15 +514,21 @@ class DetectPrediction:
 
 
 def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-            device: str = "auto", score_thresh: float | None = None) -> list[DetectPrediction]:
-    """Detect objects in image files of any size: each is resized to the training size, detected, and the
-    boxes scaled back. Writes ``<stem>_detections.png`` (labelled boxes with scores on the original image)
-    and one ``predictions.json`` (COCO results: image file, category, bbox [x, y, w, h], score)."""
+            device: str = "auto", score_thresh: float | None = None, resize: str = "letterbox"
+            ) -> list[DetectPrediction]:
+    """Detect objects in image files of any size: each is letterboxed (scaled to fit the training size with
+    its aspect ratio kept, the rest padded grey; ``resize="stretch"``: resized to it), detected, and the
+    boxes mapped back to the original pixels. Writes ``<stem>_detections.png`` (labelled boxes with scores
+    on the original image) and one ``predictions.json`` (COCO results: image file, category, bbox
+    [x, y, w, h], score)."""
+    from dcvkit.augment.functional import letterbox
     from dcvkit.data.folders import decode
     from dcvkit.viz.detect import draw_detections
 
     if not images:
         raise ConfigError("give at least one image file")
+    if resize not in ("letterbox", "stretch"):
+        raise ConfigError(f"--resize '{resize}': choose letterbox or stretch")
     model, meta = load_detector(weights, device)
     post = PostProcess(**{**meta["post"], **({"score_thresh": score_thresh} if score_thresh is not None else {})})
     proposer = meta_proposer(meta)
@@ -488,8 +540,16 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out
             raise DataError(f"{p}: no such image file")
         original = torch.from_numpy(decode(p, model.in_chans, None))
         oh, ow = original.shape[-2:]
-        x = torch.from_numpy(decode(p, model.in_chans, (h, w)))[None]
-        det = detect_images(model, meta, x, [proposer(x[0])], post)[0][0].scale(ow / w, oh / h)
+        if resize == "letterbox":
+            x, s, (px, py) = letterbox(original, (h, w))
+            x = x[None]
+        else:
+            x = torch.from_numpy(decode(p, model.in_chans, (h, w)))[None]
+        det = detect_images(model, meta, x, [proposer(x[0])] if proposer else None, post)[0][0]
+        if resize == "letterbox":
+            det = det.shift(-px, -py).scale(1 / s, 1 / s).clip((oh, ow))
+        else:
+            det = det.scale(ow / w, oh / h)
         png = out_dir / f"{p.stem}_detections.png"
         draw_detections(original, det, meta["classes"], png)
         rows = [{"file": str(p), "category_id": int(c) + 1, "category": meta["classes"][int(c)],

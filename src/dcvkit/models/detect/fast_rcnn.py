@@ -5,7 +5,8 @@ with the multi-task loss (:func:`dcvkit.losses.detection.fast_rcnn_loss`).
 Data flow (backbone ``cnn``: three conv-pool blocks, stride 8)::
 
     image (B, 3, 128, 128) -> forward_features -> (B, 128, 16, 16)
-      + K proposals -> RoIPool 3x3 (scale 1/8) -> (K, 128, 3, 3) -> the backbone's own dense head (K, 256)
+      + K proposals -> RoI Align 3x3 (scale 1/8; or RoI max pooling) -> (K, 128, 3, 3) -> the backbone's own
+      dense head (K, 256)
       -> cls_score (K, C + 1) and bbox_pred (K, C, 4)
 
 It is the R-CNN network with the K crop passes replaced by one pass and a pooling layer: the same
@@ -38,7 +39,7 @@ class FastRCNN(RegionDetector):
     proposal_method = "selective_search"
 
     def __init__(self, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
-                 backbone: str = "cnn", roi: str = "pool", roi_size: int = 3, **backbone_kwargs):
+                 backbone: str = "cnn", roi: str = "align", roi_size: int = 3, **backbone_kwargs):
         super().__init__()
         self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, pair(img_size)
         if backbone.startswith("cnn"):  # the cnn family sizes its dense head by head_grid
@@ -53,8 +54,11 @@ class FastRCNN(RegionDetector):
         nn.init.zeros_(self.bbox_pred.bias)
 
     def forward(self, images: Tensor, regions: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
-        feats = self.backbone.forward_features(images)
-        pooled = self.roi(feats, [r.to(images.device) for r in regions])
+        return self.forward_rois(self.backbone.forward_features(images), regions)
+
+    def forward_rois(self, features: Tensor, regions: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+        """The RoI heads on a feature map (B, C, H/stride, W/stride): pool each region, classify, regress."""
+        pooled = self.roi(features, [r.to(features.device) for r in regions])
         hidden = self.backbone.forward_head(pooled, pre_logits=True)
         logits = self.backbone.get_classifier()(hidden)
         return logits, self.bbox_pred(hidden).view(-1, self.num_classes, 4)
@@ -62,7 +66,7 @@ class FastRCNN(RegionDetector):
 
 @register_model("detect")
 def fast_rcnn(num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128, backbone: str = "cnn",
-              roi: str = "pool", roi_size: int = 3, **kwargs) -> FastRCNN:
+              roi: str = "align", roi_size: int = 3, **kwargs) -> FastRCNN:
     """Fast R-CNN: whole-image CNN, RoI pooling of selective-search proposals, class + box heads."""
     return FastRCNN(num_classes, in_chans, img_size, backbone, roi, roi_size, **kwargs)
 

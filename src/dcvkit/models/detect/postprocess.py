@@ -26,6 +26,16 @@ class Detections:
     def scale(self, sx: float, sy: float) -> "Detections":
         return Detections(self.boxes * self.boxes.new_tensor([sx, sy, sx, sy]), self.scores, self.labels)
 
+    def shift(self, dx: float, dy: float) -> "Detections":
+        return Detections(self.boxes + self.boxes.new_tensor([dx, dy, dx, dy]), self.scores, self.labels)
+
+    def clip(self, size: tuple[int, int], min_size: float = 1.0) -> "Detections":
+        """Boxes clipped to an image of ``size`` (H, W); those left narrower or lower than ``min_size``
+        pixels (e.g. boxes in a letterbox's padding) are dropped."""
+        boxes = clip_boxes_to_image(self.boxes, size)
+        keep = remove_small_boxes(boxes, min_size)
+        return Detections(boxes[keep], self.scores[keep], self.labels[keep])
+
 
 @dataclass(frozen=True)
 class PostProcess:

@@ -1,4 +1,11 @@
-"""Which regions teach what: match proposals to ground truth and sample a balanced set of training regions.
+"""Which regions (or grid cells) teach what.
+
+* :class:`RoISampler` / :func:`match`: match proposals to ground truth and sample a balanced set of
+  training regions (the region detectors).
+* :func:`centre_assign`: ``yolo``'s anchor-free assignment of grid cells to objects.
+* :func:`yolo_v1_assign`: YOLO v1's "the cell holding an object's centre, and its predictor that overlaps
+  the object most, are responsible for it".
+
 
 Fast R-CNN's recipe (Girshick 2015, section 2.3), also used here to fine-tune the R-CNN and sliding-window
 crop classifiers: the ground-truth boxes join the proposals; a region is foreground (its object's class)
@@ -58,4 +65,69 @@ def match(rois: Tensor, gt_boxes: Tensor, gt_labels: Tensor, fg_iou: float = 0.5
     return labels, idx
 
 
-__all__ = ["RoISampler", "match"]
+def centre_assign(centres: Tensor, gt_boxes: Tensor, stride: float, radius: float = 1.5) -> Tensor:
+    """Anchor-free assignment (FCOS's centre sampling, as YOLOX uses it as its prior): a cell is a positive
+    for an object when its centre lies inside the object's box and within ``radius * stride`` pixels of the
+    box centre (in x and in y); every object also keeps the cell nearest its centre, so a small object is
+    never left without one. A cell claimed by several objects goes to the smallest.
+
+    Shape:
+        centres (K, 2) cell centres (x, y) pixels; gt_boxes (n, 4) -> (K,) index of the object, -1 = negative.
+    """
+    k = len(centres)
+    if len(gt_boxes) == 0:
+        return torch.full((k,), -1, dtype=torch.long, device=centres.device)
+    x, y = centres[:, 0:1], centres[:, 1:2]
+    g = gt_boxes
+    gcx, gcy = (g[:, 0] + g[:, 2]) / 2, (g[:, 1] + g[:, 3]) / 2
+    inside = (x > g[:, 0]) & (x < g[:, 2]) & (y > g[:, 1]) & (y < g[:, 3])
+    near = ((x - gcx).abs() < radius * stride) & ((y - gcy).abs() < radius * stride)
+    cand = inside & near
+    nearest = ((x - gcx) ** 2 + (y - gcy) ** 2).argmin(0)
+    cand[nearest, torch.arange(len(g), device=g.device)] = True
+    area = ((g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1])).expand(k, -1)
+    cost, idx = torch.where(cand, area, torch.full_like(area, float("inf"))).min(1)
+    return torch.where(torch.isfinite(cost), idx, torch.full_like(idx, -1))
+
+
+def yolo_v1_assign(gt_boxes: Tensor, gt_labels: Tensor, pred_boxes: Tensor, img_size: tuple[int, int]
+                   ) -> dict[str, Tensor]:
+    """YOLO v1's targets for one image.
+
+    The object whose centre falls in cell (i, j) is that cell's (one object per cell: a later object in the
+    same cell is left out, as the S x S x (5B + C) output cannot hold two classes); of the cell's B
+    predictors, the one whose current box has the highest IoU with the object is "responsible" for it.
+
+    Shape:
+        gt_boxes (n, 4) pixels, gt_labels (n,), pred_boxes (S, S, B, 4) pixels (the network's current boxes).
+    Returns:
+        ``responsible`` (S, S, B) bool, ``box`` (S, S, B, 4) targets (x, y in the cell, sqrt w, sqrt h of the
+        image), ``iou`` (S, S, B) the responsible predictor's IoU (its confidence target), ``has_object``
+        (S, S) bool, ``classes`` (S, S) the class index, -1 where no object.
+    """
+    sy, sx, b, _ = pred_boxes.shape
+    h, w = img_size
+    ch, cw = h / sy, w / sx
+    dev = pred_boxes.device
+    out = {"responsible": torch.zeros(sy, sx, b, dtype=torch.bool, device=dev),
+           "box": torch.zeros(sy, sx, b, 4, device=dev), "iou": torch.zeros(sy, sx, b, device=dev),
+           "has_object": torch.zeros(sy, sx, dtype=torch.bool, device=dev),
+           "classes": torch.full((sy, sx), -1, dtype=torch.long, device=dev)}
+    for box, label in zip(gt_boxes.float(), gt_labels):
+        cx, cy = float(box[0] + box[2]) / 2, float(box[1] + box[3]) / 2
+        j, i = min(int(cx / cw), sx - 1), min(int(cy / ch), sy - 1)
+        if out["has_object"][i, j]:
+            continue
+        ious = box_iou(pred_boxes[i, j].float(), box[None])[:, 0]
+        r = int(ious.argmax())
+        out["has_object"][i, j] = True
+        out["classes"][i, j] = label
+        out["responsible"][i, j, r] = True
+        out["iou"][i, j, r] = ious[r]
+        out["box"][i, j, r] = torch.stack([box.new_tensor(cx / cw - j), box.new_tensor(cy / ch - i),
+                                           ((box[2] - box[0]) / w).clamp_min(0).sqrt(),
+                                           ((box[3] - box[1]) / h).clamp_min(0).sqrt()])
+    return out
+
+
+__all__ = ["RoISampler", "match", "centre_assign", "yolo_v1_assign"]

@@ -1,0 +1,192 @@
+"""Hand-computed values for Faster R-CNN's anchors and YOLO's target assignment and losses."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torchvision.models.detection.image_list import ImageList
+
+from dcvkit.losses.detection import aligned_iou, yolo_loss, yolo_v1_loss
+from dcvkit.models import create_model
+from dcvkit.models.detect.faster_rcnn import anchor_generator
+from dcvkit.models.detect.targets import centre_assign, yolo_v1_assign
+
+
+def test_rpn_anchors_by_hand():
+    """Size 32, ratios h/w 0.5, 1, 2 on a 2x2 feature map of a 16x16 image (stride 8): at each position
+    (x * 8, y * 8), row by row, the three anchors w x h = 45.25 x 22.63 (rounded to 46 x 22),
+    32 x 32 and 22 x 46 centred there."""
+    gen = anchor_generator(sizes=(32,), ratios=(0.5, 1.0, 2.0))
+    assert gen.num_anchors_per_location() == [3]
+    anchors = gen(ImageList(torch.zeros(1, 3, 16, 16), [(16, 16)]), [torch.zeros(1, 4, 2, 2)])[0]
+    base = torch.tensor([[-23.0, -11, 23, 11], [-16, -16, 16, 16], [-11, -23, 11, 23]])
+    expected = torch.cat([base + torch.tensor([x, y, x, y]) for y in (0.0, 8.0) for x in (0.0, 8.0)])
+    assert anchors.shape == (12, 4)
+    assert torch.equal(anchors, expected)
+    # position (x=1, y=0): shifted by 8 pixels in x
+    assert anchors[3:6].tolist() == [[-15.0, -11, 31, 11], [-8, -16, 24, 16], [-3, -23, 19, 23]]
+
+
+def test_faster_rcnn_rpn_covers_every_position():
+    m = create_model("faster_rcnn", num_classes=3, img_size=64, backbone="cnn_tiny")  # stride 4: 16 x 16 cells
+    assert m.rpn.anchor_generator.num_anchors_per_location() == [9]  # 3 sizes x 3 ratios
+    feats = m.backbone.forward_features(torch.zeros(1, 3, 64, 64))
+    obj, deltas = m.rpn.head([feats])
+    assert obj[0].shape == (1, 9, 16, 16) and deltas[0].shape == (1, 36, 16, 16)
+    # Fast R-CNN's heads, unchanged: the same class, the same modules
+    f = create_model("fast_rcnn", num_classes=3, img_size=64, backbone="cnn_tiny")
+    assert set(f.state_dict()) < set(m.state_dict())
+    assert {k.split(".")[0] for k in set(m.state_dict()) - set(f.state_dict())} == {"rpn"}
+
+
+def test_centre_assignment_by_hand():
+    """4x4 grid, stride 8: cell centres at 4, 12, 20, 28. Box A (2, 2, 22, 22), centre (12, 12): cells whose
+    centres are inside it and within 1.5 strides (12 px) of its centre: x, y in {4, 12, 20} -> 9 cells.
+    Box B (25, 25, 31, 31): only cell (3, 3). Box C (0, 0, 32, 32): centre (16, 16), cells x, y in
+    {12, 20}, all inside A too: A is smaller and keeps them."""
+    ys, xs = torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij")
+    centres = (torch.stack([xs, ys], -1).reshape(-1, 2).float() + 0.5) * 8
+    a, b = [2.0, 2, 22, 22], [25.0, 25, 31, 31]
+    got = centre_assign(centres, torch.tensor([a, b]), stride=8, radius=1.5)
+    expected = torch.full((16,), -1)
+    expected[[0, 1, 2, 4, 5, 6, 8, 9, 10]] = 0
+    expected[15] = 1
+    assert torch.equal(got, expected)
+    got = centre_assign(centres, torch.tensor([a, b, [0.0, 0, 32, 32]]), stride=8, radius=1.5)
+    assert torch.equal(got, expected)
+    # a box smaller than a cell still gets the cell nearest its centre
+    tiny = centre_assign(centres, torch.tensor([[13.0, 13, 15, 15]]), stride=8)
+    assert tiny.tolist() == [-1] * 5 + [0] + [-1] * 10
+    assert (centre_assign(centres, torch.zeros(0, 4), 8) == -1).all()
+
+
+def test_yolo_loss_by_hand():
+    """Two cells, two classes; cell 0 is matched to a box it half covers, cell 1 is background.
+
+    pred (0, 0, 10, 10) vs target (0, 0, 10, 20): IoU 0.5; CIoU = IoU - rho^2/c^2 - alpha v with
+    rho^2 = 25 (centres 5 px apart), c^2 = 10^2 + 20^2, v = 4/pi^2 (atan(10/20) - atan(10/10))^2,
+    alpha = v / (1 - IoU + v). Objectness logits 0, 0 (targets 1, 0): 2 log 2. Class logits (0, 2) with
+    the IoU-aware target (0, 0.5): log 2 + softplus(2) - 0.5 * 2. Everything divided by 1 positive."""
+    pred = torch.tensor([[[0.0, 0, 10, 10], [40, 40, 50, 50]]])
+    obj = torch.zeros(1, 2)
+    cls = torch.tensor([[[0.0, 2.0], [0.0, 0.0]]])
+    matched = torch.tensor([[0, -1]])
+    out = yolo_loss(pred, obj, cls, matched, [torch.tensor([[0.0, 0, 10, 20]])], [torch.tensor([1])], box_gain=5.0)
+    v = 4 / math.pi**2 * (math.atan(10 / 20) - math.atan(1.0)) ** 2
+    ciou = 0.5 - 25 / 500 - v / (0.5 + v) * v
+    softplus2 = math.log1p(math.exp(2.0))
+    assert out["box_loss"].item() == pytest.approx(1 - ciou, abs=1e-5)
+    assert out["obj_loss"].item() == pytest.approx(2 * math.log(2), abs=1e-6)
+    assert out["cls_loss"].item() == pytest.approx(math.log(2) + softplus2 - 1.0, abs=1e-6)
+    assert out["loss"].item() == pytest.approx(5 * (1 - ciou) + 2 * math.log(2) + math.log(2) + softplus2 - 1.0,
+                                               abs=1e-5)
+    # a perfect box: no box loss, full class target
+    out = yolo_loss(pred, obj, cls, matched, [torch.tensor([[0.0, 0, 10, 10]])], [torch.tensor([1])])
+    assert out["box_loss"].item() == pytest.approx(0.0, abs=1e-6)
+    assert out["cls_loss"].item() == pytest.approx(math.log(2) + softplus2 - 2.0, abs=1e-6)
+    # no objects: only the objectness term, against 1 (no positives -> divided by 1)
+    out = yolo_loss(pred, obj, cls, torch.tensor([[-1, -1]]), [torch.zeros(0, 4)], [torch.zeros(0, dtype=torch.long)])
+    assert out["loss"].item() == pytest.approx(2 * math.log(2), abs=1e-6)
+
+
+def test_aligned_iou():
+    a = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 2, 2]])
+    b = torch.tensor([[0.0, 0, 10, 20], [5, 0, 15, 10], [3, 3, 4, 4]])
+    assert torch.allclose(aligned_iou(a, b), torch.tensor([0.5, 1 / 3, 0.0]))
+
+
+def test_yolo_v1_assignment_and_loss_by_hand():
+    """S = 2 on a 32x32 image (16-px cells), B = 2. The object (4, 4, 12, 12), class 1, has its centre
+    (8, 8) in cell (0, 0): x = y = 0.5 in the cell, sqrt(w / W) = sqrt(h / H) = 0.5. Of the cell's two
+    predicted boxes, (0, 0, 8, 8) has IoU 16 / 112 = 1/7 and (4, 4, 12, 12) IoU 1: predictor 1 is
+    responsible, with confidence target 1."""
+    pred_boxes = torch.zeros(2, 2, 2, 4)
+    pred_boxes[..., 2:] = 1.0
+    pred_boxes[0, 0, 0] = torch.tensor([0.0, 0, 8, 8])
+    pred_boxes[0, 0, 1] = torch.tensor([4.0, 4, 12, 12])
+    t = yolo_v1_assign(torch.tensor([[4.0, 4, 12, 12]]), torch.tensor([1]), pred_boxes, (32, 32))
+    assert t["responsible"].nonzero().tolist() == [[0, 0, 1]]
+    assert t["box"][0, 0, 1].tolist() == [0.5, 0.5, 0.5, 0.5]
+    assert t["iou"][0, 0, 1].item() == pytest.approx(1.0)
+    assert t["has_object"].nonzero().tolist() == [[0, 0]] and t["classes"][0, 0].item() == 1
+    other = yolo_v1_assign(torch.tensor([[4.0, 4, 12, 12]]), torch.tensor([1]),
+                           torch.tensor([0.0, 0, 8, 8]).expand(2, 2, 2, 4).clone(), (32, 32))
+    assert other["iou"][0, 0, 0].item() == pytest.approx(1 / 7)
+    # predictions: the responsible box exactly right, every confidence 0.5, class probabilities 0.5 / 0.5.
+    xywh = torch.full((1, 2, 2, 2, 4), 0.5)
+    conf = torch.full((1, 2, 2, 2), 0.5)
+    probs = torch.full((1, 2, 2, 2), 0.5)
+    out = yolo_v1_loss(xywh, conf, probs, [t], lambda_coord=5.0, lambda_noobj=0.5)
+    # coord 0; object (0.5 - 1)^2 = 0.25; no-object 7 boxes * 0.25 * 0.5 = 0.875; classes 0.25 + 0.25 = 0.5
+    assert out["box_loss"].item() == pytest.approx(0.0)
+    assert out["loss"].item() == pytest.approx(0.25 + 0.875 + 0.5)
+    xywh[0, 0, 0, 1, 0] = 0.6  # x off by 0.1: + lambda_coord * 0.01
+    assert yolo_v1_loss(xywh, conf, probs, [t])["loss"].item() == pytest.approx(1.625 + 0.05)
+    # a second object in the same cell is left out (one class per cell)
+    two = yolo_v1_assign(torch.tensor([[4.0, 4, 12, 12], [6.0, 6, 10, 10]]), torch.tensor([1, 0]), pred_boxes, (32, 32))
+    assert two["responsible"].sum() == 1 and two["classes"][0, 0].item() == 1
+
+
+@pytest.mark.parametrize("name", ["yolo", "yolo_v1"])
+def test_fused_yolo_predicts_the_same(name):
+    torch.manual_seed(0)
+    m = create_model(name, num_classes=3, img_size=64)
+    x = torch.randn(2, 3, 64, 64)
+    m.train()
+    for _ in range(2):  # move the batch-norm statistics away from their initial values
+        m(x)
+    torch.nn.init.normal_(m.head.weight if name == "yolo" else m.head[-1].weight, std=0.1)
+    m.eval()
+    boxes, scores = m.predict(x)
+    fused_boxes, fused_scores = m.fuse().predict(x)
+    assert not any(isinstance(mod, torch.nn.BatchNorm2d) for mod in m.modules())
+    assert torch.allclose(boxes, fused_boxes, atol=1e-4) and torch.allclose(scores, fused_scores, atol=1e-5)
+
+
+def test_letterbox_and_back():
+    """A 200x160 image into 128x128: scale 0.64 -> 128x102, 13 grey rows above (and below); a box maps
+    back to the original pixels through (box - pad) / scale."""
+    from dcvkit.augment.functional import letterbox
+    from dcvkit.models.detect.postprocess import Detections
+
+    img = torch.zeros(3, 160, 200, dtype=torch.uint8)
+    img[:, 40:80, 50:100] = 255
+    out, s, (px, py) = letterbox(img, (128, 128))
+    assert out.shape == (3, 128, 128) and out.dtype == torch.uint8
+    assert s == pytest.approx(0.64) and (px, py) == (0.0, 13.0)
+    assert (out[:, :13] == 114).all() and (out[:, 115:] == 114).all() and (out[:, 13:115] != 114).all()
+    assert (out[:, 40:63, 33:63] == 255).all() and (out[:, 20:35, :] == 0).all()  # the rectangle, moved
+    det = Detections(torch.tensor([[32.0, 38.6, 64, 64.2]]), torch.ones(1), torch.zeros(1, dtype=torch.long))
+    back = det.shift(-px, -py).scale(1 / s, 1 / s).clip((160, 200))
+    assert torch.allclose(back.boxes, torch.tensor([[50.0, 40, 100, 80]]), atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mosaic_moves_boxes_with_their_pixels(seed):
+    """Image 0 is all 10 with one box over it all (class 0); image 1 all 20 with a box (2, 2, 6, 6) (class 1).
+    After a mosaic every kept box covers pixels of its own image, inside the window, with >= 60% of its
+    area, and images not picked stay as they were."""
+    from dcvkit.augment.functional import mosaic
+
+    images = torch.stack([torch.full((1, 8, 8), 10, dtype=torch.uint8), torch.full((1, 8, 8), 20, dtype=torch.uint8)])
+    boxes = [torch.tensor([[0.0, 0, 8, 8]]), torch.tensor([[2.0, 2, 6, 6]])]
+    labels = [torch.tensor([0]), torch.tensor([1])]
+    out, ob, ol = mosaic(images, boxes, labels, torch.tensor([True, False]), torch.Generator().manual_seed(seed))
+    assert torch.equal(out[1], images[1]) and torch.equal(ob[1], boxes[1])
+    assert set(out[0].unique().tolist()) <= {10, 20} and len(ob[0]) == len(ol[0])
+    for b, lab in zip(ob[0], ol[0]):
+        x1, y1, x2, y2 = b.round().long().tolist()
+        assert 0 <= x1 < x2 <= 8 and 0 <= y1 < y2 <= 8
+        assert (out[0, :, y1:y2, x1:x2] == (10 if lab == 0 else 20)).all()
+        assert (x2 - x1) * (y2 - y1) >= 0.6 * (64 if lab == 0 else 16)
+
+
+def test_yolo_v1_paper_head_has_the_same_output():
+    """The paper's dense head and the default convolutional one give the same S x S x (5B + C) output."""
+    x = torch.randn(2, 3, 64, 64)
+    outs = [create_model("yolo_v1", num_classes=3, img_size=64, head=h)(x) for h in ("conv", "dense")]
+    assert outs[0].shape == outs[1].shape == (2, 4, 4, 5 * 2 + 3)
+    with pytest.raises(Exception, match="unknown head"):
+        create_model("yolo_v1", head="fc")
