@@ -105,6 +105,18 @@ def test_predict_on_another_size_draws_in_original_coordinates(runs, capsys, tmp
     assert (xs[:, 0] + xs[:, 2]).max() > 128 or len(xs) < 3
 
 
+def test_predict_at_another_input_size(runs, capsys, tmp_path):
+    """--img-size letterboxes to a bigger square (objects keep their scale); yolo_v1's grid cannot."""
+    Image.fromarray(np.full((160, 300, 3), 90, dtype=np.uint8)).save(tmp_path / "wide.png")
+    code, out, err = run(capsys, "detect", "predict", str(runs["yolo"]), str(tmp_path / "wide.png"), "--img-size",
+                         "300", "--out", str(tmp_path / "p"), "--score-thresh", "0.0")
+    assert code == 0, err
+    xs = np.array([d["bbox"] for d in json.loads((tmp_path / "p" / "predictions.json").read_text())]).reshape(-1, 4)
+    assert (xs[:, 0] >= 0).all() and (xs[:, 0] + xs[:, 2] <= 300 + 1e-3).all() and (xs[:, 1] + xs[:, 3] <= 160 + 1e-3).all()
+    code, _, err = run(capsys, "detect", "predict", str(runs["yolo_v1"]), str(tmp_path / "wide.png"), "--img-size", "256")
+    assert_one_line_error(code, err, "--img-size 256", "yolo_v1 only takes 128x128 images")
+
+
 def test_checkpoint_of_another_task_is_refused(runs, capsys, tmp_path):
     import torch
 
@@ -165,13 +177,14 @@ def test_bench_detect_side_by_side(runs, capsys, tmp_path):
     assert (tmp_path / "bench" / "detect" / "exp" / "speeds.png").is_file()
 
 
-def test_export_yolo_to_onnx_gives_the_same_boxes(runs, capsys):
-    code, out, err = run(capsys, "export", str(runs["yolo"]), "--format", "onnx", "--check", "6")
+@pytest.mark.parametrize("model", ["yolo", "yolo_v1"])
+def test_export_yolo_to_onnx_gives_the_same_boxes(runs, capsys, model):
+    code, out, err = run(capsys, "export", str(runs[model]), "--format", "onnx", "--check", "6")
     assert code == 0, err
-    assert (runs["yolo"] / "yolo.onnx").is_file() and "same boxes and classes: True" in out
-    r = json.loads((runs["yolo"] / "yolo.json").read_text())
+    assert (runs[model] / f"{model}.onnx").is_file() and "same boxes and classes: True" in out
+    r = json.loads((runs[model] / f"{model}.json").read_text())
     assert r["ok"] and r["same_detections"] and r["check_images"] == 6 and r["max_abs_diff"]["scores"] < 1e-3
-    assert not list(runs["yolo"].glob("*.tmp*"))
+    assert not list(runs[model].glob("*.tmp*"))
 
 
 def test_export_a_classifier_and_refuse_region_detectors(runs, capsys, tmp_path, fashion_mnist):

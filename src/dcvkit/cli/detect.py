@@ -56,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Writes <stem>_detections.png (boxes, class names and scores drawn on the original image) per image and "
         "predictions.json (COCO results: file, category_id, category, bbox [x, y, w, h] in the original image's "
         "pixels, score). Images of any size are letterboxed to the training size (scaled to fit with their aspect "
-        "ratio kept, padded grey; --resize stretch: resized) and the boxes mapped back to the original pixels.\n"
+        "ratio kept, padded grey; --resize stretch: resized; --img-size: letterboxed to another size) and the boxes "
+        "mapped back to the original pixels.\n"
         "example: dcv detect predict runs/detect/exp scene.png --out boxes/"))
     pr.add_argument("weights", help="run directory or checkpoint (.pt)")
     pr.add_argument("images", nargs="+", help="image files")
@@ -64,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--score-thresh", type=float, help="draw detections scoring at least this (default: the run's)")
     pr.add_argument("--resize", default="letterbox", choices=("letterbox", "stretch"),
                     help="fit images to the training size keeping their aspect ratio (default) or stretch them")
+    pr.add_argument("--img-size", type=int, help="letterbox to this square size instead of the training size "
+                                                 "(rounded up to a multiple of 32; not yolo_v1): big images keep "
+                                                 "objects at the scale the detector learned")
     pr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     pr.set_defaults(func=cmd_predict)
 
@@ -127,7 +131,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from dcvkit.tasks.detect import predict
 
     preds = predict(args.weights, args.images, args.out, device=args.device, score_thresh=args.score_thresh,
-                    resize=args.resize)
+                    resize=args.resize, img_size=args.img_size)
     for p in preds:
         found = ", ".join(f"{d['category']} {d['score']:.2f}" for d in p.detections[:6])
         more = f" (+{len(p.detections) - 6} more)" if len(p.detections) > 6 else ""

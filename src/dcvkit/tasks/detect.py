@@ -514,13 +514,14 @@ class DetectPrediction:
 
 
 def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-            device: str = "auto", score_thresh: float | None = None, resize: str = "letterbox"
-            ) -> list[DetectPrediction]:
-    """Detect objects in image files of any size: each is letterboxed (scaled to fit the training size with
-    its aspect ratio kept, the rest padded grey; ``resize="stretch"``: resized to it), detected, and the
-    boxes mapped back to the original pixels. Writes ``<stem>_detections.png`` (labelled boxes with scores
-    on the original image) and one ``predictions.json`` (COCO results: image file, category, bbox
-    [x, y, w, h], score)."""
+            device: str = "auto", score_thresh: float | None = None, resize: str = "letterbox",
+            img_size: int | None = None) -> list[DetectPrediction]:
+    """Detect objects in image files of any size: each is letterboxed (scaled to fit a square of the training
+    size, or of ``img_size``, with its aspect ratio kept, the rest padded grey; ``resize="stretch"``: resized
+    to it), detected, and the boxes mapped back to the original pixels. ``img_size`` lets a detector that
+    is not tied to one input size (all but ``yolo_v1``) see a large image at the scale it was trained on.
+    Writes ``<stem>_detections.png`` (labelled boxes with scores on the original image) and one
+    ``predictions.json`` (COCO results: image file, category, bbox [x, y, w, h], score)."""
     from dcvkit.augment.functional import letterbox
     from dcvkit.data.folders import decode
     from dcvkit.viz.detect import draw_detections
@@ -533,6 +534,11 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out
     post = PostProcess(**{**meta["post"], **({"score_thresh": score_thresh} if score_thresh is not None else {})})
     proposer = meta_proposer(meta)
     h, w = meta["img_size"]
+    if img_size is not None:
+        if model.fixed_size and img_size != max(h, w):
+            raise ConfigError(f"--img-size {img_size}: {meta['model']} only takes {h}x{w} images (its dense "
+                              "layers are sized for them)")
+        h = w = -(-int(img_size) // 32) * 32  # a multiple of every detector's stride
     out_dir = Path(out_dir)
     results, coco = [], []
     for p in map(Path, images):

@@ -41,6 +41,7 @@ class Detector(nn.Module):
     in_chans: int
     img_size: tuple[int, int]
     proposal_method: str = "selective_search"
+    fixed_size: bool = False  # True: takes img_size images only (e.g. dense layers over the whole image)
 
     @property
     def needs_proposals(self) -> bool:

@@ -205,6 +205,7 @@ class YOLOv1(_Fusable):
     """
 
     proposal_method = "none"
+    fixed_size = True  # an S x S grid of the training size (and, with the dense head, dense layers)
 
     def __init__(self, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
                  boxes_per_cell: int = 2, width: float = 1.0, head: str = "conv", hidden: int = 512,
@@ -238,7 +239,7 @@ class YOLOv1(_Fusable):
         y = self.head(p16)
         if self.head_kind == "conv":
             return y.permute(0, 2, 3, 1)
-        return y.view(len(images), *self.grid, 5 * self.b + self.num_classes)
+        return y.view(images.shape[0], *self.grid, 5 * self.b + self.num_classes)
 
     def _split(self, out: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Squashed outputs: boxes (N, S, S, B, 4) as (x, y, sqrt w, sqrt h), confidences (N, S, S, B),
@@ -260,7 +261,7 @@ class YOLOv1(_Fusable):
 
     def decode(self, out: Tensor) -> tuple[Tensor, Tensor]:
         xywh, conf, probs = self._split(out)
-        n = len(out)
+        n = out.shape[0]  # not len(): a symbolic batch size must stay symbolic for export
         boxes = self.to_pixels(xywh).reshape(n, -1, 4)
         scores = (conf[..., None] * probs[:, :, :, None, :]).reshape(n, -1, self.num_classes)
         return boxes, scores
