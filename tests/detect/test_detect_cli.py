@@ -164,7 +164,9 @@ def test_bench_detect_side_by_side(runs, capsys, tmp_path):
     assert code == 0 and "fast_rcnn runs its network" in out and "yolo runs" in out and "a learned proposer" in out
     bench = json.loads(next((tmp_path / "bench" / "detect").glob("*/bench.json")).read_text())
     rows = {r["model"]: r for r in bench["rows"]}
-    assert set(rows) == set(ALL)
+    assert set(rows) == set(ALL) | {"yolo (onnxruntime)", "yolo_v1 (onnxruntime)"}
+    ort, pt = rows["yolo (onnxruntime)"], rows["yolo"]
+    assert ort["map50"] == pytest.approx(pt["map50"], abs=0.02) and ort["params"] == pt["params"]
     assert rows["rcnn"]["network_speedup_vs_rcnn"] == 1.0 == rows["rcnn"]["total_speedup_vs_rcnn"]
     for r in rows.values():
         assert r["network_s_per_image"] > 0 and 0 <= r["map"] <= r["map50"] <= 1 and r["params"] > 0
@@ -172,7 +174,7 @@ def test_bench_detect_side_by_side(runs, capsys, tmp_path):
         assert r["total_speedup_vs_rcnn"] == pytest.approx(rows["rcnn"]["total_s_per_image"] / r["total_s_per_image"])
     assert rows["fast_rcnn"]["proposal_s_per_image"] > 0
     assert rows["faster_rcnn"]["proposal_s_per_image"] == rows["yolo"]["proposal_s_per_image"] == 0
-    assert len(bench["verdicts"]) == 7  # fast vs rcnn, proposals vs windows, RPN, 2 x (yolo vs rcnn, vs faster)
+    assert len(bench["verdicts"]) == 11  # fast vs rcnn, windows, RPN, 4 YOLO rows x (vs rcnn, vs faster_rcnn)
     assert "| yolo |" in (tmp_path / "bench" / "detect" / "exp" / "table.md").read_text()
     assert (tmp_path / "bench" / "detect" / "exp" / "speeds.png").is_file()
 

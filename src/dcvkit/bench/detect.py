@@ -3,9 +3,12 @@
 
 Each detector is trained with ``dcv detect train``'s defaults on the same scenes (or loaded from a run,
 ``--runs rcnn=runs/detect/exp3``) and evaluated on the same test scenes (COCO mAP). Speed is measured side
-by side in one process: on ``timing_images`` test images, every detector runs its network in turn on the
-same image (the order rotates), and the median seconds per image are compared with ``rcnn``'s, as the
-course's "comparison of detection speeds" does. Proposal seconds per image are reported separately, as
+by side in one process, batch 1: the ``timing_images`` test images go in blocks of ``block``; each detector
+runs the block, one image at a time, in turn (the order rotating from block to block), and the median
+seconds per image are compared with ``rcnn``'s, as the course's "comparison of detection speeds" does.
+Blocks, not single images, so that each detector is timed warm, as on a stream of images (switching
+detectors at every image made the 2-ms YOLO pay a cold start, its weights out of cache and its threads
+parked, worth a quarter of its time), while the rotation keeps the machine's drift out of the ratios. Proposal seconds per image are reported separately, as
 the papers do (selective search on one image at a time, timed in the same loop; the sliding windows are
 the same boxes for every image, computed once). Faster R-CNN's RPN and the YOLOs need no proposals: their
 whole time is network time.
@@ -37,6 +40,9 @@ class BenchDetectConfig(RunConfig):
     scenes: int = opt(4000, "FashionScenes training scenes (10% validate)")
     test_scenes: int = opt(500, "FashionScenes test scenes (mAP)")
     timing_images: int = opt(100, "test images on which the detectors are timed side by side")
+    block: int = opt(10, "images each detector runs in a row before the next one takes over")
+    onnx: bool = opt(True, "also run the YOLOs exported to ONNX by onnxruntime (rows 'yolo (onnxruntime)'; needs "
+                           "dcvkit[export])")
     data_dir: str | None = opt(None, "folder holding Fashion-MNIST's files")
     device: str = opt("auto", "auto, cpu or cuda", ("auto", "cpu", "cuda"))
     progress: bool = opt(True, "show progress bars and one line per epoch")
@@ -90,6 +96,10 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
                    "map50": r["map50"], "map": r["map"], "proposals": r["proposals"],
                    "proposals_per_image": r["proposals_per_image"]}
         log(f"{m}: mAP@0.5 {r['map50']:.4f}, mAP@[.5:.95] {r['map']:.4f}")
+        if cfg.onnx and m.startswith("yolo") and _has_onnxruntime():
+            name, net, row = _onnx_row(m, weights, meta, splits.test, out_dir, rows[m])
+            nets[name], rows[name] = net, row
+            log(f"{name}: mAP@0.5 {row['map50']:.4f}, mAP@[.5:.95] {row['map']:.4f}")
     # Side by side: the same images, each detector in turn, rotating the order; medians.
     n = min(cfg.timing_images, len(splits.test))
     images = splits.test.images[:n]
@@ -101,14 +111,17 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
     names = list(nets)
     for m in names:  # warm-up
         detect_images(nets[m][0], nets[m][1], images[:2], _part(props[m], 0, 2))
-    for i in range(n):
+    block = max(1, cfg.block)
+    for r, a in enumerate(range(0, n, block)):
+        b = min(a + block, n)
         for key, proposer in distinct.items():  # proposals timed here too, in this process, one image at a time
-            t0 = time.perf_counter()
-            proposer(images[i])
-            ptimes[key].append(time.perf_counter() - t0)
+            for i in range(a, b):
+                t0 = time.perf_counter()
+                proposer(images[i])
+                ptimes[key].append(time.perf_counter() - t0)
         for j in range(len(names)):
-            m = names[(i + j) % len(names)]
-            times[m] += detect_images(nets[m][0], nets[m][1], images[i:i + 1], _part(props[m], i, i + 1))[1]
+            m = names[(r + j) % len(names)]
+            times[m] += detect_images(nets[m][0], nets[m][1], images[a:b], _part(props[m], a, b))[1]
     for m in names:
         rows[m]["network_s_per_image"] = statistics.median(times[m])
         p = proposers[m]
@@ -118,13 +131,38 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
     for r in rows.values():
         r["network_speedup_vs_rcnn"] = ref["network_s_per_image"] / r["network_s_per_image"] if ref else None
         r["total_speedup_vs_rcnn"] = ref["total_s_per_image"] / r["total_s_per_image"] if ref else None
-    result = {"config": to_dict(cfg), "data": splits.summary(), "timing_images": n,
+    result = {"config": to_dict(cfg), "data": splits.summary(), "timing_images": n, "block": block,
               "threads": torch.get_num_threads(), "rows": list(rows.values()), "verdicts": verdicts(rows),
               "out_dir": str(out_dir)}
     write_json(out_dir / "bench.json", result)
     atomic_write(out_dir / "table.md", markdown_table(table_rows(result)))
     plot_speeds(result, out_dir / "speeds.png")
     return result
+
+
+def _has_onnxruntime() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _onnx_row(m: str, weights: Path, meta: dict[str, Any], test: Any, out_dir: Path, torch_row: dict[str, Any]):
+    """The YOLO ``m`` exported to ONNX and run by onnxruntime: its net for the timing loop and its table row
+    (mAP from onnxruntime's own outputs on the test scenes)."""
+    from dcvkit.metrics.detection import coco_eval
+    from dcvkit.tasks.detect import detect_images
+    from dcvkit.tasks.export import OnnxDetector, export, pixel_meta
+
+    path = export(weights, out=out_dir / f"{m}.onnx", check=0)["file"]
+    net, pmeta = OnnxDetector(path), pixel_meta(meta)
+    dets, _ = detect_images(net, pmeta, test.images, None)  # type: ignore[arg-type]
+    r = coco_eval(test.boxes, test.labels, [d.boxes for d in dets], [d.scores for d in dets],
+                  [d.labels for d in dets], meta["classes"])
+    name = f"{m} (onnxruntime)"
+    return name, (net, pmeta), {**torch_row, "model": name, "map50": r["map50"], "map": r["map"]}
 
 
 def _part(boxes: list | None, a: int, b: int) -> list | None:
@@ -148,7 +186,7 @@ def verdicts(rows: dict[str, dict[str, Any]]) -> list[str]:
         out.append(f"a learned proposer: faster_rcnn (RPN) mAP@0.5 {g['map50']:.3f} vs fast_rcnn (selective search) "
                    f"{f['map50']:.3f}; {f['total_s_per_image'] / g['total_s_per_image']:.1f}x faster in total "
                    f"({g['total_s_per_image'] * 1000:.1f} vs {f['total_s_per_image'] * 1000:.1f} ms per image)")
-    for y in ("yolo", "yolo_v1"):
+    for y in [m for m in rows if m.startswith("yolo")]:
         if y in rows and "rcnn" in rows:
             v, r = rows[y], rows["rcnn"]
             claim = "at least 100x" if v["total_speedup_vs_rcnn"] >= 100 else "less than 100x"

@@ -94,7 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "The lineage table: trains (or loads, --runs model=RUN_DIR) every detector (sliding_window, rcnn, fast_rcnn, "
         "faster_rcnn, yolo_v1, yolo) on the same FashionScenes split with dcv detect train's defaults, evaluates each "
         "on the same test scenes (COCO mAP@0.5 and mAP@[.5:.95]), and times them side by side on the same test "
-        "images, batch 1 (each detector in turn, medians): proposal, network and total seconds per image, the "
+        "images, batch 1 (blocks of --block images, each detector in turn, medians): proposal, network and total "
+        "seconds per image, the "
         "speed-up over rcnn, parameters. Writes runs/bench/detect/<name>/{bench.json, table.md, speeds.png} "
         "(speeds.png: the course's comparison of detection speeds).\n"
         "examples:\n  dcv bench detect                      # trains all six (hours on 2 cores)\n"
@@ -110,7 +111,8 @@ def cmd_bench_detect(args: argparse.Namespace) -> int:
 
     results = bench_detect(resolve(BenchDetectConfig, args), log=lambda s: err.print(s))
     print_table(table_rows(results), title=f"{results['data']}; timed side by side on {results['timing_images']} "
-                                           f"test images, {results['threads']} threads")
+                                           f"test images (batch 1, blocks of {results['block']}), "
+                                           f"{results['threads']} threads")
     for v in results["verdicts"]:
         out.print(v)
     out.print(f"wrote {results['out_dir']}/bench.json, table.md, speeds.png")

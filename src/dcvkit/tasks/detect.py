@@ -280,7 +280,7 @@ class DetectionTask(Normalising):
             out = self._loss(x, boxes, labels, proposals)
         n = float(len(images))
         for k, v in out.items():
-            if k == "loss" or k == "acc":
+            if k in ("loss", "acc"):  # the other parts are logged in training
                 self._sums.setdefault(k, []).append(torch.stack([v.detach().float() * n, v.new_tensor(n)]))
         if self.monitor_map and len(self._pred) < self.cfg.val_images:
             dets = self.model.detect(x, proposals if self.model.needs_proposals else None, self.cfg.post())

@@ -115,6 +115,8 @@ def export(weights: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike
     example = torch.rand(2, model.in_chans, h, w) * 255
     names = ["boxes", "scores"] if detector else ["probs"]
     tmp = out.with_name(out.name + ".tmp")
+    with torch.no_grad():
+        exported(example)  # fills the model's per-grid caches before tracing, so they export as constants
     with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():  # the exporter prints its progress
         torch.onnx.export(exported, (example,), str(tmp), dynamo=True, external_data=False, input_names=["images"],
                           output_names=names,
@@ -164,4 +166,43 @@ def compare(path: Path, reference: nn.Module, images: Tensor, meta: dict[str, An
     return report
 
 
-__all__ = ["export", "compare", "FORMATS"]
+
+
+
+class OnnxDetector:
+    """A YOLO exported by :func:`export`, run by onnxruntime behind the face :func:`dcvkit.tasks.detect.
+    detect_images` uses (``detect``, ``parameters``), so ``dcv bench detect`` can time the same weights in
+    both runtimes side by side. The graph normalises the pixels itself: use it with :func:`pixel_meta`."""
+
+    proposal_method = "none"
+    needs_proposals = False
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._device = torch.zeros(0)
+
+    def parameters(self):
+        yield self._device  # detect_images asks the first parameter for the device: the CPU
+
+    def detect(self, images: Tensor, proposals=None, post=None):
+        import numpy as np
+
+        from dcvkit.models.detect.postprocess import PostProcess
+
+        post = post or PostProcess()
+        boxes, scores = self.session.run(None, {"images": np.ascontiguousarray(images.float().numpy())})
+        size = (images.shape[-2], images.shape[-1])
+        return [post(torch.from_numpy(b), torch.from_numpy(s), size) for b, s in zip(boxes, scores)]
+
+
+def pixel_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` whose normalisation is the identity (the ONNX graph normalises): mean 0, std 1/255."""
+    c = len(meta["mean"])
+    return {**meta, "mean": [0.0] * c, "std": [1.0 / 255] * c}
+
+__all__ = ["export", "compare", "FORMATS", "OnnxDetector", "pixel_meta"]
