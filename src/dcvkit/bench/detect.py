@@ -228,7 +228,8 @@ def plot_speeds(result: dict[str, Any], path: Path) -> None:
         vals = [r[key] for r in rows]
         ax.bar([x + dx for x in xs], vals, width=0.38, color=colour, label=label)
         for x, v in zip(xs, vals):
-            ax.text(x + dx, v * 1.08, f"{v * 1000:.0f} ms" if v < 1 else f"{v:.1f} s", ha="center", fontsize=7)
+            label = f"{v * 1000:.1f} ms" if v < 0.01 else f"{v * 1000:.0f} ms" if v < 1 else f"{v:.1f} s"
+            ax.text(x + dx, v * 1.08, label, ha="center", fontsize=7)
     labels = []
     for r in rows:
         up = r["total_speedup_vs_rcnn"]
