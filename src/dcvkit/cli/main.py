@@ -21,10 +21,11 @@ dcvkit: train, evaluate and compare deep computer-vision models.
                                      --model conv_autoencoder | unet_course, --encoder resnet18
   dcv segment val RUN                per-class Dice and IoU;  dcv segment predict RUN IMG  masks + overlays
   dcv autoencoder train              convolutional autoencoder reconstructing Fashion-MNIST
-  dcv detect train --model fast_rcnn  object detection on FashionScenes (or COCO / YOLO / VOC data);
-                                     --model sliding_window | rcnn | fast_rcnn
+  dcv detect train --model yolo      object detection on FashionScenes (or COCO / YOLO / VOC data);
+                                     --model sliding_window | rcnn | fast_rcnn | faster_rcnn | yolo_v1 | yolo
   dcv detect val RUN                 COCO mAP@[.5:.95], mAP@0.5, per-class AP, seconds per image
-  dcv detect predict RUN IMG         labelled boxes drawn on the image + COCO-style JSON
+  dcv detect predict RUN IMG         labelled boxes drawn on the image (any size, letterboxed) + COCO JSON
+  dcv export RUN --format onnx       a classifier or YOLO as ONNX, checked against PyTorch with onnxruntime
   dcv data scenes --out DIR --format coco   FashionScenes as masks | coco | yolo | voc
   dcv data convert SRC --to yolo --out DIR  COCO <-> YOLO <-> VOC, images copied along
   dcv augment preview --config aug.yaml IMG   an image and its augmented versions, boxes/masks drawn
@@ -40,7 +41,7 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv bench saliency                 perturbation saliency: naive loop vs batched/incremental vs captum
   dcv bench segment                  unet vs skip-less autoencoder vs smp.Unet under one time budget
   dcv bench proposals                selective-search recall at IoU 0.5/0.7 vs proposals, seconds/image
-  dcv bench detect                   sliding_window vs rcnn vs fast_rcnn: mAP, seconds per image, speed-ups
+  dcv bench detect                   the detection lineage table: mAP, seconds per image, speed-ups vs R-CNN
   dcv models                         the model registry
 
 Options can also come from a YAML file (--config file.yaml); flags override it. Every run writes a
