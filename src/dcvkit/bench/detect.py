@@ -64,6 +64,7 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
     from dcvkit.models.detect.proposals import propose_all
     from dcvkit.tasks.detect import (DetectConfig, detect_images, evaluate, load_detector, load_scene_splits,
                                      meta_proposer, train)
+    from dcvkit.tasks.export import missing_dependency
 
     models = [m.strip() for m in cfg.models.split(",") if m.strip()]
     loaded = _pairs(cfg.runs)
@@ -96,7 +97,7 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
                    "map50": r["map50"], "map": r["map"], "proposals": r["proposals"],
                    "proposals_per_image": r["proposals_per_image"]}
         log(f"{m}: mAP@0.5 {r['map50']:.4f}, mAP@[.5:.95] {r['map']:.4f}")
-        if cfg.onnx and m.startswith("yolo") and _has_onnxruntime():
+        if cfg.onnx and m.startswith("yolo") and missing_dependency() is None:
             name, net, row = _onnx_row(m, weights, meta, splits.test, out_dir, rows[m])
             nets[name], rows[name] = net, row
             log(f"{name}: mAP@0.5 {row['map50']:.4f}, mAP@[.5:.95] {row['map']:.4f}")
@@ -138,15 +139,6 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
     atomic_write(out_dir / "table.md", markdown_table(table_rows(result)))
     plot_speeds(result, out_dir / "speeds.png")
     return result
-
-
-def _has_onnxruntime() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-        import onnxscript  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _onnx_row(m: str, weights: Path, meta: dict[str, Any], test: Any, out_dir: Path, torch_row: dict[str, Any]):

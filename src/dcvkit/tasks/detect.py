@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
+from dcvkit.augment import functional as aug
 from dcvkit.config import TrainConfig, from_dict, opt
 from dcvkit.data import DataSplits
 from dcvkit.data.detection import DetectionTensors
@@ -222,19 +223,6 @@ def with_proposals(splits: DataSplits, proposer, progress: bool = False) -> Data
 # --- the task ---------------------------------------------------------------------------------------
 
 
-def hflip(images: Tensor, boxes_lists: Sequence[Sequence[Tensor]], flip: Tensor) -> tuple[Tensor, list[list[Tensor]]]:
-    """Flip the images where ``flip`` (B,) is true, with every list of per-image boxes (x -> W - x)."""
-    w = images.shape[-1]
-    images = torch.where(flip.view(-1, 1, 1, 1).to(images.device), images.flip(-1), images)
-    out = []
-    for boxes in boxes_lists:
-        new = []
-        for b, f in zip(boxes, flip.tolist()):
-            new.append(torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1) if f and len(b) else b)
-        out.append(new)
-    return images, out
-
-
 class DetectionTask(Normalising):
     """Trains any :class:`Detector` through ``model.loss``; detection mAP on validation images."""
 
@@ -262,13 +250,13 @@ class DetectionTask(Normalising):
     def training_step(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
         images, boxes, labels, proposals = batch
         if self.cfg.mosaic:  # resolve_defaults allows it only for detectors without external proposals
-            from dcvkit.augment.functional import mosaic
-
             apply = torch.rand(len(images), generator=self._gen) < self.cfg.mosaic
-            images, boxes, labels = mosaic(images, boxes, labels, apply, self._gen)
-        if self.cfg.hflip:
+            images, boxes, labels = aug.mosaic(images, boxes, labels, apply, self._gen)
+        if self.cfg.hflip:  # images, boxes and proposals together
             flip = torch.rand(len(images)) < 0.5
-            images, (boxes, proposals) = hflip(images, [boxes, proposals], flip)
+            no, size = torch.zeros_like(flip), (images.shape[-2], images.shape[-1])
+            images = aug.flip(images, flip, no)
+            boxes, proposals = aug.flip_boxes(boxes, flip, no, size), aug.flip_boxes(proposals, flip, no, size)
         out = self._loss(self.preprocess(images), boxes, labels, proposals)
         return out.pop("loss"), out
 

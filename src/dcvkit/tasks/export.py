@@ -88,16 +88,24 @@ def check_images(weights: str | os.PathLike, ckpt: dict[str, Any], n: int) -> Te
     return data.images[:n]
 
 
+def missing_dependency() -> str | None:
+    """The first of onnx, onnxscript and onnxruntime that is not installed (None: export works)."""
+    for module in ("onnx", "onnxscript", "onnxruntime"):
+        try:
+            __import__(module)
+        except ImportError:
+            return module
+    return None
+
+
 def export(weights: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike | None = None,
            check: int = 16, atol: float = 1e-3) -> dict[str, Any]:
     """Export a run's best.pt (or a .pt); returns the report (also written next to the file as JSON)."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
-    for module in ("onnx", "onnxscript", "onnxruntime"):
-        try:
-            __import__(module)
-        except ImportError:
-            raise ConfigError(f"dcv export needs {module}: pip install 'dcvkit[export]'") from None
+    missing = missing_dependency()
+    if missing:
+        raise ConfigError(f"dcv export needs {missing}: pip install 'dcvkit[export]'")
     ckpt = load_checkpoint(weights, map_location="cpu")
     model, meta = _run_model(weights, ckpt)
     detector = meta["task"] == "detect"
@@ -205,4 +213,4 @@ def pixel_meta(meta: dict[str, Any]) -> dict[str, Any]:
     c = len(meta["mean"])
     return {**meta, "mean": [0.0] * c, "std": [1.0 / 255] * c}
 
-__all__ = ["export", "compare", "FORMATS", "OnnxDetector", "pixel_meta"]
+__all__ = ["export", "compare", "FORMATS", "OnnxDetector", "pixel_meta", "missing_dependency"]
