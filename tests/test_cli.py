@@ -133,5 +133,6 @@ def test_help_lists_every_command(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert e.value.code == 0
-    for cmd in ("quickstart", "classify", "segment", "detect", "augment", "explain", "baseline", "experiment", "bench", "models"):
+    for cmd in ("quickstart", "classify", "segment", "detect", "generate", "augment", "explain", "baseline", "experiment",
+                "bench", "models"):
         assert cmd in out

@@ -94,3 +94,40 @@ def test_bench_architectures(idx_dir, capsys):
                for r in rows.values())
     assert "0.835" in (out / "table.md").read_text() and (out / "accuracy.png").is_file()
     assert "best within the budget" in capsys.readouterr().out
+
+
+def test_kl_annealing_experiment(idx_dir):
+    assert main(["experiment", "kl-annealing", "--data-dir", str(idx_dir), "--limit", "240", "--epochs", "2",
+                 "--latent-dim", "8", "--nll-images", "20", "--fid-samples", "200", *FAST]) == 0
+    res = _check_outputs("kl-annealing", "kl-annealing.png")
+    assert [r["schedule"] for r in res["rows"]] == ["none", "linear", "cyclical"]
+    for r in res["rows"]:
+        assert r["neg_elbo"] == pytest.approx(r["reconstruction"] + r["kl"], abs=0.02)
+        assert f"-ELBO {r['neg_elbo']:.2f}" in res["verdict"]
+    # each variant's steps.csv has its schedule's weights: none is 1 from the first step, linear starts at 0
+    import csv
+
+    first = {s: float(next(csv.DictReader(open(f"runs/experiment/kl-annealing/exp/{s}/steps.csv")))["kl_weight"])
+             for s in ("none", "linear", "cyclical")}
+    assert first == {"none": 1.0, "linear": 0.0, "cyclical": 0.0}
+
+
+def test_gan_loss_experiment(idx_dir):
+    assert main(["experiment", "gan-loss", "--data-dir", str(idx_dir), "--limit", "240", "--epochs", "2",
+                 "--early-steps", "3", "--fid-samples", "200", "--fid-epoch-samples", "100", *FAST]) == 0
+    res = _check_outputs("gan-loss", "gan-loss.png")
+    mm, ns = res["rows"]
+    assert (mm["loss"], ns["loss"]) == ("minimax", "non_saturating") and len(mm["fid_by_epoch"]) == 2
+    assert "larger" in res["verdict"] or "smaller" in res["verdict"]
+    assert f"{mm['early_g_grad_norm']:.3g}" in res["verdict"]
+
+
+def test_bench_generative(idx_dir, capsys):
+    assert main(["bench", "generative", "--data-dir", str(idx_dir), "--limit", "240", "--epochs", "1",
+                 "--nll-images", "20", "--nll-samples", "4", *FAST]) == 0
+    res = json.loads(Path("runs/bench/generative/exp/bench.json").read_text())
+    ref, mlp, vae = res["rows"]
+    assert ref["params"] == mlp["params"] == 652824  # the same 784-400-20 design
+    assert all(r["neg_elbo"] > 0 and r["images_per_s"] > 0 for r in res["rows"])
+    assert mlp["speed_vs_reference"] == pytest.approx(mlp["images_per_s"] / ref["images_per_s"], rel=0.01)
+    assert "reference" in capsys.readouterr().out

@@ -1,4 +1,5 @@
-"""``dcv experiment dropout|lr-annealing|plain-vs-residual|transfer``: the course's claims, measured."""
+"""``dcv experiment dropout|augmentation|lr-annealing|plain-vs-residual|transfer|kl-annealing|gan-loss``: the
+course's claims, measured."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from dcvkit.config import add_config_arguments, resolve
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from dcvkit.experiments.claims import EXPERIMENTS
+    from dcvkit.experiments import experiments
 
     p = sub.add_parser("experiment", help="the course's training claims as reproducible experiments",
                        description="Each experiment trains variants that differ in one thing and writes "
                                    "runs/experiment/<name>/<run>/{results.json, <name>.png, verdict.md}; the "
                                    "verdict is computed from the measured numbers.")
     kinds = p.add_subparsers(dest="experiment", metavar="NAME", required=True)
-    for name, (cfg_cls, _, summary) in EXPERIMENTS.items():
+    for name, (cfg_cls, _, summary) in experiments().items():
         e = kinds.add_parser(name, help=summary, description=f"{summary}.\nexample: dcv experiment {name} --seed 1",
                              formatter_class=argparse.RawDescriptionHelpFormatter)
         add_config_arguments(e, cfg_cls)
@@ -24,9 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     from dcvkit.cli.output import err, out, print_table
-    from dcvkit.experiments.claims import EXPERIMENTS
+    from dcvkit.experiments import experiments
 
-    cfg_cls, fn, _ = EXPERIMENTS[args.experiment_name]
+    cfg_cls, fn, _ = experiments()[args.experiment_name]
     exp = fn(resolve(cfg_cls, args), log=lambda s: err.print(s))
     rows = [{k: v for k, v in r.items() if not isinstance(v, list)} for r in exp.rows]
     print_table(rows, title=exp.name)

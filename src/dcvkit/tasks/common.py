@@ -69,9 +69,10 @@ class TrainResult:
 
 def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | None, subdir: str,
             evaluate: Callable[..., dict[str, Any]], ckpt: dict[str, Any] | None = None, val_batch: int = 512,
-            test: bool = True) -> TrainResult:
+            test: bool = True, callbacks: list[Any] | None = None) -> TrainResult:
     """Create the run directory (``<project>/<subdir>/<name>`` unless given), save the config, fit ``task``
-    on ``splits`` with the engine, plot the curves, and ``evaluate(best.pt, data=test split, ...)``."""
+    on ``splits`` with the engine (plus the task's own ``callbacks``), plot the curves, and
+    ``evaluate(best.pt, data=test split, ...)``."""
     run_dir = Path(run_dir) if run_dir else new_run_dir(Path(cfg.project) / subdir, cfg.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_yaml(run_dir / "config.yaml", to_dict(cfg))
@@ -82,7 +83,7 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
         console.print(f"{splits.summary()}\nmodel {getattr(cfg, 'model', type(model).__name__)}: "
                       f"{sum(p.numel() for p in model.parameters()):,} parameters; run directory {run_dir}",
                       highlight=False)
-    trainer = Trainer(task, cfg, run_dir)
+    trainer = Trainer(task, cfg, run_dir, list(callbacks or []))
     train_loader = splits.train.loader(cfg.batch_size, shuffle=True, seed=cfg.seed, workers=cfg.workers)
     val_loader = splits.val.loader(val_batch, shuffle=False, workers=cfg.workers) if splits.val is not None else None
     fit = trainer.fit(train_loader, val_loader, resume=ckpt)
