@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import assert_one_line_error, run
+from conftest import assert_one_line_error, run
 
 pytestmark = pytest.mark.data
 

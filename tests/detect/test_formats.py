@@ -19,7 +19,7 @@ from dcvkit.data import coco
 from dcvkit.data.annotations import AnnotatedImage, Annotations
 from dcvkit.data.detection import convert, read_annotations, to_tensors
 from dcvkit.errors import DataError
-from tests.conftest import assert_one_line_error, run
+from conftest import assert_one_line_error, run
 
 NAMES = ["shirt", "bag", "boot", "sandal"]
 

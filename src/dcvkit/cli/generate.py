@@ -153,10 +153,14 @@ def print_summary(r: dict) -> None:
                  ("active latent units", f"{r['active_units']}/{r['latent_dim']}")]
     if "fid_fmnist" in r:
         c = r["coverage"]
+        fair = sum(c["histogram"].values()) / max(len(c["histogram"]), 1)
+        missing = [k for k, v in c["histogram"].items() if v < 0.1 * fair]
         rows += [(f"FID-FMNIST ({r['fid_samples']:,} samples)", f"{r['fid_fmnist']:.2f}"),
                  ("FID-FMNIST of an untrained model", f"{r['fid_fmnist_untrained']:.2f}"),
                  ("classes covered", f"{c['covered']}/{c['classes']} (entropy {c['entropy']:.3f}"
-                                     f"{', MODE COLLAPSE' if c['mode_collapse'] else ''})")]
+                                     f"{'; rare or missing: ' + ', '.join(missing) if missing else ''})")]
+        if r.get("inception_fid") is not None:
+            rows.append(("Inception FID", f"{r['inception_fid']:.2f}"))
         if "conditional_accuracy" in r:
             rows.append(("samples classified as the class asked for", f"{r['conditional_accuracy']:.3f}"))
     print_table([{"metric": k, "value": v} for k, v in rows], title=f"{r['model']} on the {r['split']} split "

@@ -187,7 +187,8 @@ def sample(weights: str | os.PathLike, out_dir: str | os.PathLike, n: int = 64, 
         return [save_grid(image_grid(L.decode(L.prior(n)), nrow=8), out / "samples.png")]
     if mix:
         w = class_weights(mix, L.classes)
-        rows = [(mix, L.decode(L.prior(n), w.expand(n, -1)))]
+        imgs = L.decode(L.prior(n), w.expand(n, -1))
+        rows = [(mix if i == 0 else "", imgs[i:i + 8]) for i in range(0, n, 8)]
         return [plot_rows(rows, out / "samples.png", title=f"{L.meta['model']}: classes mixed {mix}")]
     ids = parse_classes(classes, L.classes) if classes else list(range(len(L.classes)))
     z = L.prior(8)  # the same 8 codes in every row: the class changes, the "style" stays
