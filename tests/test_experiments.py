@@ -124,10 +124,11 @@ def test_gan_loss_experiment(idx_dir):
 
 def test_bench_generative(idx_dir, capsys):
     assert main(["bench", "generative", "--data-dir", str(idx_dir), "--limit", "240", "--epochs", "1",
-                 "--nll-images", "20", "--nll-samples", "4", *FAST]) == 0
+                 "--nll-images", "20", "--nll-samples", "4", "--rounds", "2", "--steps", "2", *FAST]) == 0
     res = json.loads(Path("runs/bench/generative/exp/bench.json").read_text())
     ref, mlp, vae = res["rows"]
     assert ref["params"] == mlp["params"] == 652824  # the same 784-400-20 design
     assert all(r["neg_elbo"] > 0 and r["images_per_s"] > 0 for r in res["rows"])
     assert mlp["speed_vs_reference"] == pytest.approx(mlp["images_per_s"] / ref["images_per_s"], rel=0.01)
+    assert len(mlp["images_per_s_rounds"]) == 2
     assert "reference" in capsys.readouterr().out

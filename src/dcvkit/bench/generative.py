@@ -10,12 +10,15 @@ cross-entropy + KL, Adam at 1e-3, batch 128, a bare training loop. Rows:
 * ``dcvkit vae``: ``dcv generate train``'s defaults (convolutional, linear KL annealing).
 
 All three see the same training split and are scored by the same function on the same test images:
-negative ELBO (nats per image, weight 1), an importance-sampled NLL estimate and training images per second
-(the training loop only, median over epochs). Side by side in one process; ratios against the reference.
+negative ELBO (nats per image, weight 1) and an importance-sampled NLL estimate. Training images per second
+are timed afterwards, side by side in one process: ``--rounds`` interleaved rounds of ``--steps`` steps per
+model (fresh copies of the trained models, the same images, a warm-up round first), medians; ratios against
+the reference.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import time
@@ -47,6 +50,8 @@ class BenchGenerativeConfig(RunConfig):
     models: str = opt("reference,dcvkit mlp,dcvkit vae", "rows to run")
     nll_images: int = opt(1000, "test images for the NLL estimate")
     nll_samples: int = opt(64, "importance samples per image")
+    rounds: int = opt(5, "timing: interleaved rounds per model (after a warm-up round); medians are reported")
+    steps: int = opt(100, "timing: training steps per round")
     device: str = opt("auto", "auto, cpu or cuda", ("auto", "cpu", "cuda"))
     progress: bool = opt(True, "show progress bars and one line per epoch")
 
@@ -116,6 +121,37 @@ def train_reference(images: Tensor, epochs: int, batch_size: int, seed: int, dev
     return model, speeds, total
 
 
+def time_reference(model: ReferenceVAE, images: Tensor, batch_size: int, device: torch.device) -> float:
+    """Training images/s of the reference's loop body on ``images`` (uint8), one pass; the float copy of the
+    data is made before the clock starts, as the reference does before training."""
+    data = images.float().div(255).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    t0 = time.perf_counter()
+    for i in range(0, len(data), batch_size):
+        x = data[i:i + batch_size]
+        optimizer.zero_grad()
+        recon, mu, logvar = model(x)
+        loss = reference_loss(recon, x, mu, logvar)
+        loss.backward()
+        optimizer.step()
+    return len(data) / (time.perf_counter() - t0)
+
+
+def time_dcvkit(model: nn.Module, data: Any, cfg: Any, classes: list[str], kw: dict[str, Any]) -> float:
+    """Training images/s of dcvkit's engine (``Trainer`` + ``VAETask``) over ``data`` for one epoch: the
+    engine's own count, the training loop without the epoch-end checkpoint write."""
+    import tempfile
+
+    from dcvkit.engine import Trainer
+    from dcvkit.tasks.generate import VAETask
+
+    task = VAETask(model, cfg, classes, kw, math.ceil(len(data) / cfg.batch_size))
+    with tempfile.TemporaryDirectory() as tmp:
+        fit = Trainer(task, cfg, Path(tmp)).fit(data.loader(cfg.batch_size, shuffle=True, seed=cfg.seed))
+    return float(fit.history[0]["images_per_s"])
+
+
 @torch.no_grad()
 def score(model: Any, images: Tensor, device: torch.device, nll_images: int, nll_samples: int,
           batch: int = 500) -> dict[str, float]:
@@ -144,7 +180,7 @@ def bench_generative(cfg: BenchGenerativeConfig, out_dir: Path | None = None,
                      log: Callable[[str], None] = print) -> dict[str, Any]:
     from dcvkit.data import load_dataset
     from dcvkit.errors import ConfigError
-    from dcvkit.tasks.generate import GenerateConfig, train
+    from dcvkit.tasks.generate import GenerateConfig, load_generator, resolve_defaults, train
 
     names = [m.strip() for m in cfg.models.split(",") if m.strip()]
     unknown = [m for m in names if m not in ("reference", "dcvkit mlp", "dcvkit vae")]
@@ -158,6 +194,7 @@ def bench_generative(cfg: BenchGenerativeConfig, out_dir: Path | None = None,
     write_yaml(out_dir / "config.yaml", to_dict(cfg))
     test = splits.test.images
     rows: list[dict[str, Any]] = []
+    trained: dict[str, tuple[nn.Module, Any, Any]] = {}
     for name in names:
         log(f"--- {name} ---")
         seed_everything(cfg.seed)
@@ -166,16 +203,17 @@ def bench_generative(cfg: BenchGenerativeConfig, out_dir: Path | None = None,
                                                      device, log)
             params = sum(p.numel() for p in model.parameters())
             design = "MLP 784-400-20, bare loop (pytorch/examples)"
+            trained[name] = (model, None, None)
         else:
             opts: dict[str, Any] = dict(arch="mlp", hidden=400, kl_schedule="none") if name == "dcvkit mlp" else {}
-            r = train(GenerateConfig(model="vae", data=cfg.data, data_dir=cfg.data_dir, limit=cfg.limit,
-                                     epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed, device=cfg.device,
-                                     progress=cfg.progress, tensorboard=False, fid_classifier="none", test=False,
-                                     samples_every=0, **opts),
-                      run_dir=out_dir / name.replace(" ", "_"), splits=splits)
-            from dcvkit.tasks.generate import load_generator
-
-            model, _ = load_generator(r.run_dir / "last.pt", str(device))
+            gcfg = resolve_defaults(GenerateConfig(
+                model="vae", data=cfg.data, data_dir=cfg.data_dir, limit=cfg.limit, epochs=cfg.epochs,
+                batch_size=cfg.batch_size, seed=cfg.seed, device=cfg.device, progress=cfg.progress, tensorboard=False,
+                fid_classifier="none", test=False, samples_every=0, **opts))
+            r = train(gcfg, run_dir=out_dir / name.replace(" ", "_"), splits=splits)
+            model, meta = load_generator(r.run_dir / "last.pt", str(device))
+            timing_cfg = dataclasses.replace(gcfg, epochs=1, progress=False)
+            trained[name] = (model, timing_cfg, meta["model_kwargs"])
             speeds = [h["images_per_s"] for h in r.fit.history]
             seconds = sum(h["time_s"] for h in r.fit.history)
             params = sum(p.numel() for p in model.parameters())
@@ -185,8 +223,27 @@ def bench_generative(cfg: BenchGenerativeConfig, out_dir: Path | None = None,
         rows.append({"model": name, "design": design, "params": params, "epochs": cfg.epochs,
                      "neg_elbo": round(s["neg_elbo"], 2), "reconstruction": round(s["reconstruction"], 2),
                      "kl": round(s["kl"], 2), "nll": round(s["nll"], 2),
-                     "images_per_s": round(statistics.median(speeds), 1), "train_seconds": round(seconds, 1)})
-        log(f"{name}: test -ELBO {s['neg_elbo']:.2f}, NLL ~{s['nll']:.2f}, {rows[-1]['images_per_s']:.0f} images/s")
+                     "train_seconds": round(seconds, 1), "epoch_images_per_s": round(statistics.median(speeds), 1)})
+        log(f"{name}: test -ELBO {s['neg_elbo']:.2f}, NLL ~{s['nll']:.2f}")
+    # Throughput apart from training, in interleaved rounds (one warm-up round first), so that a model is
+    # never timed only while the machine is slow: fresh copies of each trained model, the same images.
+    import copy
+
+    timing = splits.train.subset(torch.arange(min(len(splits.train), cfg.steps * cfg.batch_size)))
+    timed: dict[str, list[float]] = {r["model"]: [] for r in rows}
+    for rnd in range(cfg.rounds + 1):
+        for name, (m, gcfg, kw) in trained.items():
+            torch.manual_seed(cfg.seed)
+            m2 = copy.deepcopy(m)
+            ips = (time_reference(m2, timing.images, cfg.batch_size, device) if name == "reference"
+                   else time_dcvkit(m2, timing, gcfg, list(splits.classes), kw))
+            if rnd:
+                timed[name].append(ips)
+        if rnd:
+            log(f"timing round {rnd}/{cfg.rounds}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in timed.items()))
+    for r in rows:
+        r["images_per_s"] = round(statistics.median(timed[r["model"]]), 1)
+        r["images_per_s_rounds"] = [round(v, 1) for v in timed[r["model"]]]
     ref = next((r for r in rows if r["model"] == "reference"), None)
     verdicts = []
     for r in rows:
