@@ -324,6 +324,8 @@ class GenerativeTask:
         self.judge, self.val_stats = judge, val_stats
         self.step = 0
         self.step_log: list[dict[str, float]] = []  # per-step values (KL weight, gradient norms): steps.csv
+        self._val: list[tuple[Any, ...]] = []  # per-batch validation sums, reduced in validation_epoch_end
+        self._last_g: tuple[Tensor, Tensor] | None = None  # GAN: the last G step's loss and gradient norm
 
     @property
     def size(self) -> int:
@@ -402,7 +404,6 @@ class VAETask(GenerativeTask):
         x = to_unit(images, self.size)
         logits, mu, logvar = self.model(x, self._y(labels))
         out = negative_elbo(logits, x, mu, logvar, self.cfg.reconstruction, 1.0)
-        self._val = getattr(self, "_val", [])
         self._val.append((len(x), float(out["reconstruction"]), float(out["kl"]), mu.float().cpu()))
 
     def validation_epoch_end(self) -> dict[str, float]:
@@ -433,7 +434,6 @@ class GANTask(GenerativeTask):
         groups = [{"params": self.g_params, "lr": c.lr, "name": "generator"},
                   {"params": self.d_params, "lr": c.d_lr or c.lr, "name": "discriminator"}]
         self.optimizer = torch.optim.Adam(groups, lr=c.lr, betas=(c.beta1, 0.999), weight_decay=c.weight_decay)
-        self._last_g: tuple[Tensor, Tensor] | None = None
         return self.optimizer
 
     def training_step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -472,7 +472,6 @@ class GANTask(GenerativeTask):
         real = to_unit(images, self.size) * 2 - 1
         fake = self.model.generator(torch.randn(len(real), self.model.latent_dim, device=real.device))
         acc = ((self.model.discriminator(real) > 0).float().sum() + (self.model.discriminator(fake) < 0).float().sum())
-        self._val = getattr(self, "_val", [])
         self._val.append((2 * len(real), float(acc)))
 
     def validation_epoch_end(self) -> dict[str, float]:
