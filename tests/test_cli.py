@@ -134,5 +134,5 @@ def test_help_lists_every_command(capsys):
     out = capsys.readouterr().out
     assert e.value.code == 0
     for cmd in ("quickstart", "classify", "segment", "detect", "generate", "augment", "explain", "baseline", "experiment",
-                "bench", "models"):
+                "tune", "bench", "models"):
         assert cmd in out

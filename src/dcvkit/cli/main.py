@@ -38,6 +38,7 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv baseline --models rf,lr        classical baselines (scikit-learn) on the same split
   dcv experiment transfer            the course's claims measured: dropout, augmentation,
                                      lr-annealing, plain-vs-residual, transfer, kl-annealing, gan-loss
+  dcv tune --fixed 'epochs=3'        Optuna over any task's options: YAML space, pruning, shared studies
   dcv bench classify                 training throughput: dcvkit vs bare PyTorch vs PIL/DataLoader
   dcv bench architectures            AlexNet, VGG, GoogLeNet, ResNet... under one time budget
   dcv bench augment                  batched augmentation vs torchvision v2 per sample vs Keras/scipy
@@ -55,7 +56,7 @@ Errors print one line and exit with code 2 (3: training diverged)."""
 
 def build_parser() -> argparse.ArgumentParser:
     from dcvkit.cli import (augment, baseline, bench, classify, data, detect, experiment, explain, export, generate,
-                           models, quickstart, segment)
+                           models, quickstart, segment, tune)
 
     parser = argparse.ArgumentParser(prog="dcv", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"dcvkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (quickstart, classify, segment, detect, generate, augment, explain, data, baseline, experiment, bench,
-                   export, models):
+    for module in (quickstart, classify, segment, detect, generate, augment, explain, data, baseline, experiment, tune,
+                   bench, export, models):
         module.register(sub)
     return parser
 

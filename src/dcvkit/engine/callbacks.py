@@ -6,9 +6,11 @@ plus ``state_dict``/``load_state_dict`` so a resumed run continues with the same
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from dcvkit.engine.optim import monitor_mode
 from dcvkit.io import save_checkpoint, write_csv
@@ -128,3 +130,22 @@ class TensorBoard(Callback):
     def on_fit_end(self, trainer: "Trainer") -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+_EXTRA: contextvars.ContextVar[tuple[Callback, ...]] = contextvars.ContextVar("dcvkit_extra_callbacks", default=())
+
+
+@contextlib.contextmanager
+def extra_callbacks(*callbacks: Callback) -> Iterator[None]:
+    """Every :class:`~dcvkit.engine.Trainer` created inside the ``with`` block (in this thread or task) also
+    runs ``callbacks`` (before the checkpointer). How a job that calls a task's ``train`` from outside watches
+    its epochs: ``dcv tune`` reports each epoch's metric to Optuna and prunes through it."""
+    token = _EXTRA.set(_EXTRA.get() + tuple(callbacks))
+    try:
+        yield
+    finally:
+        _EXTRA.reset(token)
+
+
+def active_extra_callbacks() -> list[Callback]:
+    return list(_EXTRA.get())

@@ -23,7 +23,8 @@ from torch import Tensor, nn
 
 from dcvkit.config import TrainConfig, to_dict
 from dcvkit.data.core import Batches
-from dcvkit.engine.callbacks import Callback, Checkpointer, CSVLogger, EarlyStopping, TensorBoard
+from dcvkit.engine.callbacks import (Callback, Checkpointer, CSVLogger, EarlyStopping, TensorBoard,
+                                    active_extra_callbacks)
 from dcvkit.engine.optim import LRSchedule
 from dcvkit.engine.runtime import resolve_device, rng_state, set_rng_state
 from dcvkit.errors import TrainingDiverged
@@ -97,7 +98,7 @@ class Trainer:
         if self.cfg.tensorboard:
             cbs.append(TensorBoard(self.run_dir / "tensorboard", self.cfg.histogram_freq))
         # The checkpointer runs last, so the state it saves includes every other callback's update.
-        self.callbacks = cbs + list(self.callbacks) + [self.checkpointer]
+        self.callbacks = cbs + list(self.callbacks) + active_extra_callbacks() + [self.checkpointer]
 
     # --- public API ------------------------------------------------------------------------------
 
