@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dcvkit-installed
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data demo test bench bench-augment bench-saliency bench-segment bench-proposals bench-detect bench-generative bench-architectures clean help
+.PHONY: setup data demo test bench bench-augment bench-saliency bench-segment bench-proposals bench-detect bench-generative bench-tune bench-architectures clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -54,6 +54,9 @@ bench-detect: setup  ## the lineage table: six detectors trained on FashionScene
 
 bench-generative: setup  ## dcvkit's VAE vs the PyTorch examples' MLP VAE, 10 epochs each: -ELBO, images/s (~10 min)
 	$(BIN)/dcv bench generative
+
+bench-tune: setup  ## TPE vs random vs grid, 16 trials each on a small Fashion-MNIST problem (~4 min)
+	$(BIN)/dcv bench tune
 
 bench-architectures: setup  ## every classic architecture for 6 min of training on Fashion-MNIST (~45 min on 2 cores)
 	$(BIN)/dcv bench architectures

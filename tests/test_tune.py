@@ -110,3 +110,31 @@ def test_bad_spaces_are_one_line(tmp_path, capsys):
         assert_one_line_error(code, capsys.readouterr().err, fragment)
     code = main(["tune", "--task", "segment", "--trials", "1"])
     assert_one_line_error(code, capsys.readouterr().err, "give a search space")
+
+
+def test_bench_tune(idx_dir, capsys):
+    assert main(["bench", "tune", "--data-dir", str(idx_dir), "--trials", "2", "--samplers", "random,grid",
+                 "--fixed", "model=cnn_tiny, epochs=1, limit=120"]) == 0
+    import json
+
+    res = json.loads(Path("runs/bench/tune/exp/bench.json").read_text())
+    assert [r["sampler"] for r in res["rows"]] == ["random", "grid"] and all(r["trials"] == 2 for r in res["rows"])
+    for name, curve in res["curves"].items():
+        assert curve == sorted(curve) and len(curve) == 2  # best so far never falls
+    assert Path("runs/bench/tune/exp/best_so_far.png").stat().st_size > 1000
+    assert "best after 2 trials" in capsys.readouterr().out
+
+
+def test_grid_covers_the_whole_grid_and_stops_by_count(idx_dir, tmp_path):
+    """2 x 2 grid, 4 trials: every point once, and the study ends cleanly (Optuna's own grid sampler calls
+    study.stop(), which only works inside study.optimize)."""
+    from dcvkit.tasks.tune import TuneConfig, tune
+
+    space = tmp_path / "grid.yaml"
+    space.write_text(yaml.safe_dump({"lr": {"type": "categorical", "choices": [0.01, 0.1]},
+                                     "dropout": {"type": "categorical", "choices": [0.0, 0.2]}}))
+    r = tune(TuneConfig(space=str(space), fixed=_fixed(idx_dir, 1), trials=4, sampler="grid", pruner="none"),
+             log=lambda s: None)
+    points = sorted((t.params["lr"], t.params["dropout"]) for t in r.study.trials)
+    assert points == [(0.01, 0.0), (0.01, 0.2), (0.1, 0.0), (0.1, 0.2)]
+    assert all(t.state.name == "COMPLETE" for t in r.study.trials)

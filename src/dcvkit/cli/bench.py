@@ -118,6 +118,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arguments(gv, BenchGenerativeConfig)
     gv.set_defaults(func=cmd_bench_generative)
 
+    from dcvkit.bench.tune import BenchTuneConfig
+
+    tn = kinds.add_parser("tune", help="TPE vs random search vs a grid: best validation accuracy vs trials",
+                          description=(
+        "Runs one dcv tune study per sampler (no pruning) on the same small problem (--fixed; default cnn_small, 2 "
+        "epochs, 5,000 Fashion-MNIST images) and search space (default lr and dropout, a 4 x 4 grid): the best "
+        "validation accuracy each found, the trial that found it, and best_so_far.png. Writes "
+        "runs/bench/tune/<name>/{bench.json, table.md, best_so_far.png} and each study's run directory.\n"
+        "example: dcv bench tune --trials 16"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(tn, BenchTuneConfig)
+    tn.set_defaults(func=cmd_bench_tune)
+
+
+def cmd_bench_tune(args: argparse.Namespace) -> int:
+    from dcvkit.bench.tune import BenchTuneConfig, bench_tune, table_rows
+    from dcvkit.cli.output import err, out, print_table
+
+    results = bench_tune(resolve(BenchTuneConfig, args), log=lambda s: err.print(s, highlight=False))
+    print_table(table_rows(results), title=f"samplers on: {results['fixed']}")
+    out.print(f"{results['verdict']}\nwrote {results['out_dir']}/bench.json, table.md, best_so_far.png")
+    return 0
+
 
 def cmd_bench_generative(args: argparse.Namespace) -> int:
     from dcvkit.bench.generative import BenchGenerativeConfig, bench_generative, table_rows

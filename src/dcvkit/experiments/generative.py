@@ -66,13 +66,15 @@ def kl_verdict(rows: list[dict[str, Any]], model: str, epochs: int, latent_dim: 
     best = min(rows, key=lambda r: r["neg_elbo"])
     most_active = max(rows, key=lambda r: int(r["active_units"].split("/")[0]))
     none = next((r for r in rows if r["schedule"] == "none"), None)
-    parts = [f"{r['schedule']}: -ELBO {r['neg_elbo']:.2f} (reconstruction {r['reconstruction']:.2f} + KL {r['kl']:.2f}), "
+    parts = [f"{r['schedule']}: -ELBO {r['neg_elbo']:.2f} (reconstruction {r['reconstruction']:.2f} + KL "
+             f"{r['kl']:.2f}), "
              f"NLL ~{r['nll']:.2f}, {r['active_units']} active units" for r in rows]
     verdict = f"{model}, {epochs} epochs, {latent_dim}-d latent. " + "; ".join(parts) + ". "
     verdict += f"Best test bound: {best['schedule']}. "
     annealed = [r for r in rows if r is not none]
     if none is not None and best is not none:
-        verdict += (f"Annealing ({best['schedule']}) beat the constant weight by {none['neg_elbo'] - best['neg_elbo']:.2f} "
+        gain = none["neg_elbo"] - best["neg_elbo"]
+        verdict += (f"Annealing ({best['schedule']}) beat the constant weight by {gain:.2f} "
                     "nats. ")
     elif none is not None and annealed:
         runner = min(annealed, key=lambda r: r["neg_elbo"])
@@ -96,7 +98,8 @@ def kl_annealing_experiment(cfg: KLAnnealingConfig, log: Callable[[str], None] =
         r = _variant(cfg, out, name, log, model=cfg.model, kl_schedule=name, latent_dim=cfg.latent_dim,
                      nll_images=cfg.nll_images, fid_samples=cfg.fid_samples)
         t = r.test or {}
-        rows.append({"schedule": name, "neg_elbo": round(t["neg_elbo"], 2), "reconstruction": round(t["reconstruction"], 2),
+        rows.append({"schedule": name, "neg_elbo": round(t["neg_elbo"], 2),
+                     "reconstruction": round(t["reconstruction"], 2),
                      "kl": round(t["kl"], 2), "nll": round(t["nll"], 2),
                      "active_units": f"{t['active_units']}/{t['latent_dim']}",
                      "fid_fmnist": round(t["fid_fmnist"], 2) if "fid_fmnist" in t else None})

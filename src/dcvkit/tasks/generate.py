@@ -693,5 +693,6 @@ def vae_scores(model: Any, images: Tensor, labels: Tensor, cfg: GenerateConfig, 
             "reconstruction_loss": cfg.reconstruction}
 
 
-__all__ = ["inception_fid", "GenerateConfig", "VAETask", "GANTask", "Judge", "judge_for", "train", "evaluate", "load_generator",
+__all__ = ["inception_fid", "GenerateConfig", "VAETask", "GANTask", "Judge", "judge_for", "train", "evaluate",
+           "load_generator",
            "resolve_defaults", "to_unit", "to_uint8", "vae_scores"]

@@ -193,7 +193,8 @@ def sample(weights: str | os.PathLike, out_dir: str | os.PathLike, n: int = 64, 
     ids = parse_classes(classes, L.classes) if classes else list(range(len(L.classes)))
     z = L.prior(8)  # the same 8 codes in every row: the class changes, the "style" stays
     rows = [(L.classes[k], L.decode(z, torch.full((8,), k))) for k in ids]
-    return [plot_rows(rows, out / "samples.png", title=f"{L.meta['model']}: the same 8 latent codes, one row per class")]
+    title = f"{L.meta['model']}: the same 8 latent codes, one row per class"
+    return [plot_rows(rows, out / "samples.png", title=title)]
 
 
 def reconstruct(weights: str | os.PathLike, out_dir: str | os.PathLike, images: Sequence[str] = (), n: int = 16,
@@ -249,7 +250,8 @@ def interpolate(weights: str | os.PathLike, out_dir: str | os.PathLike, a: str |
                 k = int(torch.randint(len(L.classes), (1,), generator=L.g))
                 y = torch.full((steps,), k)
             for m in methods:
-                rows.append((f"{i + 1}: {m}" if len(methods) > 1 else str(i + 1), L.decode(interpolation(za, zb, steps, m), y)))
+                label = f"{i + 1}: {m}" if len(methods) > 1 else str(i + 1)
+                rows.append((label, L.decode(interpolation(za, zb, steps, m), y)))
     paths.append(plot_rows(rows, out / "interpolate.png",
                            title=f"{L.meta['model']}: {' vs '.join(methods)} interpolation, {steps} steps"))
     if classes:

@@ -186,6 +186,24 @@ class OptunaPruning(Callback):
             raise optuna.TrialPruned(f"{self.monitor} {value:.4f} at epoch {epoch}")
 
 
+def _grid_sampler_class() -> type:
+    import optuna
+
+    class Grid(optuna.samplers.GridSampler):
+        """Optuna's grid sampler without its ``study.stop()`` once the grid is covered: ``stop`` only works
+        inside ``study.optimize``, and dcvkit's ask-and-tell loop stops by counting trials (past the grid's
+        size the sampler revisits points)."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return Grid
+
+
+def _Grid(*args: Any, **kwargs: Any) -> Any:
+    return _grid_sampler_class()(*args, **kwargs)
+
+
 def make_sampler(cfg: TuneConfig, space: dict[str, dict[str, Any]]) -> Any:
     import optuna
 
@@ -194,7 +212,7 @@ def make_sampler(cfg: TuneConfig, space: dict[str, dict[str, Any]]) -> Any:
     if cfg.sampler == "random":
         return optuna.samplers.RandomSampler(seed=cfg.seed)
     if cfg.sampler == "grid":
-        return optuna.samplers.GridSampler(grid(space, cfg.grid_points), seed=cfg.seed)
+        return _Grid(grid(space, cfg.grid_points), seed=cfg.seed)
     if cfg.sampler == "cmaes":
         bad = [n for n, s in space.items() if s["type"] == "categorical"]
         if bad:
@@ -275,8 +293,10 @@ def tune(cfg: TuneConfig, objective_hook: Callable[[Any, Any], None] | None = No
 
     def objective(trial: optuna.Trial) -> float:
         values = suggest(trial, space)
+        # trials never look at the test split (selection is on validation only; best.yaml keeps the base's --test)
+        no_test = {"test": False} if "test" in {f.name for f in dataclasses.fields(cfg_cls)} else {}
         trial_cfg = from_dict(cfg_cls, {**base, **values, "seed": base.get("seed", cfg.seed), "progress": cfg.progress,
-                                        "tensorboard": False}, where=f"trial {trial.number}")
+                                        "tensorboard": False, **no_test}, where=f"trial {trial.number}")
         if objective_hook is not None:
             objective_hook(trial, trial_cfg)
         t0 = time.perf_counter()
@@ -318,7 +338,8 @@ def run_trials(study: Any, objective: Callable[[Any], float], cfg: TuneConfig, l
     ``<journal>.ask-lock``; Optuna keeps its own ``<journal>.lock``), so workers sharing the study on one
     machine start exactly the trials asked for: ``study.optimize`` with ``MaxTrialsCallback`` checks only after
     a trial ends and can overshoot by one trial per extra worker. Threads share torch's random generator, so
-    trials run with ``n_jobs > 1`` are not reproducible bit for bit; separate processes (``--resume``) are. Workers on several machines (RDB storage) have no shared lock and may overshoot by that."""
+    trials run with ``n_jobs > 1`` are not reproducible bit for bit; separate processes (``--resume``) are.
+    Workers on several machines (RDB storage) have no shared lock and may overshoot by that."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -399,15 +420,17 @@ def plot_study(study: Any, run_dir: Path) -> None:
     plots = {"history.png": ovm.plot_optimization_history, "parallel.png": ovm.plot_parallel_coordinate,
              "importances.png": ovm.plot_param_importances}
     for name, fn in plots.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+        # Optuna marks its matplotlib plots experimental (a warning) and switches the global style to ggplot:
+        # both kept inside this block
+        with warnings.catch_warnings(), plt.rc_context():
+            warnings.simplefilter("ignore")
             try:
                 ax = fn(study)
             except (ValueError, RuntimeError, ZeroDivisionError):
                 continue  # e.g. importances need >= 2 completed trials with varied parameters
-        fig = (ax[0] if hasattr(ax, "__len__") else ax).figure
-        fig.set_size_inches(8, 4.5)
-        save_figure(fig, run_dir / name)
+            fig = (ax[0] if hasattr(ax, "__len__") else ax).figure
+            fig.set_size_inches(8, 4.5)
+            save_figure(fig, run_dir / name)
     plt.close("all")
 
 
