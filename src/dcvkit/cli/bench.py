@@ -132,112 +132,97 @@ def register(sub: argparse._SubParsersAction) -> None:
     tn.set_defaults(func=cmd_bench_tune)
 
 
+def _log(line: str) -> None:
+    from dcvkit.cli.output import err
+
+    err.print(line, highlight=False)
+
+
+def _report(results: dict, rows: list[dict], title: str, files: str, lines: list[str] | tuple[str, ...] = ()) -> int:
+    """What every bench command prints: its table, its verdicts (and any other lines), the files it wrote."""
+    from dcvkit.cli.output import out, print_table
+
+    print_table(rows, title=title)
+    for line in [*results.get("verdicts", []), *lines]:
+        out.print(line)
+    out.print(f"wrote {results['out_dir']}/{files}")
+    return 0
+
+
 def cmd_bench_tune(args: argparse.Namespace) -> int:
     from dcvkit.bench.tune import BenchTuneConfig, bench_tune, table_rows
-    from dcvkit.cli.output import err, out, print_table
 
-    results = bench_tune(resolve(BenchTuneConfig, args), log=lambda s: err.print(s, highlight=False))
-    print_table(table_rows(results), title=f"samplers on: {results['fixed']}")
-    out.print(f"{results['verdict']}\nwrote {results['out_dir']}/bench.json, table.md, best_so_far.png")
-    return 0
+    r = bench_tune(resolve(BenchTuneConfig, args), log=_log)
+    return _report(r, table_rows(r), f"samplers on: {r['fixed']}", "bench.json, table.md, best_so_far.png",
+                   [r["verdict"]])
 
 
 def cmd_bench_generative(args: argparse.Namespace) -> int:
     from dcvkit.bench.generative import BenchGenerativeConfig, bench_generative, table_rows
-    from dcvkit.cli.output import err, out, print_table
 
-    results = bench_generative(resolve(BenchGenerativeConfig, args), log=lambda s: err.print(s))
-    print_table(table_rows(results), title=f"{results['data']}; test -ELBO on {results['test_images']:,} images, NLL "
-                                           f"on {results['nll_images']:,}; {results['threads']} threads")
-    for v in results["verdicts"]:
-        out.print(v)
-    out.print(f"wrote {results['out_dir']}/bench.json and table.md")
-    return 0
+    r = bench_generative(resolve(BenchGenerativeConfig, args), log=_log)
+    return _report(r, table_rows(r), f"{r['data']}; test -ELBO on {r['test_images']:,} images, NLL on "
+                                     f"{r['nll_images']:,}; {r['threads']} threads", "bench.json and table.md")
 
 
 def cmd_bench_detect(args: argparse.Namespace) -> int:
     from dcvkit.bench.detect import BenchDetectConfig, bench_detect, table_rows
-    from dcvkit.cli.output import err, out, print_table
 
-    results = bench_detect(resolve(BenchDetectConfig, args), log=lambda s: err.print(s))
-    print_table(table_rows(results), title=f"{results['data']}; timed side by side on {results['timing_images']} "
-                                           f"test images (batch 1, blocks of {results['block']}), "
-                                           f"{results['threads']} threads")
-    for v in results["verdicts"]:
-        out.print(v)
-    out.print(f"wrote {results['out_dir']}/bench.json, table.md, speeds.png")
-    return 0
+    r = bench_detect(resolve(BenchDetectConfig, args), log=_log)
+    title = (f"{r['data']}; timed side by side on {r['timing_images']} test images (batch 1, blocks of {r['block']}), "
+             f"{r['threads']} threads")
+    return _report(r, table_rows(r), title, "bench.json, table.md, speeds.png")
 
 
 def cmd_bench_proposals(args: argparse.Namespace) -> int:
     from dcvkit.bench.proposals import BenchProposalsConfig, bench_proposals, table_rows
-    from dcvkit.cli.output import err, out, print_table
 
-    cfg = resolve(BenchProposalsConfig, args)
-    results = bench_proposals(cfg, log=lambda s: err.print(s))
-    print_table(table_rows(results), title=f"region proposals on {results['scenes']} FashionScenes test scenes "
-                                           f"({results['objects']} objects); seconds per image on one core")
-    out.print(f"wrote {results['out_dir']}/bench.json, table.md, recall.png")
-    return 0
+    r = bench_proposals(resolve(BenchProposalsConfig, args), log=_log)
+    return _report(r, table_rows(r), f"region proposals on {r['scenes']} FashionScenes test scenes ({r['objects']} "
+                                     "objects); seconds per image on one core", "bench.json, table.md, recall.png")
 
 
 def cmd_bench_segment(args: argparse.Namespace) -> int:
     from dcvkit.bench.segment import BenchSegmentConfig, bench_segment, table_rows
-    from dcvkit.cli.output import err, out, print_table
 
     cfg = resolve(BenchSegmentConfig, args)
-    results = bench_segment(cfg, log=lambda s: err.print(s))
-    print_table(table_rows(results), title=f"{results['data']}: {cfg.budget_minutes:g} min of training per model "
-                                           f"on {results['device']} ({results['threads']} threads)")
-    for v in results["verdicts"]:
-        out.print(v)
-    out.print(f"wrote {results['out_dir']}/bench.json, table.md, dice.png")
-    return 0
+    r = bench_segment(cfg, log=_log)
+    return _report(r, table_rows(r), f"{r['data']}: {cfg.budget_minutes:g} min of training per model on {r['device']} "
+                                     f"({r['threads']} threads)", "bench.json, table.md, dice.png")
 
 
 def cmd_bench_saliency(args: argparse.Namespace) -> int:
     from dcvkit.bench.saliency import BenchSaliencyConfig, bench_saliency
-    from dcvkit.cli.output import err, out, print_table
 
-    results = bench_saliency(resolve(BenchSaliencyConfig, args), log=lambda s: err.print(s))
+    r = bench_saliency(resolve(BenchSaliencyConfig, args), log=_log)
     rows = [{"case": f"{c['model']} {c['channels']}x{c['size']}x{c['size']}, {2 * len(c['deltas'])} steps",
-             "engine": r["engine"], "seconds": round(r["seconds"], 3), "forward passes": f"{r['forward_passes']:,}",
-             "speed-up": f"{r['speedup']:.1f}x",
-             "max |diff|": "" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.1e}"}
-            for c in results["cases"] for r in c["rows"]]
-    print_table(rows, title=f"perturbation saliency, {results['threads']} threads")
-    out.print(f"wrote {results['out_dir']}/bench.json and table.md")
-    return 0
+             "engine": x["engine"], "seconds": round(x["seconds"], 3), "forward passes": f"{x['forward_passes']:,}",
+             "speed-up": f"{x['speedup']:.1f}x",
+             "max |diff|": "" if x["max_abs_diff"] is None else f"{x['max_abs_diff']:.1e}"}
+            for c in r["cases"] for x in c["rows"]]
+    return _report(r, rows, f"perturbation saliency, {r['threads']} threads", "bench.json and table.md")
 
 
 def cmd_bench_augment(args: argparse.Namespace) -> int:
     from dcvkit.bench.augment import BenchAugmentConfig, bench_augment, table_rows
-    from dcvkit.cli.output import err, out, print_table
 
-    results = bench_augment(resolve(BenchAugmentConfig, args), log=lambda s: err.print(s))
-    print_table(table_rows(results), title=f"augmentation throughput, batches of {results['batch_size']}, "
-                                           f"{results['threads']} threads (medians)")
-    out.print(f"wrote {results['out_dir']}/bench.json and table.md")
-    return 0
+    r = bench_augment(resolve(BenchAugmentConfig, args), log=_log)
+    return _report(r, table_rows(r), f"augmentation throughput, batches of {r['batch_size']}, {r['threads']} threads "
+                                     "(medians)", "bench.json and table.md")
 
 
 def cmd_bench_classify(args: argparse.Namespace) -> int:
     from dcvkit.bench.classify import BenchClassifyConfig, bench_classify, table_rows
-    from dcvkit.cli.output import err, out, print_table
 
-    results = bench_classify(resolve(BenchClassifyConfig, args), log=lambda s: err.print(s))
-    print_table(table_rows(results), title=f"training throughput, {results['threads']} threads (medians)")
-    out.print(f"wrote {results['out_dir']}/bench.json")
-    return 0
+    r = bench_classify(resolve(BenchClassifyConfig, args), log=_log)
+    return _report(r, table_rows(r), f"training throughput, {r['threads']} threads (medians)", "bench.json")
 
 
 def cmd_bench_architectures(args: argparse.Namespace) -> int:
     from dcvkit.bench.architectures import BenchArchitecturesConfig, bench_architectures, table_rows
-    from dcvkit.cli.output import err, out, print_table
 
     cfg = resolve(BenchArchitecturesConfig, args)
-    results = bench_architectures(cfg, log=lambda s: err.print(s))
-    print_table(table_rows(results), title=f"Fashion-MNIST, {cfg.budget_minutes:g} min of training per model on "
-                                           f"{results['device']} ({results['threads']} threads)")
-    out.print(f"best within the budget: {results['best']}\nwrote {results['out_dir']}/bench.json, table.md, accuracy.png")
-    return 0
+    r = bench_architectures(cfg, log=_log)
+    return _report(r, table_rows(r), f"Fashion-MNIST, {cfg.budget_minutes:g} min of training per model on "
+                                     f"{r['device']} ({r['threads']} threads)", "bench.json, table.md, accuracy.png",
+                   [f"best within the budget: {r['best']}"])
