@@ -34,8 +34,6 @@ from dcvkit.bench.architectures import markdown_table
 from dcvkit.config import RunConfig, opt, to_dict
 from dcvkit.engine import resolve_device, seed_everything
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
-from dcvkit.losses.generative import negative_elbo
-from dcvkit.metrics.generative import importance_sampled_nll
 
 
 @dataclass
@@ -92,29 +90,35 @@ def reference_loss(recon_x: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> Te
     return bce + kld
 
 
+def reference_epoch(model: ReferenceVAE, optimizer: torch.optim.Optimizer, data: Tensor, batch_size: int,
+                    order: Tensor | None = None) -> tuple[float, float]:
+    """One pass of the example's loop body over float ``data`` (in ``order`` when given); returns (summed
+    loss, seconds)."""
+    model.train()
+    train_loss = 0.0
+    t0 = time.perf_counter()
+    for i in range(0, len(data), batch_size):
+        x = data[order[i:i + batch_size]] if order is not None else data[i:i + batch_size]
+        optimizer.zero_grad()
+        recon, mu, logvar = model(x)
+        loss = reference_loss(recon, x, mu, logvar)
+        loss.backward()
+        train_loss += loss.item()
+        optimizer.step()
+    return train_loss, time.perf_counter() - t0
+
+
 def train_reference(images: Tensor, epochs: int, batch_size: int, seed: int, device: torch.device,
                     log: Callable[[str], None]) -> tuple[ReferenceVAE, list[float], float]:
-    """The example's train loop (shuffled batches, Adam 1e-3); returns the model, images/s per epoch and the
+    """The example's training (shuffled batches, Adam 1e-3); returns the model, images/s per epoch and the
     total training seconds."""
     torch.manual_seed(seed)
     model = ReferenceVAE().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    data = images.float().div(255).to(device)
+    data = images.float().div(255).to(device)  # the example's data are floats before training starts
     speeds, total = [], 0.0
     for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(data))
-        train_loss = 0.0
-        t0 = time.perf_counter()
-        for i in range(0, len(data), batch_size):
-            x = data[order[i:i + batch_size]]
-            optimizer.zero_grad()
-            recon, mu, logvar = model(x)
-            loss = reference_loss(recon, x, mu, logvar)
-            loss.backward()
-            train_loss += loss.item()
-            optimizer.step()
-        dt = time.perf_counter() - t0
+        train_loss, dt = reference_epoch(model, optimizer, data, batch_size, torch.randperm(len(data)))
         total += dt
         speeds.append(len(data) / dt)
         log(f"reference epoch {epoch}/{epochs}: average loss {train_loss / len(data):.2f}, {dt:.1f}s")
@@ -122,20 +126,11 @@ def train_reference(images: Tensor, epochs: int, batch_size: int, seed: int, dev
 
 
 def time_reference(model: ReferenceVAE, images: Tensor, batch_size: int, device: torch.device) -> float:
-    """Training images/s of the reference's loop body on ``images`` (uint8), one pass; the float copy of the
-    data is made before the clock starts, as the reference does before training."""
+    """Training images/s of the reference's loop on ``images`` (uint8), one pass; the float copy is made before
+    the clock starts, as in its training."""
     data = images.float().div(255).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    t0 = time.perf_counter()
-    for i in range(0, len(data), batch_size):
-        x = data[i:i + batch_size]
-        optimizer.zero_grad()
-        recon, mu, logvar = model(x)
-        loss = reference_loss(recon, x, mu, logvar)
-        loss.backward()
-        optimizer.step()
-    return len(data) / (time.perf_counter() - t0)
+    _, seconds = reference_epoch(model, torch.optim.Adam(model.parameters(), lr=1e-3), data, batch_size)
+    return len(data) / seconds
 
 
 def time_dcvkit(model: nn.Module, data: Any, cfg: Any, classes: list[str], kw: dict[str, Any]) -> float:
@@ -153,27 +148,14 @@ def time_dcvkit(model: nn.Module, data: Any, cfg: Any, classes: list[str], kw: d
 
 
 @torch.no_grad()
-def score(model: Any, images: Tensor, device: torch.device, nll_images: int, nll_samples: int,
-          batch: int = 500) -> dict[str, float]:
-    """Test -ELBO (weight 1, z sampled once per image), its terms, and the importance-sampled NLL, for any
-    model with ``encode(x) -> mu, logvar`` and ``decode(z) -> logits``."""
+def score(model: Any, images: Tensor, device: torch.device, nll_images: int, nll_samples: int) -> dict[str, float]:
+    """The same scoring for every row: :func:`dcvkit.tasks.generate.elbo_and_nll` (BCE) from a fixed seed."""
+    from dcvkit.tasks.generate import elbo_and_nll
+
     model.eval()
     torch.manual_seed(0)
-    rec = kl = 0.0
-    for i in range(0, len(images), batch):
-        x = images[i:i + batch].float().div(255).to(device)
-        mu, logvar = model.encode(x)
-        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
-        out = negative_elbo(model.decode(z), x, mu, logvar, "bce", 1.0)
-        rec += float(out["reconstruction"]) * len(x)
-        kl += float(out["kl"]) * len(x)
-    n = len(images)
-    nll = []
-    for i in range(0, min(nll_images, n), 100):
-        x = images[i:min(i + 100, nll_images)].float().div(255).to(device)
-        nll.append(importance_sampled_nll(model, x, None, nll_samples, "bce"))
-    return {"neg_elbo": (rec + kl) / n, "reconstruction": rec / n, "kl": kl / n,
-            "nll": float(torch.cat(nll).mean()) if nll else math.nan}
+    r = elbo_and_nll(model, images, None, "bce", nll_images, nll_samples, device)
+    return {k: r[k] for k in ("neg_elbo", "reconstruction", "kl", "nll")}
 
 
 def bench_generative(cfg: BenchGenerativeConfig, out_dir: Path | None = None,

@@ -149,16 +149,15 @@ def print_summary(r: dict) -> None:
         rows += [("negative ELBO (nats/image)", f"{r['neg_elbo']:.2f}"),
                  (f"  reconstruction ({r['reconstruction_loss']})", f"{r['reconstruction']:.2f}"),
                  ("  KL", f"{r['kl']:.2f}"),
-                 (f"NLL estimate ({r['nll_samples']} importance samples, {r['nll_images']:,} images)", f"{r['nll']:.2f}"),
+                 (f"NLL estimate ({r['nll_samples']} importance samples, {r['nll_images']:,} images)",
+                  f"{r['nll']:.2f}"),
                  ("active latent units", f"{r['active_units']}/{r['latent_dim']}")]
     if "fid_fmnist" in r:
         c = r["coverage"]
-        fair = sum(c["histogram"].values()) / max(len(c["histogram"]), 1)
-        missing = [k for k, v in c["histogram"].items() if v < 0.1 * fair]
         rows += [(f"FID-FMNIST ({r['fid_samples']:,} samples)", f"{r['fid_fmnist']:.2f}"),
                  ("FID-FMNIST of an untrained model", f"{r['fid_fmnist_untrained']:.2f}"),
                  ("classes covered", f"{c['covered']}/{c['classes']} (entropy {c['entropy']:.3f}"
-                                     f"{'; rare or missing: ' + ', '.join(missing) if missing else ''})")]
+                                     f"{'; rare or missing: ' + ', '.join(c['rare']) if c['rare'] else ''})")]
         if r.get("inception_fid") is not None:
             rows.append(("Inception FID", f"{r['inception_fid']:.2f}"))
         if "conditional_accuracy" in r:

@@ -46,17 +46,18 @@ def frechet_distance(mu1: Tensor, cov1: Tensor, mu2: Tensor, cov2: Tensor) -> fl
 
 def class_coverage(labels: Tensor, classes: Sequence[str], min_share: float = 0.1) -> dict[str, Any]:
     """The class histogram of generated samples (``labels``: the classifier's ids). A class counts as
-    covered when it gets at least ``min_share`` of its fair share (1/K); ``entropy`` is normalised to
-    [0, 1] (1: uniform). ``mode_collapse`` flags fewer than K covered classes."""
+    covered when it gets at least ``min_share`` of its fair share (1/K), else it is listed as ``rare``;
+    ``entropy`` is normalised to [0, 1] (1: uniform). ``mode_collapse`` flags fewer than K covered classes."""
     k = len(classes)
     counts = torch.bincount(labels.long().flatten(), minlength=k)[:k].double()
     share = counts / counts.sum().clamp_min(1)
     nz = share[share > 0]
     entropy = max(0.0, float(-(nz * nz.log()).sum() / math.log(k))) if k > 1 else 1.0
-    covered = int((share >= min_share / k).sum())
-    return {"histogram": {c: int(n) for c, n in zip(classes, counts.tolist())}, "covered": covered,
+    rare = [c for c, s in zip(classes, share.tolist()) if s < min_share / k]
+    return {"histogram": {c: int(n) for c, n in zip(classes, counts.tolist())}, "covered": k - len(rare),
+            "rare": rare,
             "classes": k, "entropy": round(entropy, 4), "max_share": round(float(share.max()), 4),
-            "mode_collapse": covered < k}
+            "mode_collapse": bool(rare)}
 
 
 @torch.no_grad()

@@ -184,29 +184,37 @@ class Judge:
         self.std = torch.tensor(self.meta["std"], device=dev).view(1, -1, 1, 1)
 
     @torch.inference_mode()
-    def __call__(self, images: Tensor, batch_size: int = 500) -> tuple[Tensor, Tensor]:
-        """(features (N, F) float64, predicted class ids (N,))."""
+    def features_and_probs(self, images: Tensor, batch_size: int = 500) -> tuple[Tensor, Tensor]:
+        """(penultimate features (N, F) float64, class probabilities (N, K)): one forward pass per batch."""
         dev = self.mean.device
-        feats, ids = [], []
+        feats, probs = [], []
         for i in range(0, len(images), batch_size):
             x = to_unit(images[i:i + batch_size].to(dev), self.size)
             x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
             f = self.model.forward_head(self.model.forward_features(x), pre_logits=True).float()
             feats.append(f.double().cpu())
-            ids.append(self.model.get_classifier()(f).argmax(1).cpu())
-        return torch.cat(feats), torch.cat(ids)
+            probs.append(self.model.get_classifier()(f).softmax(1).cpu())
+        return torch.cat(feats), torch.cat(probs)
 
-    @torch.inference_mode()
-    def label(self, images: Tensor, batch_size: int = 500) -> tuple[Tensor, Tensor]:
+    def __call__(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """(features (N, F) float64, predicted class ids (N,))."""
+        feats, probs = self.features_and_probs(images)
+        return feats, probs.argmax(1)
+
+    def label(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """(class ids (N,), the classifier's probability of that class (N,))."""
-        dev = self.mean.device
-        probs = []
-        for i in range(0, len(images), batch_size):
-            x = to_unit(images[i:i + batch_size].to(dev), self.size)
-            x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-            probs.append(self.model(x).float().softmax(1).cpu())
-        conf, ids = torch.cat(probs).max(1)
+        conf, ids = self.features_and_probs(images)[1].max(1)
         return ids, conf
+
+    def score(self, images: Tensor, ref: tuple[Tensor, Tensor], asked: Tensor | None = None) -> dict[str, Any]:
+        """FID-FMNIST of generated uint8 ``images`` against reference statistics ``ref``, their class coverage,
+        and (``asked``: the classes a conditional model was asked for) the share classified as asked."""
+        feats, ids = self(images)
+        out: dict[str, Any] = {"fid": frechet_distance(*gaussian_stats(feats), *ref),
+                               "coverage": class_coverage(ids, self.classes)}
+        if asked is not None:
+            out["conditional_accuracy"] = float((ids == asked).float().mean())
+        return out
 
     def stats(self, images: Tensor) -> tuple[Tensor, Tensor]:
         return gaussian_stats(self(images)[0])
@@ -356,16 +364,6 @@ class GenerativeTask:
             out.append(to_uint8(self.model.generate(z, y)))
         return torch.cat(out), y_all
 
-    def fid_and_coverage(self, n: int, seed: int, ref: tuple[Tensor, Tensor]) -> dict[str, Any]:
-        assert self.judge is not None
-        images, y = self.sample(n, seed)
-        feats, ids = self.judge(images)
-        out: dict[str, Any] = {"fid": frechet_distance(*gaussian_stats(feats), *ref),
-                               "coverage": class_coverage(ids, self.judge.classes)}
-        if y is not None:
-            out["conditional_accuracy"] = float((ids == y).float().mean())
-        return out
-
     def checkpoint_meta(self) -> dict[str, Any]:
         return {"task": "generate", "model": self.cfg.model, "model_kwargs": self.model_kwargs,
                 "classes": self.classes, "reconstruction": self.cfg.reconstruction,
@@ -479,7 +477,8 @@ class GANTask(GenerativeTask):
         out = {"val_d_acc": sum(v[1] for v in self._val) / max(n, 1)}
         self._val = []
         if self.judge is not None and self.val_stats is not None:
-            r = self.fid_and_coverage(self.cfg.fid_epoch_samples, self.cfg.seed + 777, self.val_stats)
+            images, _ = self.sample(self.cfg.fid_epoch_samples, self.cfg.seed + 777)
+            r = self.judge.score(images, self.val_stats)
             out.update(val_fid=r["fid"], val_classes_covered=r["coverage"]["covered"],
                        val_class_entropy=r["coverage"]["entropy"])
         return out
@@ -628,20 +627,19 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
     judge_path = cfg.fid_classifier if cfg.fid_classifier not in ("auto",) else meta.get("fid_classifier")
     judge = Judge(judge_path, dev) if judge_path and judge_path != "none" else None
     n = samples or cfg.fid_samples
+    fake, asked = task.sample(n, cfg.seed + 999) if judge is not None or inception else (None, None)
     if judge is not None:
         ref = judge.stats(data.images)
-        task.judge = judge
-        r = task.fid_and_coverage(n, cfg.seed + 999, ref)
+        r = judge.score(fake, ref, asked)
         torch.manual_seed(cfg.seed)
         untrained = create_model(meta["model"], **meta["model_kwargs"]).to(dev).eval()
-        floor = task_cls(untrained, cfg, meta["classes"], meta["model_kwargs"], 1, judge)
-        r_floor = floor.fid_and_coverage(n, cfg.seed + 999, ref)
+        floor = task_cls(untrained, cfg, meta["classes"], meta["model_kwargs"], 1)
+        r_floor = judge.score(floor.sample(n, cfg.seed + 999)[0], ref)
         result.update({"fid_fmnist": r["fid"], "fid_fmnist_untrained": r_floor["fid"], "fid_samples": n,
                        "fid_classifier": judge.path, "coverage": r["coverage"]})
         if "conditional_accuracy" in r:
             result["conditional_accuracy"] = r["conditional_accuracy"]
     if inception:
-        fake, _ = task.sample(n, cfg.seed + 999)
         result["inception_fid"], result["inception_fid_note"] = inception_fid(data.images, fake, dev)
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -664,35 +662,46 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
 
 
 @torch.no_grad()
-def vae_scores(model: Any, images: Tensor, labels: Tensor, cfg: GenerateConfig, dev: torch.device,
-               nll_samples: int | None = None, nll_images: int | None = None, batch: int = 500) -> dict[str, Any]:
-    """Negative ELBO (reconstruction + KL, per image, nats), importance-sampled NLL, active units."""
+def elbo_and_nll(model: Any, images: Tensor, labels: Tensor | None, reconstruction: str, nll_images: int,
+                 nll_samples: int, dev: torch.device, batch: int = 500) -> dict[str, Any]:
+    """Negative ELBO (weight 1, z sampled once per image) with its terms, the importance-sampled NLL on the
+    first ``nll_images`` images (0: all), and the posterior means ``mu`` (N, D), for any VAE-like model:
+    ``encode(x, y) -> mu, logvar``, ``decode(z, y) -> logits``, ``img_size``, ``num_classes``."""
     rec_sum = kl_sum = 0.0
     mus = []
+
+    def batch_of(i: int, j: int) -> tuple[Tensor, Tensor | None]:
+        y = labels[i:j].to(dev) if model.num_classes and labels is not None else None
+        return to_unit(images[i:j].to(dev), model.img_size), y
+
     for i in range(0, len(images), batch):
-        x = to_unit(images[i:i + batch].to(dev), model.img_size)
-        y = labels[i:i + batch].to(dev) if model.num_classes else None
-        logits, mu, logvar = model(x, y)
-        out = negative_elbo(logits, x, mu, logvar, cfg.reconstruction, 1.0)
+        x, y = batch_of(i, i + batch)
+        mu, logvar = model.encode(x, y)
+        logits = model.decode(mu + (0.5 * logvar).exp() * torch.randn_like(mu), y)
+        out = negative_elbo(logits, x, mu, logvar, reconstruction, 1.0)
         rec_sum += float(out["reconstruction"]) * len(x)
         kl_sum += float(out["kl"]) * len(x)
         mus.append(mu.float().cpu())
     n = len(images)
-    k = nll_samples or cfg.nll_samples
-    m = nll_images if nll_images is not None else cfg.nll_images
-    m = n if not m else min(m, n)
-    nll = []
-    for i in range(0, m, max(1, batch // 4)):
-        j = min(m, i + max(1, batch // 4))
-        x = to_unit(images[i:j].to(dev), model.img_size)
-        y = labels[i:j].to(dev) if model.num_classes else None
-        nll.append(importance_sampled_nll(model, x, y, k, cfg.reconstruction))
+    m = n if not nll_images else min(nll_images, n)
+    step = max(1, batch // 4)
+    nll = [importance_sampled_nll(model, *batch_of(i, min(m, i + step)), nll_samples, reconstruction)
+           for i in range(0, m, step)]
     return {"neg_elbo": (rec_sum + kl_sum) / n, "reconstruction": rec_sum / n, "kl": kl_sum / n,
-            "nll": float(torch.cat(nll).mean()), "nll_samples": k, "nll_images": m,
-            "active_units": active_units(torch.cat(mus)), "latent_dim": model.latent_dim,
+            "nll": float(torch.cat(nll).mean()) if nll else math.nan, "nll_samples": nll_samples, "nll_images": m,
+            "mu": torch.cat(mus)}
+
+
+@torch.no_grad()
+def vae_scores(model: Any, images: Tensor, labels: Tensor, cfg: GenerateConfig, dev: torch.device,
+               nll_samples: int | None = None, nll_images: int | None = None) -> dict[str, Any]:
+    """:func:`elbo_and_nll` with the run's settings, plus active units."""
+    r = elbo_and_nll(model, images, labels, cfg.reconstruction,
+                     nll_images if nll_images is not None else cfg.nll_images, nll_samples or cfg.nll_samples, dev)
+    mu = r.pop("mu")
+    return {**r, "active_units": active_units(mu), "latent_dim": model.latent_dim,
             "reconstruction_loss": cfg.reconstruction}
 
 
 __all__ = ["inception_fid", "GenerateConfig", "VAETask", "GANTask", "Judge", "judge_for", "train", "evaluate",
-           "load_generator",
-           "resolve_defaults", "to_unit", "to_uint8", "vae_scores"]
+           "load_generator", "resolve_defaults", "to_unit", "to_uint8", "vae_scores", "elbo_and_nll"]

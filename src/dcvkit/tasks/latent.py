@@ -83,9 +83,13 @@ class Latent:
     def __init__(self, weights: str | os.PathLike, device: str = "auto", seed: int = 0):
         from dcvkit.engine import resolve_device
 
+        from dcvkit.io import load_checkpoint
+
         self.device = resolve_device(device)
         self.weights = weights
-        self.model, self.meta = load_generator(weights, str(self.device))
+        ckpt = load_checkpoint(weights)  # read once: the model and, for test_data, the run's config
+        self.model, self.meta = load_generator(weights, str(self.device), ckpt)
+        self.config: dict[str, Any] = dict(ckpt.get("config", {}))
         self.classes: list[str] = list(self.meta["classes"])
         self.vae = self.meta["model"] in VAES
         self.g = torch.Generator().manual_seed(seed)
@@ -120,10 +124,9 @@ class Latent:
         """The test split of the data the run was trained on."""
         if self._data is None:
             from dcvkit.config import from_dict
-            from dcvkit.io import load_checkpoint
             from dcvkit.tasks.generate import GenerateConfig, load_splits
 
-            cfg = from_dict(GenerateConfig, load_checkpoint(self.weights)["config"], where=str(self.weights))
+            cfg = from_dict(GenerateConfig, self.config, where=str(self.weights))
             splits = load_splits(cfg)
             self._data = splits.test if splits.test is not None else splits.val
             if self._data is None:

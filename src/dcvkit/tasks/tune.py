@@ -186,24 +186,6 @@ class OptunaPruning(Callback):
             raise optuna.TrialPruned(f"{self.monitor} {value:.4f} at epoch {epoch}")
 
 
-def _grid_sampler_class() -> type:
-    import optuna
-
-    class Grid(optuna.samplers.GridSampler):
-        """Optuna's grid sampler without its ``study.stop()`` once the grid is covered: ``stop`` only works
-        inside ``study.optimize``, and dcvkit's ask-and-tell loop stops by counting trials (past the grid's
-        size the sampler revisits points)."""
-
-        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-            return None
-
-    return Grid
-
-
-def _Grid(*args: Any, **kwargs: Any) -> Any:
-    return _grid_sampler_class()(*args, **kwargs)
-
-
 def make_sampler(cfg: TuneConfig, space: dict[str, dict[str, Any]]) -> Any:
     import optuna
 
@@ -212,7 +194,15 @@ def make_sampler(cfg: TuneConfig, space: dict[str, dict[str, Any]]) -> Any:
     if cfg.sampler == "random":
         return optuna.samplers.RandomSampler(seed=cfg.seed)
     if cfg.sampler == "grid":
-        return _Grid(grid(space, cfg.grid_points), seed=cfg.seed)
+        class Grid(optuna.samplers.GridSampler):
+            """Optuna's grid sampler without its ``study.stop()`` once the grid is covered: ``stop`` only works
+            inside ``study.optimize``; dcvkit's ask-and-tell loop stops by counting trials (past the grid's size
+            the sampler revisits points)."""
+
+            def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+                return None
+
+        return Grid(grid(space, cfg.grid_points), seed=cfg.seed)
     if cfg.sampler == "cmaes":
         bad = [n for n, s in space.items() if s["type"] == "categorical"]
         if bad:
@@ -231,12 +221,11 @@ def make_pruner(name: str) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def make_storage(cfg: TuneConfig, run_dir: Path) -> Any:
-    """A journal file (default, or a path given) or an RDB URL."""
+def make_storage(spec: str) -> Any:
+    """A journal file path or an RDB URL."""
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-    spec = cfg.storage or str(run_dir / "study.journal")
     if "://" in spec:
         try:
             return optuna.storages.RDBStorage(spec)
@@ -270,10 +259,9 @@ def tune(cfg: TuneConfig, objective_hook: Callable[[Any, Any], None] | None = No
         cfg = from_dict(TuneConfig, {**saved, **changed, "resume": None}, where=str(run_dir / "tune.yaml"))
     else:
         run_dir = new_run_dir(Path(cfg.project) / "tune", cfg.name)
-        write_yaml(run_dir / "tune.yaml", {**to_dict(cfg), "storage": cfg.storage or str(run_dir / "study.journal"),
-                                            "study": cfg.study or run_dir.name})
         cfg = dataclasses.replace(cfg, storage=cfg.storage or str(run_dir / "study.journal"),
                                   study=cfg.study or run_dir.name)
+        write_yaml(run_dir / "tune.yaml", to_dict(cfg))
     cfg_cls, train = task_entry(cfg.task)
     base = load_yaml(cfg.base) if cfg.base else {}
     base = {k: v for k, v in base.items() if k not in ("resume", "project", "name")}
@@ -285,7 +273,8 @@ def tune(cfg: TuneConfig, objective_hook: Callable[[Any, Any], None] | None = No
     if monitor == "auto":
         raise ConfigError(f"--task {cfg.task}: its monitor depends on the model; give --monitor (e.g. val_loss)")
     direction = "minimize" if monitor_mode(monitor) == "min" else "maximize"
-    storage = make_storage(cfg, run_dir)
+    assert cfg.storage is not None  # set when the run directory was made
+    storage = make_storage(cfg.storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=cfg.study, storage=storage, sampler=make_sampler(cfg, space),
                                 pruner=pruner or make_pruner(cfg.pruner), direction=direction, load_if_exists=True)
@@ -309,8 +298,7 @@ def tune(cfg: TuneConfig, objective_hook: Callable[[Any, Any], None] | None = No
         log(f"trial {trial.number}: {monitor} {result.fit.best:.4f}  {values}")
         return float(result.fit.best)
 
-    journal = cfg.storage and "://" not in cfg.storage
-    run_trials(study, objective, cfg, lock_path=Path(f"{cfg.storage}.ask-lock") if journal else None)
+    run_trials(study, objective, cfg, lock_path=None if "://" in cfg.storage else Path(f"{cfg.storage}.ask-lock"))
     rows = trial_rows(study, monitor)
     write_csv(run_dir / "trials.csv", rows)
     best_path = None

@@ -62,8 +62,7 @@ def plot_coverage(coverage: dict[str, Any], path: str | os.PathLike, title: str 
     hist = coverage["histogram"]
     fig, ax = plt.subplots(figsize=(1.5 + 0.6 * len(hist), 3.2))
     counts = np.array(list(hist.values()), dtype=float)
-    ax.bar(list(hist), counts, color=["#c44e52" if c < 0.1 * counts.sum() / len(counts) else "#4c72b0"
-                                      for c in counts])
+    ax.bar(list(hist), counts, color=["#c44e52" if name in coverage["rare"] else "#4c72b0" for name in hist])
     ax.axhline(counts.sum() / len(counts), color="k", lw=0.8, ls="--", label="fair share")
     ax.set_ylabel("samples")
     ax.tick_params(axis="x", rotation=45, labelsize=7)
