@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dcvkit-installed
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data demo test bench bench-augment bench-saliency bench-segment bench-proposals bench-detect bench-generative bench-tune bench-architectures clean help
+.PHONY: setup data postgres demo test bench bench-augment bench-saliency bench-segment bench-proposals bench-detect bench-generative bench-tune bench-architectures clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,10 +28,20 @@ data:
 		{ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; }; \
 	else echo "note: $(FMNIST) missing and apt unavailable; use --download or --data-dir"; fi
 
+# PostgreSQL's server programs for the test of `dcv tune --storage postgresql://` (two workers, one study): the
+# test starts its own server on 127.0.0.1 in a temp folder and stops it. Debian's postgresql where missing.
+postgres:
+	@if command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian package postgresql"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }; \
+	else echo "note: PostgreSQL server programs missing and apt unavailable; the PostgreSQL tune test will skip"; fi
+
 demo: setup  ## train the CNN and the classical baselines on Fashion-MNIST, write the HTML report
 	$(BIN)/dcv quickstart
 
-test: setup  ## run the test suite
+test: setup postgres  ## run the test suite (PostgreSQL's server programs too, for the shared-study test)
 	$(BIN)/python -m pytest -q
 
 bench: setup  ## training-throughput benchmark (dcvkit engine vs bare loop vs PIL/ToTensor DataLoader)

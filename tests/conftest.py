@@ -99,10 +99,7 @@ def fashion_mnist() -> Path:
 
     folder = named.find("fashion-mnist")
     if folder is None:
-        msg = "Fashion-MNIST not found (install dataset-fashion-mnist: make setup)"
-        if os.environ.get("DCV_REQUIRE_DATA") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing("Fashion-MNIST not found (install dataset-fashion-mnist: make setup)")
     return folder
 
 
@@ -139,3 +136,58 @@ def assert_one_line_error(code: int, err: str, *fragments: str, exit_code: int =
     for f in fragments:
         assert f in lines[0], (f, lines[0])
     return lines[0]
+
+
+def missing(what: str) -> None:
+    """A test's set-up is missing: fail under DCV_REQUIRE_DATA=1 (CI), skip otherwise."""
+    if os.environ.get("DCV_REQUIRE_DATA") == "1":
+        pytest.fail(what)
+    pytest.skip(what)
+
+
+def _pg_program(name: str) -> str | None:
+    import glob
+    import shutil
+
+    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found if isinstance(found, str) else (found[-1] if found else None)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server on 127.0.0.1 (a free port, a temp data folder), for the session; its URL.
+    `make test` installs Debian's postgresql where the server programs are missing."""
+    import pwd
+    import socket
+    import subprocess
+    import tempfile
+
+    initdb, pg_ctl = _pg_program("initdb"), _pg_program("pg_ctl")
+    if not (initdb and pg_ctl):
+        missing("PostgreSQL server programs (initdb, pg_ctl) not found; `make test` installs Debian's postgresql")
+    try:
+        import psycopg  # noqa: F401  (SQLAlchemy 2.1's default PostgreSQL driver)
+    except ImportError:
+        missing("psycopg missing: pip install 'dcvkit[postgres]' (make setup installs it)")
+    root = Path(tempfile.mkdtemp(prefix="dcv-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root: run it as Debian's postgres user
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            missing("running as root and there is no 'postgres' user to run the PostgreSQL server as")
+        os.chown(root, user.pw_uid, user.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = root / "data"
+    subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"], check=True,
+                   capture_output=True)
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
+                    "-o", f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run(["rm", "-rf", str(root)])

@@ -138,3 +138,33 @@ def test_grid_covers_the_whole_grid_and_stops_by_count(idx_dir, tmp_path):
     points = sorted((t.params["lr"], t.params["dropout"]) for t in r.study.trials)
     assert points == [(0.01, 0.0), (0.01, 0.2), (0.1, 0.0), (0.1, 0.2)]
     assert all(t.state.name == "COMPLETE" for t in r.study.trials)
+
+
+def test_two_workers_share_one_postgresql_study(idx_dir, tmp_path, postgres_url):
+    """Workers as on two machines: separate run directories, one RDB study on a PostgreSQL server (started on
+    loopback by the fixture), exactly the trials asked for, each run by one worker."""
+    import optuna
+
+    exe = [sys.executable, "-m", "dcvkit"]
+    args = ["tune", "--space", str(_space(tmp_path)), "--fixed", _fixed(idx_dir, 1), "--trials", "6",
+            "--pruner", "none", "--storage", postgres_url, "--study", "pg-shared"]
+    workers = [subprocess.Popen([*exe, *args, "--project", f"worker{i}"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for p in workers:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    study = optuna.load_study(study_name="pg-shared", storage=postgres_url)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 6
+    assert sorted(t.number for t in study.trials) == list(range(6))
+    ran = [sorted(int(d.name.removeprefix("trial_")) for d in Path(f"worker{i}/tune/exp/trials").iterdir())
+           for i in range(2)]
+    assert sorted(ran[0] + ran[1]) == list(range(6))  # no trial run twice, none lost
+    assert all(ran), f"one worker ran every trial: {ran}"
+    for i in range(2):  # each worker's table and best config cover the whole study
+        assert len(list(csv.DictReader(open(f"worker{i}/tune/exp/trials.csv")))) == 6
+        assert Path(f"worker{i}/tune/exp/best.yaml").is_file()
+
+
+def test_unreachable_database_is_one_line(tmp_path, capsys):
+    code = main(["tune", "--trials", "1", "--storage", "postgresql://nobody@127.0.0.1:1/none"])
+    assert_one_line_error(code, capsys.readouterr().err, "cannot open the study database")

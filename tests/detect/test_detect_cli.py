@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, run
+from conftest import assert_one_line_error, missing, run
 
 pytestmark = pytest.mark.data
 
@@ -23,11 +23,7 @@ def runs(tmp_path_factory):
     from dcvkit.data import named
 
     if named.find("fashion-mnist") is None:
-        import os
-
-        if os.environ.get("DCV_REQUIRE_DATA") == "1":
-            pytest.fail("Fashion-MNIST not found (install dataset-fashion-mnist: make setup)")
-        pytest.skip("Fashion-MNIST not found")
+        missing("Fashion-MNIST not found (install dataset-fashion-mnist: make setup)")
     from dcvkit.cli.main import main
 
     root = tmp_path_factory.mktemp("detect")

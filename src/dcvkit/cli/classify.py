@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dcvkit.cli.launch import launched
 from dcvkit.cli.output import err, out, print_table
 from dcvkit.config import add_config_arguments, resolve
 
@@ -50,6 +51,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dcvkit.tasks.classify import ClassifyConfig, train
 
     cfg = resolve(ClassifyConfig, args)
+    if (code := launched(cfg, args)) is not None:
+        return code
     result = train(cfg)
     fit = result.fit
     line = f"done: {fit.epochs_run} epochs in {fit.seconds:.0f}s"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dcvkit.cli.launch import launched
 from dcvkit.cli.output import out, print_table
 from dcvkit.config import add_config_arguments, resolve
 
@@ -101,6 +102,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dcvkit.tasks.detect import DetectConfig, resolve_defaults, train
 
     cfg = resolve(DetectConfig, args)
+    if (code := launched(cfg, args)) is not None:
+        return code
     result = train(cfg)
     fit = result.fit
     line = f"done: {fit.epochs_run} epochs in {fit.seconds:.0f}s"

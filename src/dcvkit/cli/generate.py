@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dcvkit.cli.launch import launched
 from dcvkit.cli.output import out, print_table
 from dcvkit.config import add_config_arguments, resolve
 
@@ -131,7 +132,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from dcvkit.tasks.generate import GenerateConfig, train
 
-    result = train(resolve(GenerateConfig, args))
+    cfg = resolve(GenerateConfig, args)
+    if (code := launched(cfg, args)) is not None:
+        return code
+    result = train(cfg)
     fit, t = result.fit, result.test
     line = f"done: {fit.epochs_run} epochs in {fit.seconds:.0f}s"
     if fit.best is not None:

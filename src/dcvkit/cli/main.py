@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -71,17 +72,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # what `--devices N` runs again in each training process
     warnings.filterwarnings("ignore", module="tensorboard")
+    rank = _quiet_unless_rank_zero()
     try:
         return int(args.func(args) or 0)
     except DcvError as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        message = " ".join(str(e).split())
+        from dcvkit.engine.distributed import report_error
+
+        if not report_error(message, e.exit_code):  # a worker of `--devices N` leaves it to the launcher
+            print(f"error: {message}" if rank == 0 else f"error (rank {rank}): {message}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if "WORLD_SIZE" in os.environ:  # a training process: leave the process group cleanly
+            from dcvkit.engine.distributed import shutdown
+
+            shutdown()
+
+
+def _quiet_unless_rank_zero() -> int:
+    """In distributed training (torchrun sets RANK) only rank 0 prints; the others keep their errors."""
+    if "WORLD_SIZE" not in os.environ:
+        return 0
+    from dcvkit.engine.distributed import world
+
+    rank = world().rank
+    if rank != 0:
+        from dcvkit.cli.output import err
+        from dcvkit.engine.loop import console
+
+        sys.stdout = open(os.devnull, "w")
+        console.quiet = err.quiet = True
+    return rank
 
 
 def entry() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dcvkit.cli.launch import launched
 from dcvkit.cli.output import out, print_table
 from dcvkit.config import add_config_arguments, resolve
 
@@ -83,6 +84,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dcvkit.tasks.segment import SegmentConfig, train
 
     cfg = resolve(SegmentConfig, args)
+    if (code := launched(cfg, args)) is not None:
+        return code
     result = train(cfg)
     _report_train(result, "val_loss" if cfg.target == "image" else cfg.monitor)
     return 0
@@ -92,6 +95,8 @@ def cmd_train_autoencoder(args: argparse.Namespace) -> int:
     from dcvkit.tasks.segment import AutoencoderConfig, train
 
     cfg = resolve(AutoencoderConfig, args)
+    if (code := launched(cfg, args)) is not None:
+        return code
     result = train(cfg)
     _report_train(result, cfg.monitor)
     return 0

@@ -66,11 +66,13 @@ class ImageTensors(InMemoryImages):
     def subset(self, index: Tensor) -> "ImageTensors":
         return ImageTensors(self.images[index], self.labels[index], self.classes)
 
-    def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0) -> "TensorLoader":
-        return TensorLoader(self, batch_size, shuffle=shuffle, seed=seed)
+    def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0,
+               shard: "Shard | None" = None) -> "TensorLoader":
+        return TensorLoader(self, batch_size, shuffle=shuffle, seed=seed, shard=shard or Shard())
 
 class Batches(Protocol):
-    """What the engine iterates: ``len()`` batches of ``(images, labels)``, reshuffled by ``set_epoch``."""
+    """What the engine iterates: ``len()`` batches of ``(images, labels)``, reshuffled by ``set_epoch``.
+    Loaders built with a :class:`Shard` also say which indices the current epoch reads (``indices()``)."""
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]: ...
     def __len__(self) -> int: ...
@@ -83,6 +85,28 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
     return torch.randperm(n, generator=g)
 
 
+@dataclass(frozen=True)
+class Shard:
+    """The part of every epoch one of ``world`` training processes reads (distributed training)."""
+
+    rank: int = 0
+    world: int = 1
+
+
+def epoch_indices(n: int, *, shuffle: bool, seed: int, epoch: int, shard: Shard = Shard()) -> Tensor:
+    """The indices one process reads in ``epoch``, in order.
+
+    Every rank draws the same permutation (from seed and epoch) and takes every ``world``-th index from
+    position ``rank``; the last ``n % world`` indices of the permutation (a different few each epoch) are left
+    out so every rank gets as many. The ranks' parts are disjoint, and with a per-rank batch of ``B / world``
+    the union of the ranks' k-th batches is the k-th batch of ``B`` that a single process reads
+    (``torch.utils.data.DistributedSampler`` pads with repeats instead, and interleaves differently)."""
+    order = epoch_permutation(n, seed, epoch) if shuffle else torch.arange(n)
+    if shard.world == 1:
+        return order
+    return order[shard.rank: n - n % shard.world: shard.world]
+
+
 @dataclass
 class TensorLoader:
     """Batches an :class:`ImageTensors` by tensor indexing; the fastest path for data that fits in memory."""
@@ -92,25 +116,31 @@ class TensorLoader:
     shuffle: bool = False
     seed: int = 0
     drop_last: bool = False
+    shard: Shard = Shard()
     epoch: int = field(default=0, init=False)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def indices(self) -> Tensor:
+        """The indices this loader reads in the current epoch, in order."""
+        return epoch_indices(len(self.data), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, shard=self.shard)
+
     def __len__(self) -> int:
-        n = len(self.data)
+        n = len(self.data) // self.shard.world
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        n = len(self.data)
-        order = epoch_permutation(n, self.seed, self.epoch) if self.shuffle else None
-        for b in range(len(self)):
-            sl = slice(b * self.batch_size, min(n, (b + 1) * self.batch_size))
-            if order is None:
+        if not self.shuffle and self.shard.world == 1:  # slices: views, no copy
+            n = len(self.data)
+            for b in range(len(self)):
+                sl = slice(b * self.batch_size, min(n, (b + 1) * self.batch_size))
                 yield self.data.images[sl], self.data.labels[sl]
-            else:
-                idx = order[sl]
-                yield self.data.images[idx], self.data.labels[idx]
+            return
+        order = self.indices()
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield self.data.images[idx], self.data.labels[idx]
 
 
 @dataclass
@@ -152,7 +182,8 @@ class ImageFilesLike(Protocol):
     @property
     def img_size(self) -> tuple[int, int]: ...
     def subset(self, index: Tensor) -> "ImageFilesLike": ...
-    def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0) -> Batches: ...
+    def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0,
+               shard: Shard | None = None) -> Batches: ...
     def mean_std(self, max_images: int = 10_000) -> tuple[list[float], list[float]]: ...
 
 

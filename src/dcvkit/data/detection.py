@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from dcvkit.data.annotations import AnnotatedImage, Annotations, safe_path
-from dcvkit.data.core import InMemoryImages, epoch_permutation
+from dcvkit.data.core import InMemoryImages, Shard, epoch_indices
 from dcvkit.errors import DataError
 
 FORMATS = ("coco", "yolo", "voc")
@@ -50,8 +50,9 @@ class DetectionTensors(InMemoryImages):
                                 self.classes, [self.files[i] for i in idx] if self.files else [],
                                 [self.proposals[i] for i in idx] if self.proposals is not None else None)
 
-    def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0) -> "DetectionLoader":
-        return DetectionLoader(self, batch_size, shuffle=shuffle, seed=seed)
+    def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0,
+               shard: Shard | None = None) -> "DetectionLoader":
+        return DetectionLoader(self, batch_size, shuffle=shuffle, seed=seed, shard=shard or Shard())
 
     def mean_std(self, max_images: int = 2000) -> tuple[list[float], list[float]]:
         return super().mean_std(max_images)
@@ -64,17 +65,21 @@ class DetectionLoader:
     batch_size: int
     shuffle: bool = False
     seed: int = 0
+    shard: Shard = Shard()
     epoch: int = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def indices(self) -> Tensor:
+        return epoch_indices(len(self.data), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, shard=self.shard)
+
     def __len__(self) -> int:
-        return -(-len(self.data) // self.batch_size)
+        return -(-(len(self.data) // self.shard.world) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]]:
-        n, d = len(self.data), self.data
-        order = epoch_permutation(n, self.seed, self.epoch) if self.shuffle else torch.arange(n)
+        d = self.data
+        order = self.indices()
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             ids = idx.tolist()

@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from dcvkit.data.core import ImageTensors, epoch_permutation
+from dcvkit.data.core import ImageTensors, Shard, epoch_indices
 from dcvkit.errors import DataError
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -163,8 +163,9 @@ class ImageFiles:
         return ImageFiles([self.paths[i] for i in idx], [self.labels[i] for i in idx], self.classes,
                           self.channels, self.img_size, self.skip_bad)
 
-    def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 2) -> "FileLoader":
-        return FileLoader(self, batch_size, shuffle=shuffle, seed=seed, workers=workers)
+    def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 2,
+               shard: Shard | None = None) -> "FileLoader":
+        return FileLoader(self, batch_size, shuffle=shuffle, seed=seed, workers=workers, shard=shard or Shard())
 
     def mean_std(self, max_images: int = 1000) -> tuple[list[float], list[float]]:
         idx = torch.linspace(0, len(self) - 1, min(max_images, len(self))).long()
@@ -180,17 +181,21 @@ class FileLoader:
     shuffle: bool = False
     seed: int = 0
     workers: int = 2
+    shard: Shard = Shard()
     epoch: int = field(default=0, init=False)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def indices(self) -> Tensor:
+        return epoch_indices(len(self.files), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch,
+                             shard=self.shard)
+
     def __len__(self) -> int:
-        return -(-len(self.files) // self.batch_size)
+        return -(-(len(self.files) // self.shard.world) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        order = (epoch_permutation(len(self.files), self.seed, self.epoch) if self.shuffle
-                 else torch.arange(len(self.files))).tolist()
+        order = self.indices().tolist()
         dl = DataLoader(_FileDataset(self.files), batch_size=self.batch_size, sampler=order,
                         num_workers=self.workers, collate_fn=_collate, persistent_workers=False)
         for images, labels, errors in dl:

@@ -57,10 +57,11 @@ class MaskTensors(InMemoryImages):
     def subset(self, index: Tensor) -> "MaskTensors":
         return MaskTensors(self.images[index], self.masks[index], self.classes)
 
-    def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0):
-        from dcvkit.data.core import TensorLoader
+    def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0, shard=None):
+        from dcvkit.data.core import Shard, TensorLoader
 
-        return TensorLoader(self, batch_size, shuffle=shuffle, seed=seed)  # type: ignore[arg-type]
+        return TensorLoader(self, batch_size, shuffle=shuffle, seed=seed,  # type: ignore[arg-type]
+                            shard=shard or Shard())
 
     def mean_std(self, max_images: int = 2000) -> tuple[list[float], list[float]]:
         return super().mean_std(max_images)

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 
 class Callback:
+    """Under distributed training a callback runs on rank 0 only, unless it sets ``all_ranks = True``."""
+
+    all_ranks = False
+
     def on_fit_start(self, trainer: "Trainer") -> None: ...
     def on_epoch_end(self, trainer: "Trainer", record: dict[str, float]) -> None: ...
     def on_fit_end(self, trainer: "Trainer") -> None: ...
@@ -49,6 +53,8 @@ class Improvement:
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs."""
+
+    all_ranks = True  # distributed training: every rank decides to stop, from the same broadcast metrics
 
     def __init__(self, monitor: str, patience: int, min_delta: float = 0.0):
         self.patience = patience

@@ -4,7 +4,8 @@ A task gives the engine (see :class:`Task`): ``model``, ``configure_optimizers(c
 ``training_step(batch) -> (loss, logs)``, ``validation_step(batch)``, ``validation_epoch_end() -> metrics``
 and ``checkpoint_meta()``; optionally ``on_train_epoch_start(epoch)`` (called after ``model.train()``). The engine owns the rest: device placement (channels-last for conv nets, a 2x
 speed-up on CPU), mixed precision on CUDA, the learning-rate schedule, the progress bar, callbacks
-(early stopping, checkpoints, CSV, TensorBoard), resume, and the NaN guard.
+(early stopping, checkpoints, CSV, TensorBoard), resume, and the NaN guard. Under torchrun it trains
+DistributedDataParallel (see :mod:`dcvkit.engine.distributed`): rank 0 validates, logs and checkpoints.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from torch import Tensor, nn
 
 from dcvkit.config import TrainConfig, to_dict
 from dcvkit.data.core import Batches
+from dcvkit.engine import distributed
 from dcvkit.engine.callbacks import (Callback, Checkpointer, CSVLogger, EarlyStopping, TensorBoard,
                                     active_extra_callbacks)
 from dcvkit.engine.optim import LRSchedule
-from dcvkit.engine.runtime import resolve_device, rng_state, set_rng_state
+from dcvkit.engine.runtime import epoch_seed, resolve_device, rng_state, set_rng_state
 from dcvkit.errors import TrainingDiverged
 
 console = Console(stderr=True)
@@ -77,7 +79,10 @@ class Trainer:
     callbacks: list[Callback] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.device = resolve_device(self.cfg.device)
+        self.world = distributed.world()
+        self.device = distributed.process_device(resolve_device(self.cfg.device), self.world)
+        distributed.setup(self.device)
+        self.is_main = self.world.is_main
         model = self.task.model.to(self.device)
         self.channels_last = _has_conv(model)
         if self.channels_last:
@@ -87,6 +92,12 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.optimizer = self.task.configure_optimizers(self.cfg)
         self.manual_optimization = bool(getattr(self.task, "manual_optimization", False))
+        # Under torchrun: the training step as a DDP module (it synchronises the gradients in backward).
+        self.ddp: nn.Module | None = None
+        if self.world.distributed:
+            distributed.check_trainable(self.task, self.world)
+            self.ddp = distributed.wrap(self.task, self.device,
+                                        bool(getattr(self.task, "find_unused_parameters", False)))
         self.history: list[dict[str, float]] = []
         self.epoch = 0  # epochs completed
         self.schedule: LRSchedule | None = None
@@ -107,10 +118,17 @@ class Trainer:
         self._stop_reason = reason
 
     def fit(self, train: Batches, val: Batches | None = None, resume: dict[str, Any] | None = None) -> FitResult:
+        """Train for the configured epochs (from ``resume``, a checkpoint's contents, when given). Under
+        torchrun ``train`` is this rank's shard and ``val`` is read by rank 0 only."""
         self.schedule = LRSchedule(self.optimizer, self.cfg, len(train))
         if resume is not None:
             self._restore(resume)
-        for cb in self.callbacks:
+        if self.world.rank > 0:  # dropout and other draws differ between ranks (rank 0 keeps the run's stream)
+            torch.manual_seed(epoch_seed(self.cfg.seed, self.epoch))
+        if self.world.distributed:
+            self._record_shards(train)
+        callbacks = self._callbacks_here()
+        for cb in callbacks:
             cb.on_fit_start(self)
         t0 = time.perf_counter()
         try:
@@ -118,11 +136,11 @@ class Trainer:
                 record = self._run_epoch(train, val)
                 self.history.append(record)
                 self.epoch += 1
-                for cb in self.callbacks:
+                for cb in callbacks:
                     cb.on_epoch_end(self, record)
                 self._print_epoch(record)
         finally:
-            for cb in self.callbacks:
+            for cb in callbacks:
                 cb.on_fit_end(self)
         if self._stop_reason and self.cfg.progress:
             console.print(f"[yellow]{self._stop_reason}[/]")
@@ -164,6 +182,36 @@ class Trainer:
 
     # --- internals ---------------------------------------------------------------------------------
 
+    def _callbacks_here(self) -> list[Callback]:
+        """The callbacks this process runs: all of them on rank 0; elsewhere only those that steer training
+        (``all_ranks = True``: early stopping), which see the same broadcast metrics on every rank."""
+        return [cb for cb in self.callbacks if self.is_main or getattr(cb, "all_ranks", False)]
+
+    def _record_shards(self, train: Batches) -> None:
+        """``distributed.json`` in the run directory: the world, and which images the ranks read in the first
+        epoch trained (gathered from every rank): how many each, how many read twice (0), how many in all."""
+        import socket
+
+        import torch.distributed as dist
+
+        from dcvkit.io import write_json
+
+        indices = getattr(train, "indices", None)
+        parts = distributed.gather(indices().to(self.device)) if indices is not None else []
+        hosts: list[Any] = [None] * self.world.size
+        dist.all_gather_object(hosts, socket.gethostname())
+        if not self.is_main:
+            return
+        seen = torch.cat(parts).cpu() if parts else torch.empty(0, dtype=torch.long)
+        dataset = getattr(train, "data", None)
+        dataset = dataset if dataset is not None else getattr(train, "files", ())
+        write_json(self.run_dir / "distributed.json", {
+            "backend": distributed.backend(), "world_size": self.world.size, "nodes": self.world.nodes,
+            "hosts": hosts, "global_batch": self.cfg.batch_size, "rank_batch": getattr(train, "batch_size", None),
+            "steps_per_epoch": len(train), "epoch": self.epoch + 1, "dataset_images": len(dataset),
+            "images_per_rank": [len(p) for p in parts], "read_by_two_ranks": len(seen) - len(seen.unique()),
+            "images_read": len(seen.unique()), "left_out_this_epoch": len(dataset) - len(seen.unique())})
+
     def _restore(self, ckpt: dict[str, Any]) -> None:
         assert self.schedule is not None
         self.task.model.load_state_dict(ckpt["model"])
@@ -203,7 +251,7 @@ class Trainer:
                 batch = self.to_device(batch)
                 n = batch[0].shape[0] if isinstance(batch, (list, tuple)) and isinstance(batch[0], Tensor) else 1
                 with self.autocast():
-                    loss, logs = self.task.training_step(batch)
+                    loss, logs = self.ddp(batch) if self.ddp is not None else self.task.training_step(batch)
                 if not self.manual_optimization:
                     opt.zero_grad(set_to_none=True)
                     self.scaler.scale(loss).backward()
@@ -215,15 +263,21 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + v.detach().float() * n
                 seen += n
                 if step % check_every == 0 or step == len(train):
-                    value = float(loss.detach())
+                    # Every rank stops together: the check sums the loss over the ranks (NaN anywhere -> NaN).
+                    value = float(distributed.all_sum(loss.detach().float().reshape(1).clone())[0])
                     if not math.isfinite(value):
                         raise self._diverged(value, step)
                 bar.advance(step, seen, sums)
         seconds = time.perf_counter() - t0
+        if self.world.distributed:  # the epoch's training metrics over every rank's images
+            keys = list(sums)
+            total = distributed.all_sum(torch.stack([*(sums[k] for k in keys),
+                                                     torch.tensor(float(seen), device=self.device)]))
+            sums, seen = dict(zip(keys, total[:-1])), int(total[-1])
         record: dict[str, float] = {"epoch": self.epoch + 1}
         record.update({f"train_{k}": float(v) / max(seen, 1) for k, v in sums.items()})
         if val is not None:
-            record.update(self.validate(val))
+            record.update(distributed.broadcast(self.validate(val) if self.is_main else None))
         record["lr"] = schedule.lr
         record["time_s"] = round(seconds, 3)
         record["images_per_s"] = round(seen / max(seconds, 1e-9), 1)
@@ -239,10 +293,10 @@ class Trainer:
         return self.task.validation_epoch_end()
 
     def _progress(self, total: int) -> "_Bar":
-        return _Bar(total, f"epoch {self.epoch + 1}/{self.cfg.epochs}", enabled=self.cfg.progress)
+        return _Bar(total, f"epoch {self.epoch + 1}/{self.cfg.epochs}", enabled=self.cfg.progress and self.is_main)
 
     def _print_epoch(self, record: dict[str, float]) -> None:
-        if not self.cfg.progress:
+        if not (self.cfg.progress and self.is_main):
             return
         parts = [f"epoch {int(record['epoch'])}/{self.cfg.epochs}"]
         for k, v in record.items():

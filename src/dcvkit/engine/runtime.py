@@ -34,6 +34,13 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's random draws (augmentation, dropout), different on each distributed rank."""
+    from dcvkit.engine.distributed import world
+
+    return seed * 1_000_003 + epoch + 7919 * world().rank
+
+
 def rng_state() -> dict[str, object]:
     """Every RNG state a training step can consume, as tensors (checkpoint-safe)."""
     state: dict[str, object] = {"torch": torch.get_rng_state()}

@@ -24,7 +24,7 @@ from dcvkit.augment import AugmentConfig, Augmenter, parse_augment
 from dcvkit.config import DataConfig, TrainConfig, from_dict, opt
 from dcvkit.data import DataSplits
 from dcvkit.data.folders import decode, probe
-from dcvkit.engine import build_optimizer, param_groups, seed_everything
+from dcvkit.engine import build_optimizer, epoch_seed, param_groups, seed_everything
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, write_json
 from dcvkit.losses.classification import LOSSES, classification_loss
@@ -71,6 +71,11 @@ class ClassificationTask(Normalising):
         self.augmenter = augmenter
         self._val: list[Tensor] = []
 
+    @property
+    def find_unused_parameters(self) -> bool:
+        """For DistributedDataParallel: a frozen backbone takes no part in the loss."""
+        return self.cfg.freeze_backbone
+
     def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
         if not self.cfg.pretrained or self.cfg.backbone_lr == 1.0:
             return build_optimizer(param_groups(self.model, cfg.weight_decay), cfg)
@@ -89,7 +94,7 @@ class ClassificationTask(Normalising):
         """Reseed the augmentation (a resumed run draws the same transforms); freeze (or unfreeze) the
         backbone, a frozen backbone also keeping its batch-norm statistics."""
         if self.augmenter is not None:
-            self.augmenter.reseed(self.cfg.seed * 1_000_003 + epoch)
+            self.augmenter.reseed(epoch_seed(self.cfg.seed, epoch))
         if not self.cfg.freeze_backbone:
             return
         frozen = self.frozen(epoch)

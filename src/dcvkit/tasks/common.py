@@ -14,8 +14,9 @@ from torch import Tensor, nn
 
 from dcvkit.config import TrainConfig, from_dict, to_dict
 from dcvkit.data import DataSplits
+from dcvkit.data.core import Shard
 from dcvkit.engine import FitResult, Trainer
-from dcvkit.errors import CheckpointError
+from dcvkit.errors import CheckpointError, ConfigError
 from dcvkit.io import load_checkpoint, new_run_dir, write_yaml
 
 C = TypeVar("C")
@@ -73,20 +74,35 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
     """Create the run directory (``<project>/<subdir>/<name>`` unless given), save the config, fit ``task``
     on ``splits`` with the engine (plus the task's own ``callbacks``), plot the curves, and
     ``evaluate(best.pt, data=test split, ...)``."""
-    run_dir = Path(run_dir) if run_dir else new_run_dir(Path(cfg.project) / subdir, cfg.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_yaml(run_dir / "config.yaml", to_dict(cfg))
+    from dcvkit.engine import distributed
+    from dcvkit.engine.runtime import resolve_device
+
+    w = distributed.setup(distributed.process_device(resolve_device(cfg.device), distributed.world()))
+    if (cfg.devices > 1 or cfg.num_nodes > 1) and not w.distributed and not cfg.resume:
+        raise ConfigError(f"--devices {cfg.devices} --num-nodes {cfg.num_nodes}: the dcv command starts the "
+                          "processes; from Python, start the script under torchrun --nproc-per-node N")
+    cfg = dataclasses.replace(cfg, devices=w.local_size, num_nodes=w.nodes)  # what ran (a resume may differ)
+    distributed.check_trainable(task, w)
+    rank_batch = distributed.check_batch_size(cfg.batch_size, w)
+    if w.is_main:  # one run directory, made by rank 0 and told to the others
+        run_dir = Path(run_dir) if run_dir else new_run_dir(Path(cfg.project) / subdir, cfg.name)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_yaml(run_dir / "config.yaml", to_dict(cfg))
+    run_dir = distributed.broadcast(run_dir)
     model = task.model
-    if cfg.progress:
+    if cfg.progress and w.is_main:
         from dcvkit.engine.loop import console
 
         console.print(f"{splits.summary()}\nmodel {getattr(cfg, 'model', type(model).__name__)}: "
                       f"{sum(p.numel() for p in model.parameters()):,} parameters; run directory {run_dir}",
                       highlight=False)
     trainer = Trainer(task, cfg, run_dir, list(callbacks or []))
-    train_loader = splits.train.loader(cfg.batch_size, shuffle=True, seed=cfg.seed, workers=cfg.workers)
+    train_loader = splits.train.loader(rank_batch, shuffle=True, seed=cfg.seed,
+                                       workers=cfg.workers, shard=Shard(w.rank, w.size))
     val_loader = splits.val.loader(val_batch, shuffle=False, workers=cfg.workers) if splits.val is not None else None
     fit = trainer.fit(train_loader, val_loader, resume=ckpt)
+    if not w.is_main:  # rank 0 plots and tests
+        return TrainResult(run_dir, fit, None, splits)
 
     from dcvkit.viz.plots import plot_history
 

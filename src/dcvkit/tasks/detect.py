@@ -36,6 +36,7 @@ from dcvkit.config import TrainConfig, from_dict, opt
 from dcvkit.data import DataSplits
 from dcvkit.data.detection import DetectionTensors
 from dcvkit.engine import build_optimizer, param_groups, seed_everything
+from dcvkit.engine.distributed import world
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, save_checkpoint, write_json
 from dcvkit.metrics.detection import coco_eval
@@ -226,6 +227,8 @@ def with_proposals(splits: DataSplits, proposer, progress: bool = False) -> Data
 class DetectionTask(Normalising):
     """Trains any :class:`Detector` through ``model.loss``; detection mAP on validation images."""
 
+    find_unused_parameters = True  # DistributedDataParallel: not every detector's loss uses every parameter
+
     def __init__(self, model: Detector, cfg: DetectConfig, classes: list[str], mean: Sequence[float],
                  std: Sequence[float], model_kwargs: dict[str, Any], monitor_map: bool):
         self.model, self.cfg, self.classes = model, cfg, classes
@@ -365,6 +368,8 @@ def train(cfg: DetectConfig, run_dir: str | os.PathLike | None = None, splits: D
     task = DetectionTask(model, cfg, list(splits.classes), mean, std, kw,
                          monitor_map=cfg.model not in CROPS or cfg.monitor.startswith("val_map"))
     result = fit_run(task, cfg, splits, run_dir, "detect", evaluate, ckpt, val_batch=cfg.batch_size, test=False)
+    if not world().is_main:  # distributed training: rank 0 fits the SVMs and tests
+        return result
     best = result.run_dir / "best.pt"
     if cfg.model == "rcnn" and best.exists():
         fit_rcnn_svms(best, splits.train, cfg)

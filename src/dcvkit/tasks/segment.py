@@ -29,7 +29,7 @@ from dcvkit.augment import Augmenter, parse_augment
 from dcvkit.config import TrainConfig, from_dict, opt
 from dcvkit.data import DataSplits
 from dcvkit.data.masks import IGNORE
-from dcvkit.engine import build_optimizer, param_groups, seed_everything
+from dcvkit.engine import build_optimizer, epoch_seed, param_groups, seed_everything
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, write_json
 from dcvkit.losses.segmentation import LOSSES, RECONSTRUCTION_LOSSES, reconstruction_loss, segmentation_loss
@@ -170,7 +170,7 @@ class SegmentationTask(Normalising):
 
     def on_train_epoch_start(self, epoch: int) -> None:
         if self.augmenter is not None:
-            self.augmenter.reseed(self.cfg.seed * 1_000_003 + epoch)
+            self.augmenter.reseed(epoch_seed(self.cfg.seed, epoch))
 
     def _augment(self, images: Tensor, masks: Tensor | None) -> tuple[Tensor, Tensor | None]:
         if self.augmenter is None or not self.augmenter.cfg.random:

@@ -21,12 +21,14 @@ parameter importances, parallel coordinates).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager, Iterator
 
 from dcvkit.config import RunConfig, from_dict, load_yaml, opt, to_dict
 from dcvkit.engine.callbacks import Callback, extra_callbacks
@@ -227,13 +229,37 @@ def make_storage(spec: str) -> Any:
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     if "://" in spec:
-        try:
-            return optuna.storages.RDBStorage(spec)
-        except Exception as e:  # driver missing, server down, bad URL: one line
-            raise ConfigError(f"--storage {spec}: cannot open the study database ({str(e).splitlines()[0][:200]})") \
-                from None
+        return optuna.storages.RDBStorage(spec)
     Path(spec).parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(spec))
+
+
+def open_study(spec: str, name: str, **study_kwargs: Any) -> tuple[Any, Callable[[], ContextManager[None]]]:
+    """Create or load the study ``name`` in storage ``spec``; returns it and the lock its workers hold while
+    asking for a trial (:func:`study_lock`). Workers that start together create the tables and the study
+    once, under the same kind of lock."""
+    import optuna
+
+    engine = None
+    try:
+        if spec.startswith("postgresql"):
+            import sqlalchemy
+
+            engine = sqlalchemy.create_engine(spec, poolclass=sqlalchemy.pool.NullPool)
+        with study_lock(spec, f"{name}/setup", engine)():
+            storage = make_storage(spec)
+            study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, **study_kwargs)
+    except (ConfigError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # driver missing, server down, bad URL: one line
+        if "://" not in spec:
+            raise
+        raise ConfigError(f"--storage {spec}: cannot open the study database ({str(e).splitlines()[0][:200]}); "
+                          "PostgreSQL needs pip install 'dcvkit[postgres]'") from None
+    finally:
+        if engine is not None:
+            engine.dispose()
+    return study, study_lock(spec, name, getattr(storage, "engine", None))
 
 
 @dataclass
@@ -273,11 +299,10 @@ def tune(cfg: TuneConfig, objective_hook: Callable[[Any, Any], None] | None = No
     if monitor == "auto":
         raise ConfigError(f"--task {cfg.task}: its monitor depends on the model; give --monitor (e.g. val_loss)")
     direction = "minimize" if monitor_mode(monitor) == "min" else "maximize"
-    assert cfg.storage is not None  # set when the run directory was made
-    storage = make_storage(cfg.storage)
+    assert cfg.storage is not None and cfg.study is not None  # set when the run directory was made
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=cfg.study, storage=storage, sampler=make_sampler(cfg, space),
-                                pruner=pruner or make_pruner(cfg.pruner), direction=direction, load_if_exists=True)
+    study, lock = open_study(cfg.storage, cfg.study, sampler=make_sampler(cfg, space),
+                             pruner=pruner or make_pruner(cfg.pruner), direction=direction)
     trials_dir = run_dir / "trials"
 
     def objective(trial: optuna.Trial) -> float:
@@ -298,7 +323,7 @@ def tune(cfg: TuneConfig, objective_hook: Callable[[Any, Any], None] | None = No
         log(f"trial {trial.number}: {monitor} {result.fit.best:.4f}  {values}")
         return float(result.fit.best)
 
-    run_trials(study, objective, cfg, lock_path=None if "://" in cfg.storage else Path(f"{cfg.storage}.ask-lock"))
+    run_trials(study, objective, cfg, lock)
     rows = trial_rows(study, monitor)
     write_csv(run_dir / "trials.csv", rows)
     best_path = None
@@ -318,16 +343,53 @@ def tune(cfg: TuneConfig, objective_hook: Callable[[Any, Any], None] | None = No
     return TuneResult(run_dir, study, best_path, rows)
 
 
-def run_trials(study: Any, objective: Callable[[Any], float], cfg: TuneConfig, lock_path: Path | None) -> None:
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+@contextlib.contextmanager
+def _postgres_lock(engine: Any, name: str) -> Iterator[None]:
+    """A session-level advisory lock on the study's server: held by one worker at a time, on any machine."""
+    from sqlalchemy import text
+
+    key = int.from_bytes(hashlib.sha1(f"dcvkit-tune:{name}".encode()).digest()[:8], "big", signed=True)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+def study_lock(spec: str, name: str, engine: Any = None) -> Callable[[], ContextManager[None]]:
+    """The lock every worker of a study holds while it counts the trials and asks for one: an ``fcntl`` lock
+    on ``<journal>.ask-lock`` (one machine; Optuna keeps its own ``<journal>.lock``) or ``<db>.ask-lock`` for
+    SQLite, a PostgreSQL advisory lock named after the study (``engine``: a connection to its server) for
+    workers on many machines. Other databases get none: their workers may overshoot ``--trials`` by one trial
+    per extra worker."""
+    if spec.startswith("postgresql"):
+        return lambda: _postgres_lock(engine, name)
+    if "://" not in spec or spec.startswith("sqlite:///"):
+        path = Path(spec.removeprefix("sqlite:///") + ".ask-lock")
+        return lambda: _file_lock(path)
+    return contextlib.nullcontext
+
+
+def run_trials(study: Any, objective: Callable[[Any], float], cfg: TuneConfig,
+               lock: Callable[[], ContextManager[None]] = contextlib.nullcontext) -> None:
     """Optuna's ask-and-tell loop in ``cfg.n_jobs`` threads, until the study holds ``cfg.trials`` trials that
     are complete, pruned or running (failed ones are replaced) or ``cfg.timeout`` passes.
 
-    Counting and asking happen under one lock (a thread lock plus, for a journal file, an ``fcntl`` lock on
-    ``<journal>.ask-lock``; Optuna keeps its own ``<journal>.lock``), so workers sharing the study on one
-    machine start exactly the trials asked for: ``study.optimize`` with ``MaxTrialsCallback`` checks only after
-    a trial ends and can overshoot by one trial per extra worker. Threads share torch's random generator, so
-    trials run with ``n_jobs > 1`` are not reproducible bit for bit; separate processes (``--resume``) are.
-    Workers on several machines (RDB storage) have no shared lock and may overshoot by that."""
+    Counting and asking happen under one lock (a thread lock plus the study's :func:`study_lock`), so workers
+    sharing the study start exactly the trials asked for: ``study.optimize`` with ``MaxTrialsCallback`` checks
+    only after a trial ends and can overshoot by one trial per extra worker. Threads share torch's random
+    generator, so trials run with ``n_jobs > 1`` are not reproducible bit for bit; separate processes are."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -338,21 +400,11 @@ def run_trials(study: Any, objective: Callable[[Any], float], cfg: TuneConfig, l
     tlock = threading.Lock()
 
     def ask() -> Any:
-        with tlock:
-            f = None
-            if lock_path is not None:
-                import fcntl
-
-                f = open(lock_path, "a")
-                fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                taken = len(study.get_trials(deepcopy=False, states=(TS.COMPLETE, TS.PRUNED, TS.RUNNING)))
-                if taken >= cfg.trials or (cfg.timeout is not None and time.monotonic() - t0 > cfg.timeout):
-                    return None
-                return study.ask()
-            finally:
-                if f is not None:
-                    f.close()  # releases the lock
+        with tlock, lock():
+            taken = len(study.get_trials(deepcopy=False, states=(TS.COMPLETE, TS.PRUNED, TS.RUNNING)))
+            if taken >= cfg.trials or (cfg.timeout is not None and time.monotonic() - t0 > cfg.timeout):
+                return None
+            return study.ask()
 
     def worker() -> None:
         while (trial := ask()) is not None:
