@@ -97,7 +97,8 @@ class TrainConfig(RunConfig):
     deterministic: bool = opt(False, "use deterministic algorithms only (slower)")
     workers: int = opt(2, "data-loader worker processes for streamed (large) datasets")
     devices: int = opt(1, "training processes on this machine, one per GPU (or CPU processes): >1 runs "
-                          "DistributedDataParallel under torch's launcher (torchrun); --batch-size stays the global batch")
+                          "DistributedDataParallel under torch's launcher (torchrun); --batch-size stays the "
+                          "global batch")
     num_nodes: int = opt(1, "machines taking part; run the same command on each with MASTER_ADDR and NODE_RANK set "
                             "(README: 'Training on several GPUs or machines')")
     # outputs
