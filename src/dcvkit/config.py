@@ -103,6 +103,10 @@ class TrainConfig(RunConfig):
                             "(README: 'Training on several GPUs or machines')")
     # outputs
     resume: str | None = opt(None, "continue a run: its directory or its last.pt")
+    save_every_steps: int = opt(0, "also write a resumable last.pt every N training steps, mid-epoch (a run killed "
+                                   "outright resumes from there; 0: at the end of each epoch only)")
+    max_time: float | None = opt(None, "stop training after this many minutes with a resumable last.pt "
+                                       "(continue with --resume; the limit counts for one invocation)")
     tensorboard: bool = opt(True, "write TensorBoard events (scalars, lr, weight histograms)")
     histogram_freq: int = opt(1, "weight histograms every N epochs, like Keras' histogram_freq (0: off)")
     progress: bool = opt(True, "show a progress bar and one line per epoch")

@@ -34,3 +34,15 @@ class TrainingDiverged(DcvError):
     """The loss became NaN or Inf; the last good checkpoint was kept."""
 
     exit_code = 3
+
+
+class Interrupted(DcvError):
+    """Training was stopped by SIGINT/SIGTERM after saving a resumable ``last.pt``."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM
+
+
+class ResourceError(DcvError):
+    """The machine ran out of something (GPU memory, disk space); the message says what to change."""

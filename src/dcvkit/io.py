@@ -7,6 +7,7 @@ rename), so a crash or a full disk leaves either the old file or the new one, ne
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -17,7 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import torch
 import yaml
 
-from dcvkit.errors import CheckpointError, DcvError
+from dcvkit.errors import CheckpointError, DcvError, ResourceError
 
 
 _UMASK = os.umask(0)
@@ -54,8 +55,12 @@ def atomic_write(path: str | os.PathLike | Sequence[str | os.PathLike],
         for t in (tmp, *links):
             Path(t).unlink(missing_ok=True)
         if isinstance(e, OSError):
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise ResourceError(f"{paths[0]}: could not write, the disk is full ({e.strerror}); the previous "
+                                    "file, if any, is intact; free some space (or use another --project) and "
+                                    "--resume") from None
             raise DcvError(f"{paths[0]}: could not write ({e.strerror or e}); the previous file, if any, "
-                           "is intact") from e
+                           "is intact") from None
         raise
     return paths[0]
 

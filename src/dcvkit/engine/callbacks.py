@@ -87,6 +87,7 @@ class Checkpointer(Callback):
         self.tracker = Improvement(monitor)
 
     def on_epoch_end(self, trainer: "Trainer", record: dict[str, float]) -> None:
+        trainer.check_weights(step=0)  # never save non-finite weights over the last good checkpoint
         improved = self.tracker.update(record) or self.tracker.monitor not in record
         targets = [self.run_dir / "last.pt"] + ([self.run_dir / "best.pt"] if improved else [])
         save_checkpoint(targets, trainer.checkpoint_state())  # serialised once, linked into both names

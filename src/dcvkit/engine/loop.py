@@ -4,13 +4,25 @@ A task gives the engine (see :class:`Task`): ``model``, ``configure_optimizers(c
 ``training_step(batch) -> (loss, logs)``, ``validation_step(batch)``, ``validation_epoch_end() -> metrics``
 and ``checkpoint_meta()``; optionally ``on_train_epoch_start(epoch)`` (called after ``model.train()``). The engine owns the rest: device placement (channels-last for conv nets, a 2x
 speed-up on CPU), mixed precision on CUDA, the learning-rate schedule, the progress bar, callbacks
-(early stopping, checkpoints, CSV, TensorBoard), resume, and the NaN guard. Under torchrun it trains
-DistributedDataParallel (see :mod:`dcvkit.engine.distributed`): rank 0 validates, logs and checkpoints.
+(early stopping, checkpoints, CSV, TensorBoard), resume (from the end of an epoch or from the middle of
+one, exactly), the guards (NaN/Inf loss, out of GPU memory, ``--max-time``, SIGINT/SIGTERM). Under torchrun it
+trains DistributedDataParallel (see :mod:`dcvkit.engine.distributed`): rank 0 validates, logs and checkpoints.
+
+Resuming is exact: a checkpoint holds the model, optimizer, schedule, scaler, callbacks (early stopping),
+history, every random state a step draws from (torch's, and the task's own generators from its optional
+``generators()``) and, mid-epoch, the position in the epoch's data order and the epoch's running sums. The
+data order is a function of (seed, epoch), so skipping the steps already done puts the run back where it was:
+a run resumed from any checkpoint ends with the same weights, bit for bit, as one never stopped (CPU,
+deterministic algorithms).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
+import signal
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -29,7 +41,8 @@ from dcvkit.engine.callbacks import (Callback, Checkpointer, CSVLogger, EarlySto
                                     active_extra_callbacks)
 from dcvkit.engine.optim import LRSchedule
 from dcvkit.engine.runtime import epoch_seed, resolve_device, rng_state, set_rng_state
-from dcvkit.errors import TrainingDiverged
+from dcvkit.errors import Interrupted, ResourceError, TrainingDiverged
+from dcvkit.io import save_checkpoint
 
 console = Console(stderr=True)
 
@@ -102,6 +115,10 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.schedule: LRSchedule | None = None
         self._stop_reason: str | None = None
+        self._signal: int | None = None  # SIGINT/SIGTERM received: save and stop after this step
+        self._deadline: float | None = None  # --max-time, as a time.monotonic() value
+        self._resume_at: dict[str, Any] | None = None  # a mid-epoch checkpoint's position and running sums
+        self._stop_at_end = False  # asked to stop during an epoch's last step (decided alike on every rank)
         self.checkpointer = Checkpointer(self.run_dir, self.cfg.monitor)
         cbs: list[Callback] = [CSVLogger(self.run_dir / "metrics.csv")]
         if self.cfg.patience > 0:
@@ -131,19 +148,25 @@ class Trainer:
         for cb in callbacks:
             cb.on_fit_start(self)
         t0 = time.perf_counter()
+        self._deadline = time.monotonic() + 60 * self.cfg.max_time if self.cfg.max_time else None
         try:
-            while self.epoch < self.cfg.epochs and self._stop_reason is None:
-                record = self._run_epoch(train, val)
-                self.history.append(record)
-                self.epoch += 1
-                for cb in callbacks:
-                    cb.on_epoch_end(self, record)
-                self._print_epoch(record)
+            with self._catch_signals():
+                while self.epoch < self.cfg.epochs and self._stop_reason is None:
+                    record = self._run_epoch(train, val)
+                    if record is None:  # stopped mid-epoch by --max-time, last.pt written
+                        break
+                    self.history.append(record)
+                    self.epoch += 1
+                    for cb in callbacks:
+                        cb.on_epoch_end(self, record)
+                    self._print_epoch(record)
+                    if self._stop_at_end:  # a signal or --max-time during the epoch's last step: last.pt is written
+                        self._stop(len(train), len(train))
         finally:
             for cb in callbacks:
                 cb.on_fit_end(self)
         if self._stop_reason and self.cfg.progress:
-            console.print(f"[yellow]{self._stop_reason}[/]")
+            console.print(f"[yellow]{self._stop_reason}[/]", soft_wrap=True)
         tr = self.checkpointer.tracker
         return FitResult(self.run_dir, self.history, tr.best_epoch, tr.best, self._stop_reason,
                          time.perf_counter() - t0)
@@ -164,11 +187,15 @@ class Trainer:
     def autocast(self):
         return torch.autocast("cuda", dtype=self.amp_dtype) if self.use_amp else nullcontext()
 
-    def checkpoint_state(self) -> dict[str, Any]:
+    def checkpoint_state(self, position: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Everything a resumed run needs. ``position``: mid-epoch, the steps done in the current epoch
+        and that epoch's running sums (``epoch`` counts completed epochs either way)."""
         assert self.schedule is not None
         return {
             "format": "dcvkit-checkpoint-1",
             "epoch": self.epoch,
+            "position": position,
+            "generators": self._generator_states(),
             "model": self.task.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
@@ -222,7 +249,62 @@ class Trainer:
             cb.load_state_dict(state)
         self.history = list(ckpt["history"])
         self.epoch = int(ckpt["epoch"])
+        # Random states go back where they were taken: an epoch-end checkpoint's now, before the next epoch
+        # starts (and the task reseeds what it reseeds per epoch); a mid-epoch one's after that epoch restarts.
         set_rng_state(ckpt["rng"])
+        self._set_generators(ckpt.get("generators") or {})
+        if ckpt.get("position"):
+            self._resume_at = {**ckpt["position"], "rng": ckpt["rng"], "generators": ckpt.get("generators") or {}}
+
+    def _generator_states(self) -> dict[str, Tensor]:
+        """The states of the task's own random generators (e.g. its augmentation's), by name."""
+        gens = self.task.generators() if hasattr(self.task, "generators") else {}
+        return {name: g.get_state() for name, g in gens.items()}
+
+    def _set_generators(self, states: dict[str, Tensor]) -> None:
+        gens = self.task.generators() if hasattr(self.task, "generators") else {}
+        for name, state in states.items():
+            if name in gens:
+                gens[name].set_state(state)
+
+    @contextlib.contextmanager
+    def _catch_signals(self):
+        """SIGINT/SIGTERM ask the loop to finish the current step, write a resumable last.pt and stop
+        (:class:`Interrupted`); a second Ctrl-C stops at once. Only the main thread can take signals."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self._signal = signum
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+    @property
+    def _stop_now(self) -> bool:
+        return self._signal is not None or (self._deadline is not None and time.monotonic() > self._deadline)
+
+    def _stop(self, step: int, steps: int) -> None:
+        """After last.pt was written at ``step``: raise :class:`Interrupted` for a signal, else record the
+        --max-time stop (the loop returns normally)."""
+        where = f"epoch {self.epoch + (step < steps)}, step {step}/{steps}"
+        resume = f"{self.run_dir / 'last.pt'} holds the run up to there; continue with --resume {self.run_dir}"
+        if self._signal is not None:
+            raise Interrupted(f"interrupted by {signal.Signals(self._signal).name} at {where}: {resume}",
+                              self._signal)
+        self._stop_reason = f"stopped by --max-time {self.cfg.max_time:g} min at {where}: {resume}"
+
+    def check_weights(self, step: int) -> None:
+        """Raise :class:`TrainingDiverged` if the last update left non-finite weights (so none are saved)."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.task.model.parameters()):
+            raise self._diverged(float("nan"), step)
 
     def _diverged(self, value: float, step: int) -> TrainingDiverged:
         last = self.run_dir / "last.pt"
@@ -233,7 +315,9 @@ class Trainer:
             "Try a lower --lr (or a warm-up), and check the data for NaN/Inf values"
         )
 
-    def _run_epoch(self, train: Batches, val: Batches | None) -> dict[str, float]:
+    def _run_epoch(self, train: Batches, val: Batches | None) -> dict[str, float] | None:
+        """One epoch (or the rest of one, after a mid-epoch checkpoint); its record, or None when --max-time
+        stopped it midway (after writing last.pt)."""
         model, opt, schedule = self.task.model, self.optimizer, self.schedule
         assert schedule is not None
         model.train()
@@ -241,32 +325,56 @@ class Trainer:
             self.task.on_train_epoch_start(self.epoch)
         train.set_epoch(self.epoch)
         sums: dict[str, Tensor] = {}
-        seen = 0
+        seen, done, elapsed = 0, 0, 0.0
+        if self._resume_at is not None:  # mid-epoch checkpoint: the same position, sums and random states
+            at, self._resume_at = self._resume_at, None
+            done, seen, elapsed = int(at["step"]), int(at["seen"]), float(at["seconds"])
+            sums = {k: torch.tensor(v, dtype=torch.float32, device=self.device) for k, v in at["sums"].items()}
+            set_rng_state(at["rng"])
+            self._set_generators(at["generators"])
         # On CPU reading the loss costs nothing, so check it every step; on CUDA it forces a sync, so
-        # check every 20 steps (the weights written to disk are from the last good epoch either way).
+        # check every 20 steps, and before any checkpoint is written.
         check_every = 1 if self.device.type == "cpu" else 20
-        t0 = time.perf_counter()
-        with self._progress(len(train)) as bar:
-            for step, batch in enumerate(train, 1):
+        save_every = self.cfg.save_every_steps
+        steps = len(train)
+        t0 = time.perf_counter() - elapsed
+        with self._progress(steps) as bar:
+            bar.advance(done, seen, sums)
+            for step, batch in enumerate(itertools.islice(iter(train), done, None), done + 1):
                 batch = self.to_device(batch)
                 n = batch[0].shape[0] if isinstance(batch, (list, tuple)) and isinstance(batch[0], Tensor) else 1
-                with self.autocast():
-                    loss, logs = self.ddp(batch) if self.ddp is not None else self.task.training_step(batch)
-                if not self.manual_optimization:
-                    opt.zero_grad(set_to_none=True)
-                    self.scaler.scale(loss).backward()
-                    self.scaler.step(opt)
-                    self.scaler.update()
+                try:
+                    with self.autocast():
+                        loss, logs = self.ddp(batch) if self.ddp is not None else self.task.training_step(batch)
+                    if not self.manual_optimization:
+                        opt.zero_grad(set_to_none=True)
+                        self.scaler.scale(loss).backward()
+                        self.scaler.step(opt)
+                        self.scaler.update()
+                except torch.OutOfMemoryError:
+                    raise ResourceError(
+                        f"out of {self.device.type.upper()} memory at epoch {self.epoch + 1}, step {step} with "
+                        f"{n} images per step; lower --batch-size (or --img-size), or use --amp") from None
                 schedule.step_batch()
                 logs = {"loss": loss.detach(), **logs}
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + v.detach().float() * n
                 seen += n
-                if step % check_every == 0 or step == len(train):
-                    # Every rank stops together: the check sums the loss over the ranks (NaN anywhere -> NaN).
-                    value = float(distributed.all_sum(loss.detach().float().reshape(1).clone())[0])
+                save = step < steps and save_every > 0 and step % save_every == 0
+                stop = self._stop_now
+                if step % check_every == 0 or step == steps or save or stop:
+                    # Every rank decides alike: one sum over the ranks of (loss, stop?) (NaN anywhere -> NaN).
+                    agreed = distributed.all_sum(torch.stack([loss.detach().float().reshape(()),
+                                                              torch.tensor(float(stop), device=loss.device)]))
+                    value, stop = float(agreed[0]), bool(agreed[1] > 0)
                     if not math.isfinite(value):
                         raise self._diverged(value, step)
+                    self._stop_at_end = stop and step == steps
+                if step < steps and (save or stop):
+                    self._save_position(step, seen, sums, time.perf_counter() - t0)
+                    if stop:
+                        self._stop(step, steps)
+                        return None
                 bar.advance(step, seen, sums)
         seconds = time.perf_counter() - t0
         if self.world.distributed:  # the epoch's training metrics over every rank's images
@@ -283,6 +391,13 @@ class Trainer:
         record["images_per_s"] = round(seen / max(seconds, 1e-9), 1)
         schedule.step_epoch(record, self.cfg.monitor)
         return record
+
+    def _save_position(self, step: int, seen: int, sums: dict[str, Tensor], seconds: float) -> None:
+        """A resumable mid-epoch last.pt (rank 0), unless the step just taken left non-finite weights."""
+        self.check_weights(step)
+        if self.is_main:
+            position = {"step": step, "seen": seen, "seconds": seconds, "sums": {k: float(v) for k, v in sums.items()}}
+            save_checkpoint(self.run_dir / "last.pt", self.checkpoint_state(position))
 
     @torch.inference_mode()
     def validate(self, loader: Iterable[Any]) -> dict[str, float]:

@@ -33,7 +33,8 @@ def resume_config(cls: type[C], cfg: C) -> tuple[C, dict[str, Any], Path]:
     defaults = cls()
     changed = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)  # type: ignore[arg-type]
                if getattr(cfg, f.name) != getattr(defaults, f.name) and f.name != "resume"}
-    saved = from_dict(cls, ckpt["config"], where=str(ckpt_path))
+    # --max-time is a budget for one invocation: the saved one does not carry over
+    saved = from_dict(cls, {**ckpt["config"], "max_time": getattr(cfg, "max_time", None)}, where=str(ckpt_path))
     resumed = from_dict(cls, changed, base=saved, where="resume options")
     resumed.resume = str(cfg.resume)  # type: ignore[attr-defined]
     return resumed, ckpt, ckpt_path.parent
@@ -47,6 +48,10 @@ class Normalising:
     std: list[float]
     augmenter: Any
     _norm: tuple[Tensor, Tensor] | None = None
+
+    def generators(self) -> dict[str, torch.Generator]:
+        """The random generators a training step draws from besides torch's (the engine checkpoints them)."""
+        return {"augment": self.augmenter.generator} if self.augmenter is not None else {}
 
     def preprocess(self, images: Tensor) -> Tensor:
         """uint8 (or augmented float, pixel units) (B, C, H, W) -> normalised float."""
@@ -106,9 +111,10 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
 
     from dcvkit.viz.plots import plot_history
 
-    plot_history(fit.history, run_dir / "curves.png")
+    if fit.history:
+        plot_history(fit.history, run_dir / "curves.png")
     result = None
-    if test and splits.test is not None:
+    if test and splits.test is not None and (run_dir / "best.pt").exists():  # (--max-time may stop before one)
         result = evaluate(run_dir / "best.pt", data=splits.test, device=cfg.device, out_dir=run_dir)
     return TrainResult(run_dir, fit, result, splits)
 

@@ -241,6 +241,9 @@ class DetectionTask(Normalising):
         self._gt: list[tuple[Tensor, Tensor]] = []
         self._pred: list[Detections] = []
 
+    def generators(self) -> dict[str, torch.Generator]:
+        return {**super().generators(), "sampler": self._gen}
+
     def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
         return build_optimizer(param_groups([p for p in self.model.parameters() if p.requires_grad],
                                             cfg.weight_decay), cfg)
