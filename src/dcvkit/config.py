@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -148,8 +149,11 @@ def _coerce(name: str, value: Any, tp: Any, where: str) -> Any:
             raise ValueError(value)
         if base is list:
             return list(value) if isinstance(value, (list, tuple)) else [v for v in str(value).split(",") if v]
-        return base(value)
-    except (TypeError, ValueError):
+        out = base(value)
+        if base is float and not math.isfinite(out):
+            raise ConfigError(f"{where}: '{name}' must be a finite number, got {value!r}")
+        return out
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{where}: '{name}' must be {base.__name__}, got {value!r}") from None
 
 
@@ -172,6 +176,8 @@ def from_dict(cls: type[C], values: Mapping[str, Any], base: C | None = None, wh
     hints = typing.get_type_hints(cls)
     current = dataclasses.asdict(base) if base is not None else {}
     for key, value in values.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{where}: keys are option names, got {key!r}")
         key = key.replace("-", "_")
         if key not in fdict:
             raise _unknown_key(cls, key, where)

@@ -18,12 +18,14 @@ from dcvkit.errors import ConfigError, DataError
 
 def read_mask(path: str | os.PathLike, size: tuple[int, int]) -> Tensor:
     """A label map (H, W) int64 from a PNG (a 0/255 binary mask becomes 0/1)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from dcvkit.data.folders import UNREADABLE_IMAGE
 
     try:
         with Image.open(path) as im:
             m = np.array(im.convert("L"), dtype=np.int64)
-    except (UnidentifiedImageError, OSError) as e:
+    except UNREADABLE_IMAGE as e:
         raise DataError(f"{path}: unreadable mask image ({e})") from None
     if m.shape != tuple(size):
         raise DataError(f"{path}: mask is {m.shape[0]}x{m.shape[1]} but the image is {size[0]}x{size[1]}; "

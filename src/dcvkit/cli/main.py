@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
+import typing
 import warnings
 
 from dcvkit.errors import DcvError
@@ -55,12 +57,34 @@ fresh directory runs/<task>/<name> (exp, exp2, ...) with its resolved config.yam
 Errors print one line and exit with code 2 (3: training diverged)."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with dcvkit's error style: one line, ``error: ...``, exit code 2 (no usage block)."""
+
+    def error(self, message: str) -> "typing.NoReturn":
+        hint = f"; see {self.prog} --help"
+        if message.startswith("unrecognized arguments"):
+            unknown = [a.split("=")[0] for a in message.split(":", 1)[1].split() if a.startswith("--")]
+            close = difflib.get_close_matches(unknown[0], _option_strings(self), n=1) if unknown else []
+            hint = f" (did you mean {close[0]}?)" + hint if close else hint
+        print(f"error: {message}{hint}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every --option of ``parser`` and of its subcommands."""
+    out = [o for o in parser._option_string_actions if o.startswith("--")]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out += _option_strings(sub)
+    return sorted(set(out))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dcvkit.cli import (augment, baseline, bench, classify, data, detect, experiment, explain, export, generate,
                            models, quickstart, segment, tune)
 
-    parser = argparse.ArgumentParser(prog="dcv", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="dcv", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     from dcvkit import __version__
 
     parser.add_argument("--version", action="version", version=f"dcvkit {__version__}")

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from dcvkit.data.folders import UNREADABLE_IMAGE
 from dcvkit.errors import DataError
 from dcvkit.io import atomic_write
 
@@ -59,21 +60,26 @@ def safe_path(root: Path, relative: str, where: str) -> Path:
 
 def clean_boxes(boxes: Tensor, labels: Tensor, width: int, height: int, where: str,
                 masks: Tensor | None = None, entries: list[str] | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Clip boxes to the image and drop degenerate ones (zero width/height, wholly outside, NaN), with
-    one warning naming the file and the entries (``entries[i]`` names box i: "annotation 7", "line 3"), so
-    they can never reach a loss."""
+    """Clip boxes to the image and drop degenerate ones (zero width/height, wholly outside), with one
+    warning naming the file and the entries (``entries[i]`` names box i: "annotation 7", "line 3"), so they
+    can never reach a loss. A NaN or infinite coordinate is a broken file, not a sloppy box: a DataError."""
     if len(boxes) == 0:
         return boxes.reshape(0, 4).float(), labels.reshape(0).long(), masks
     b = boxes.float().clone()
     finite = torch.isfinite(b).all(1)
+    if not finite.all():
+        i = int((~finite).nonzero()[0])
+        entry = f" {entries[i]}:" if entries else ""
+        raise DataError(f"{where}:{entry} box coordinates {boxes[i].tolist()} are not finite numbers; "
+                        "fix or remove that entry")
     b[:, 0::2] = b[:, 0::2].clamp(0, width)
     b[:, 1::2] = b[:, 1::2].clamp(0, height)
-    ok = finite & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
     if not ok.all():
         bad = (~ok).nonzero().flatten().tolist()
         named = f" ({', '.join(entries[i] for i in bad[:5])})" if entries else ""
-        warnings.warn(f"{where}: dropped {len(bad)} degenerate box(es){named}: zero width/height, outside the "
-                      f"{width}x{height} image, or not finite: {boxes[bad].tolist()[:3]}", stacklevel=2)
+        warnings.warn(f"{where}: dropped {len(bad)} degenerate box(es){named}: zero width/height or outside the "
+                      f"{width}x{height} image: {boxes[bad].tolist()[:3]}", stacklevel=2)
     return b[ok], labels[ok].long(), (masks[ok] if masks is not None else None)
 
 
@@ -96,7 +102,7 @@ def read_image_size(path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return im.size
-    except OSError as e:
+    except UNREADABLE_IMAGE as e:
         raise DataError(f"{path}: unreadable image ({e})") from None
 
 

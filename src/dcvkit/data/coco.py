@@ -91,7 +91,7 @@ def read(path: str | Path, root: str | Path | None = None, masks: bool = True) -
     try:
         cats = sorted(data["categories"], key=lambda c: int(c["id"]))
         names = [str(c["name"]) for c in cats]
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise DataError(f"{path}: every entry of 'categories' needs an integer 'id' and a 'name'") from None
     cat_index = {int(c["id"]): k for k, c in enumerate(cats)}
     by_image: dict[int, list[dict]] = {}
@@ -103,7 +103,7 @@ def read(path: str | Path, root: str | Path | None = None, masks: bool = True) -
                 raise ValueError
             a = {**a, "bbox": bbox, "category_id": int(a["category_id"]), "_entry": entry}
             by_image.setdefault(a["image_id"], []).append(a)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise DataError(f"{path}: {entry}: needs 'image_id', an integer 'category_id' and 'bbox' [x, y, w, h] "
                             "of 4 numbers") from None
         if a["category_id"] not in cat_index:
@@ -113,7 +113,7 @@ def read(path: str | Path, root: str | Path | None = None, masks: bool = True) -
     for n, im in enumerate(data["images"]):
         try:
             file_name, h, w, image_id = str(im["file_name"]), int(im["height"]), int(im["width"]), im["id"]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise DataError(f"{path}: images entry #{n}: needs 'id', 'file_name', integer 'width' and 'height'") from None
         safe_path(root, file_name, str(path))
         anns = [a for a in by_image.get(image_id, []) if not a.get("iscrowd", 0)]

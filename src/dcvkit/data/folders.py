@@ -25,6 +25,10 @@ from torch.utils.data import DataLoader, Dataset
 from dcvkit.data.core import ImageTensors, Shard, epoch_indices
 from dcvkit.errors import DataError
 
+# What reading an untrusted image file can raise: not an image, truncated, corrupt, or a decompression bomb
+# (PIL refuses images over ~179 megapixels, about 0.5 GB decoded).
+UNREADABLE_IMAGE = (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError)
+
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _NAME_CLASS = re.compile(r"^(?P<cls>[^\W\d_][\w\- ]*?)[._\- ]?\d+$")
 SPLIT_DIRS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
@@ -76,7 +80,7 @@ def decode(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarra
             if size is not None and im.size != (size[1], size[0]):
                 im = im.resize((size[1], size[0]), Image.BILINEAR)
             arr = np.array(im, dtype=np.uint8)  # a writable copy (PIL's buffer is read-only)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+    except UNREADABLE_IMAGE as e:
         raise DataError(f"{path}: unreadable image ({e}); fix or remove it, or pass --skip-bad") from None
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
@@ -86,7 +90,7 @@ def probe(path: Path) -> tuple[int, tuple[int, int]]:
     try:
         with Image.open(path) as im:
             return (1 if im.mode in ("1", "L", "I", "I;16", "F", "LA") else 3), (im.size[1], im.size[0])
-    except (UnidentifiedImageError, OSError) as e:
+    except UNREADABLE_IMAGE as e:
         raise DataError(f"{path}: unreadable image ({e}); fix or remove it, or pass --skip-bad") from None
 
 

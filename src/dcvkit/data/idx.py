@@ -49,7 +49,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             f"{path}: {what}: header says {shape} ({expected} bytes), file has {len(raw)} bytes; "
             "delete it and reinstall or re-download"
         )
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+    try:
+        return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+    except ValueError:  # e.g. a zero dimension beside absurd others
+        raise DataError(f"{path}: implausible IDX shape {shape}; delete it and reinstall or re-download") from None
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None = None) -> Path:

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 
 from dcvkit.config import load_yaml
 from dcvkit.data.annotations import palette, write_png
 from dcvkit.data.core import DataSplits, InMemoryImages, split_train_val
-from dcvkit.data.folders import IMAGE_EXTENSIONS, SPLIT_DIRS, probe
+from dcvkit.data.folders import IMAGE_EXTENSIONS, SPLIT_DIRS, UNREADABLE_IMAGE, probe
 from dcvkit.errors import DataError
 
 IGNORE = 255
@@ -84,16 +84,24 @@ def read_classes(path: Path) -> tuple[list[str], list[tuple[int, int, int]] | No
     else:
         names = spec
     if isinstance(names, dict):
-        keys = sorted(int(k) for k in names)
-        if keys != list(range(len(keys))):
-            raise DataError(f"{path}: class ids must be 0..K-1 without gaps, got {keys}")
-        names = [names[k] if k in names else names[str(k)] for k in keys]
-    if not isinstance(names, list) or not names:
+        try:
+            ids = {int(k): v for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: class ids must be integers 0..K-1, got {list(names)[:5]}") from None
+        if sorted(ids) != list(range(len(ids))):
+            raise DataError(f"{path}: class ids must be 0..K-1 without gaps, got {sorted(ids)}")
+        names = [ids[k] for k in range(len(ids))]
+    if not isinstance(names, list) or not names or any(isinstance(n, (list, dict)) or n is None for n in names):
         raise DataError(f"{path}: expected a list of class names, an 'id: name' mapping, or names: + palette:")
     if colours is not None:
-        if len(colours) != len(names) or any(len(c) != 3 for c in colours):
-            raise DataError(f"{path}: palette needs one [r, g, b] per class ({len(names)})")
-        colours = [tuple(int(v) for v in c) for c in colours]
+        try:
+            if not isinstance(colours, list) or len(colours) != len(names) or any(len(c) != 3 for c in colours):
+                raise TypeError
+            colours = [tuple(int(v) for v in c) for c in colours]
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: palette needs one [r, g, b] of integers per class ({len(names)})") from None
+        if any(not 0 <= v <= 255 for c in colours for v in c):
+            raise DataError(f"{path}: palette values must be 0..255")
     return [str(n) for n in names], colours
 
 
@@ -149,8 +157,8 @@ def _read_pair(img: Path, mask: Path, channels: int, size: tuple[int, int] | Non
                 m = m.astype(np.uint8)
             if size is not None and mk.size != (size[1], size[0]):
                 m = np.array(Image.fromarray(m).resize((size[1], size[0]), Image.NEAREST))
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"{e.filename or img}: unreadable image ({e})") from None
+    except UNREADABLE_IMAGE as e:
+        raise DataError(f"{getattr(e, 'filename', None) or img}: unreadable image ({e})") from None
     if n_classes is not None:
         bad = np.unique(m[(m >= n_classes) & (m != IGNORE)])
         if len(bad):

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from dcvkit.data.annotations import AnnotatedImage, Annotations, clean_boxes, palette, safe_path, write_png
+from dcvkit.data.folders import UNREADABLE_IMAGE
 from dcvkit.errors import DataError
 from dcvkit.io import atomic_write
 
@@ -111,7 +112,11 @@ def read(root: str | Path, classes: list[str] | None = None, image_set: str | No
         m = None
         obj_png = root / "SegmentationObject" / f"{x.stem}.png"
         if masks and obj_png.is_file() and len(b):
-            inst = np.array(Image.open(obj_png))
+            try:
+                with Image.open(obj_png) as im:
+                    inst = np.array(im)
+            except UNREADABLE_IMAGE as e:
+                raise DataError(f"{obj_png}: unreadable instance mask ({e})") from None
             m = torch.from_numpy(np.stack([inst == j for j in range(1, len(b) + 1)]))
         b, lab, m = clean_boxes(b, lab, w, h, str(x), m, entries)
         out.images.append(AnnotatedImage(rel, w, h, b, lab, m))

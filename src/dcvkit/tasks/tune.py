@@ -97,6 +97,9 @@ def parse_space(space: dict[str, Any], cfg_cls: type, where: str) -> dict[str, d
     out: dict[str, dict[str, Any]] = {}
     if not space:
         raise ConfigError(f"{where}: the search space is empty")
+    if not isinstance(space, dict):
+        raise ConfigError(f"{where}: a search space is a mapping of option names to distributions, "
+                          f"not a {type(space).__name__}")
     for name, spec in space.items():
         if name not in fields:
             raise ConfigError(f"{where}: '{name}' is not an option of this task (see dcv <task> train --help)")
