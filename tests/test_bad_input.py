@@ -13,16 +13,6 @@ from PIL import Image
 from conftest import assert_one_line_error, quick_args, run, write_mask_pairs, write_png_folder
 
 
-def _yolo(tmp_path: Path, label_text: str) -> Path:
-    root = tmp_path / "y"
-    (root / "images").mkdir(parents=True)
-    (root / "labels").mkdir()
-    Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(root / "images" / "a.png")
-    (root / "labels" / "a.txt").write_text(label_text)
-    (root / "data.yaml").write_text("path: .\ntrain: images\nval: images\nnames: [shirt, bag]\n")
-    return root / "data.yaml"
-
-
 def _coco(tmp_path: Path, images: list, annotations: list) -> Path:
     root = tmp_path / "c"
     (root / "images").mkdir(parents=True)
@@ -33,12 +23,6 @@ def _coco(tmp_path: Path, images: list, annotations: list) -> Path:
 
 
 A_PNG = {"id": 1, "file_name": "images/a.png", "width": 40, "height": 30}
-
-
-def test_nan_box_in_yolo_names_the_line(tmp_path, capsys):
-    src = _yolo(tmp_path, "0 0.5 0.5 0.2 0.2\n1 nan 0.5 0.2 0.2\n")
-    code, _, err = run(capsys, "data", "convert", str(src), "--to", "coco", "--out", str(tmp_path / "o"))
-    assert_one_line_error(code, err, "a.txt", "line 2", "not finite")
 
 
 def test_nan_box_in_coco_names_the_annotation(tmp_path, capsys):

@@ -133,6 +133,7 @@ def _yolo(tmp_path: Path, label_text: str) -> Path:
 @pytest.mark.parametrize("text, fragments", [
     ("0 0.5 0.5 0.2 0.2\n1 0.5 oops 0.2\n", ["a.txt:2", "expected 'class cx cy w h'"]),
     ("0 0.5 0.5 0.2 0.2\n\n7 0.5 0.5 0.2 0.2\n", ["a.txt:3", "class 7 is not in 0..1"]),
+    ("0 0.5 0.5 0.2 0.2\n1 nan 0.5 0.2 0.2\n", ["a.txt", "line 2", "not finite"]),
 ])
 def test_bad_yolo(tmp_path, capsys, text, fragments):
     code, _, err = run(capsys, "data", "convert", str(_yolo(tmp_path, text)), "--to", "coco", "--out",
