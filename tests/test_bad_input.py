@@ -67,7 +67,7 @@ def test_images_of_the_wrong_shape_for_the_model(idx_dir, tmp_path, capsys):
     for p in rgb.rglob("*.png"):
         Image.open(p).convert("RGB").save(p)
     code, _, err = run(capsys, "classify", "val", "runs/classify/exp", "--data", str(rgb), "--split", "train")
-    assert_one_line_error(code, err, "but the model expects", "--img-size")
+    assert_one_line_error(code, err, "rgb32 (train): images are (3, 32, 32)", "runs/classify/exp expects", "--img-size")
 
 
 def test_decompression_bomb_is_refused(png_folder, monkeypatch, capsys):

@@ -98,6 +98,19 @@ def test_two_cpu_processes_train_like_one_with_the_same_global_batch(tmp_path, i
     assert json.loads((two / "results.json").read_text())["accuracy"] == pytest.approx(
         json.loads((one / "results.json").read_text())["accuracy"], abs=0.01)
     assert "devices: 2" in (two / "config.yaml").read_text()
+    # Stopped by --max-time after its first step, resumed with two processes: the same weights, bit for bit.
+    cut = subprocess.run([sys.executable, "-m", "dcvkit", *common, "--project", str(tmp_path / "cut"),
+                          "--devices", "2", "--max-time", "0.0001"], capture_output=True, text=True, timeout=300,
+                         env=CPU_WORKERS)
+    assert cut.returncode == 0, cut.stderr[-3000:]
+    run = tmp_path / "cut" / "classify" / "exp"
+    assert 0 < load_checkpoint(run / "last.pt")["position"]["step"] < 9  # stopped in epoch 1
+    resumed = subprocess.run([sys.executable, "-m", "dcvkit", "classify", "train", "--resume", str(run), "--devices",
+                              "2"], capture_output=True, text=True, timeout=300, env=CPU_WORKERS)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    w3 = load_checkpoint(run / "last.pt")["model"]
+    assert all(torch.equal(w2[k], w3[k]) for k in w2)
+    assert [r["train_loss"] for r in _metrics(run)] == pytest.approx([r["train_loss"] for r in m2], rel=1e-6)
 
 
 def test_distributed_segmentation_and_one_line_errors(tmp_path):

@@ -97,9 +97,9 @@ def test_stopped_run_resumes_bit_for_bit(tmp_path, reference, how):
 
 def test_max_time_stops_with_a_resumable_checkpoint(tmp_path, reference):
     run = tmp_path / "classify" / "exp"
-    finish(dcv(*RUN, "--max-time", "0.0001", project=tmp_path))  # 6 ms: stops after its first step
+    finish(dcv(*RUN, "--max-time", "0.0001", project=tmp_path))  # 6 ms: stops after a step or two
     left = load_checkpoint(run / "last.pt")
-    assert left["epoch"] == 0 and left["position"]["step"] == 1 and not (run / "best.pt").exists()
+    assert left["epoch"] == 0 and left["position"]["step"] >= 1 and not (run / "best.pt").exists()
     finish(dcv("classify", "train", "--resume", str(run), "--no-progress", project=tmp_path))  # no limit now
     assert_same_run(load_checkpoint(run / "last.pt"), reference)
 

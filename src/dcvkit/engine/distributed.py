@@ -187,6 +187,7 @@ def launch(argv: Sequence[str], devices: int, num_nodes: int = 1, device: str = 
     Several machines use torchrun's static rendezvous: every node runs the same command with ``MASTER_ADDR``
     (the node of rank 0), ``MASTER_PORT`` (default 29500) and its ``NODE_RANK`` (or SLURM's ``SLURM_NODEID``)
     in the environment. A worker's error is printed once, as one line, by this process."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -209,23 +210,31 @@ def launch(argv: Sequence[str], devices: int, num_nodes: int = 1, device: str = 
                     run_id=env.get("SLURM_JOB_ID", "dcvkit"))
     else:
         rdzv = dict(rdzv_backend="c10d", rdzv_endpoint="localhost:0", run_id=str(uuid.uuid4()))
+    # The workers run in sessions of their own: Ctrl-C or SIGTERM reach the launcher, which passes the signal
+    # on to them (they finish the step, save last.pt and exit) and waits up to 30 s before killing them.
     config = LaunchConfig(min_nodes=num_nodes, max_nodes=num_nodes, nproc_per_node=devices, max_restarts=0,
                           monitor_interval=0.1, start_method="spawn", **rdzv)
     saved = {k: env.get(k) for k in ("OMP_NUM_THREADS", ERROR_DIR_ENV)}
-    quiet = logging.getLogger("torch.distributed.elastic")
-    level = quiet.level
+    # torch's launcher logs its own notices (it got a signal, it stops workers); dcvkit prints one line instead
+    quiet = [logging.getLogger(name) for name in ["torch.distributed.elastic", *logging.root.manager.loggerDict]
+             if name.startswith("torch.distributed.elastic")]
+    levels = [q.level for q in quiet]
     with tempfile.TemporaryDirectory(prefix="dcv-dist-") as errors:
         # Processes sharing a CPU share its cores (torchrun would give each one thread).
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // devices)))
         env[ERROR_DIR_ENV] = errors
-        quiet.setLevel(logging.CRITICAL)
+        for q in quiet:
+            q.setLevel(logging.CRITICAL)
         try:
             elastic_launch(config, sys.executable)("-m", "dcvkit", *argv)
             return 0
         except ChildFailedError as e:
             return _report_failure(e, Path(errors))
+        except SignalException as e:  # the workers got the signal too, saved and stopped
+            return _report_failure(None, Path(errors)) or 128 + int(e.sigval)
         finally:
-            quiet.setLevel(level)
+            for q, level in zip(quiet, levels):
+                q.setLevel(level)
             for k, v in saved.items():
                 if v is None:
                     env.pop(k, None)
@@ -234,7 +243,8 @@ def launch(argv: Sequence[str], devices: int, num_nodes: int = 1, device: str = 
 
 
 def _report_failure(e: Any, errors: Path) -> int:
-    """One line for a failed launch: the workers' own error messages (each once), else their exit codes."""
+    """One line for a failed launch: the workers' own error messages (each once), else their exit codes
+    (``e``: the launcher's ChildFailedError; None: report only what the workers said, 0 if nothing)."""
     messages: dict[str, int] = {}
     for f in sorted(errors.glob("rank*.txt")):
         code, _, text = f.read_text().partition("\n")
@@ -243,6 +253,8 @@ def _report_failure(e: Any, errors: Path) -> int:
         for text in messages:
             print(f"error: {text}", file=sys.stderr)
         return max(messages.values())
+    if e is None:
+        return 0
     codes = {rank: f.exitcode for rank, f in e.failures.items()}
     print(f"error: training processes failed (rank: exit code {codes}); the traceback above is the first "
           "failure's", file=sys.stderr)

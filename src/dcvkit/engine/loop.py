@@ -330,6 +330,9 @@ class Trainer:
             at, self._resume_at = self._resume_at, None
             done, seen, elapsed = int(at["step"]), int(at["seen"]), float(at["seconds"])
             sums = {k: torch.tensor(v, dtype=torch.float32, device=self.device) for k, v in at["sums"].items()}
+            if not self.is_main:  # the saved sums are over every rank: rank 0 carries them
+                sums = {k: torch.zeros_like(v) for k, v in sums.items()}
+                seen = 0
             set_rng_state(at["rng"])
             self._set_generators(at["generators"])
         # On CPU reading the loss costs nothing, so check it every step; on CUDA it forces a sync, so
@@ -377,11 +380,7 @@ class Trainer:
                         return None
                 bar.advance(step, seen, sums)
         seconds = time.perf_counter() - t0
-        if self.world.distributed:  # the epoch's training metrics over every rank's images
-            keys = list(sums)
-            total = distributed.all_sum(torch.stack([*(sums[k] for k in keys),
-                                                     torch.tensor(float(seen), device=self.device)]))
-            sums, seen = dict(zip(keys, total[:-1])), int(total[-1])
+        sums, seen = self._over_ranks(sums, seen)  # the epoch's training metrics over every rank's images
         record: dict[str, float] = {"epoch": self.epoch + 1}
         record.update({f"train_{k}": float(v) / max(seen, 1) for k, v in sums.items()})
         if val is not None:
@@ -392,9 +391,20 @@ class Trainer:
         schedule.step_epoch(record, self.cfg.monitor)
         return record
 
+    def _over_ranks(self, sums: dict[str, Tensor], seen: int) -> tuple[dict[str, Tensor], int]:
+        """Running sums and image counts added up over the ranks (as they are, in one process)."""
+        if not self.world.distributed:
+            return sums, seen
+        keys = list(sums)
+        total = distributed.all_sum(torch.stack([*(sums[k].clone() for k in keys),
+                                                 torch.tensor(float(seen), device=self.device)]))
+        return dict(zip(keys, total[:-1])), int(total[-1])
+
     def _save_position(self, step: int, seen: int, sums: dict[str, Tensor], seconds: float) -> None:
-        """A resumable mid-epoch last.pt (rank 0), unless the step just taken left non-finite weights."""
+        """A resumable mid-epoch last.pt (rank 0, with the sums over every rank), unless the step just taken
+        left non-finite weights."""
         self.check_weights(step)
+        sums, seen = self._over_ranks(sums, seen)
         if self.is_main:
             position = {"step": step, "seen": seen, "seconds": seconds, "sums": {k: float(v) for k, v in sums.items()}}
             save_checkpoint(self.run_dir / "last.pt", self.checkpoint_state(position))

@@ -272,13 +272,14 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, data_dir: str | No
     """
     ckpt = load_checkpoint(weights, map_location="cpu")
     model, meta = load_classifier(weights, device, ckpt)
+    source = "the images"
     if data is None or isinstance(data, (str, os.PathLike)):
         # The run's own data options (split fraction, seed, limit, sizes), so "val" is the run's val split.
         cfg = from_dict(ClassifyConfig, ckpt.get("config", {}), where=str(weights))
         overrides = {k: v for k, v in (("data", data), ("data_dir", data_dir)) if v is not None}
         cfg = from_dict(ClassifyConfig, overrides, base=cfg)
         splits = cfg.load_splits(cfg.seed)
-        data = getattr(splits, split)
+        data, source = getattr(splits, split), f"{cfg.data} ({split})"
         if data is None:
             raise DataError(f"{cfg.data}: has no '{split}' split")
     if not hasattr(data, "images"):  # streamed folder: decode it batch by batch
@@ -287,7 +288,7 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, data_dir: str | No
     else:
         images, target = data.images, data.labels
     if tuple(images.shape[-3:]) != (model.in_chans, *model.img_size):
-        raise DataError(f"data is {tuple(images.shape[-3:])} but the model expects "
+        raise DataError(f"{source}: images are {tuple(images.shape[-3:])} but the model {weights} expects "
                         f"{(model.in_chans, *model.img_size)}; use matching --img-size/--channels")
     t0 = time.perf_counter()
     probs = predict_tensors(model, meta, images, batch_size)
