@@ -114,7 +114,8 @@ def read(path: str | Path, root: str | Path | None = None, masks: bool = True) -
         try:
             file_name, h, w, image_id = str(im["file_name"]), int(im["height"]), int(im["width"]), im["id"]
         except (KeyError, TypeError, ValueError, OverflowError):
-            raise DataError(f"{path}: images entry #{n}: needs 'id', 'file_name', integer 'width' and 'height'") from None
+            raise DataError(f"{path}: images entry #{n}: needs 'id', 'file_name', integer 'width' and "
+                            "'height'") from None
         safe_path(root, file_name, str(path))
         anns = [a for a in by_image.get(image_id, []) if not a.get("iscrowd", 0)]
         where = f"{path} (image {file_name})"

@@ -2,11 +2,13 @@
 
 A task gives the engine (see :class:`Task`): ``model``, ``configure_optimizers(cfg)``,
 ``training_step(batch) -> (loss, logs)``, ``validation_step(batch)``, ``validation_epoch_end() -> metrics``
-and ``checkpoint_meta()``; optionally ``on_train_epoch_start(epoch)`` (called after ``model.train()``). The engine owns the rest: device placement (channels-last for conv nets, a 2x
-speed-up on CPU), mixed precision on CUDA, the learning-rate schedule, the progress bar, callbacks
-(early stopping, checkpoints, CSV, TensorBoard), resume (from the end of an epoch or from the middle of
-one, exactly), the guards (NaN/Inf loss, out of GPU memory, ``--max-time``, SIGINT/SIGTERM). Under torchrun it
-trains DistributedDataParallel (see :mod:`dcvkit.engine.distributed`): rank 0 validates, logs and checkpoints.
+and ``checkpoint_meta()``; optionally ``on_train_epoch_start(epoch)`` (called after ``model.train()``) and
+``generators()`` (its own random generators, checkpointed). The engine owns the rest: device placement
+(channels-last for conv nets, a 2x speed-up on CPU), mixed precision on CUDA, the learning-rate schedule, the
+progress bar, callbacks (early stopping, checkpoints, CSV, TensorBoard), resume (from the end of an epoch or
+from the middle of one, exactly), the guards (NaN/Inf loss, out of GPU memory, ``--max-time``,
+SIGINT/SIGTERM). Under torchrun it trains DistributedDataParallel (see :mod:`dcvkit.engine.distributed`):
+rank 0 validates, logs and checkpoints.
 
 Resuming is exact: a checkpoint holds the model, optimizer, schedule, scaler, callbacks (early stopping),
 history, every random state a step draws from (torch's, and the task's own generators from its optional
