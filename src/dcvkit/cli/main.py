@@ -20,6 +20,8 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv classify val RUN               test-set accuracy, per-class report and confusion matrix
   dcv classify predict RUN IMG...    top-k classes with probabilities
   dcv classify train --augment aug.yaml   Keras ImageDataGenerator-style augmentation, batched
+  dcv classify train --devices 4     DistributedDataParallel on 4 GPUs (or CPU processes); --num-nodes
+  dcv classify train --resume RUN    continue exactly where Ctrl-C, SIGTERM or --max-time left a run
   dcv segment train --model unet     semantic segmentation on FashionScenes (or images/ + masks/);
                                      --model conv_autoencoder | unet_course, --encoder resnet18
   dcv segment val RUN                per-class Dice and IoU;  dcv segment predict RUN IMG  masks + overlays
@@ -54,7 +56,8 @@ dcvkit: train, evaluate and compare deep computer-vision models.
 
 Options can also come from a YAML file (--config file.yaml); flags override it. Every run writes a
 fresh directory runs/<task>/<name> (exp, exp2, ...) with its resolved config.yaml.
-Errors print one line and exit with code 2 (3: training diverged)."""
+Errors print one line and exit with code 2 (3: training diverged; 130/143: interrupted, resumable).
+docs/errors.md lists every bad-input case and what it prints."""
 
 
 class Parser(argparse.ArgumentParser):
