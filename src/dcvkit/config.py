@@ -95,7 +95,7 @@ class TrainConfig(RunConfig):
     # runtime
     device: str = opt("auto", "auto picks cuda when available, else cpu", ("auto", "cpu", "cuda"))
     amp: bool = opt(True, "mixed precision on CUDA (bf16 where supported, else fp16 + grad scaling)")
-    deterministic: bool = opt(False, "use deterministic algorithms only (slower)")
+    deterministic: bool = opt(False, "use deterministic algorithms (slower; an op without one warns, naming itself)")
     workers: int = opt(2, "data-loader worker processes for streamed (large) datasets")
     devices: int = opt(1, "training processes on this machine, one per GPU (or CPU processes): >1 runs "
                           "DistributedDataParallel under torch's launcher (torchrun); --batch-size stays the "

@@ -367,7 +367,8 @@ class Trainer:
                 seen += n
                 save = step < steps and save_every > 0 and step % save_every == 0
                 stop = self._stop_now
-                if step % check_every == 0 or step == steps or save or stop:
+                # (distributed: a rank's own wish to stop waits for the next check, which every rank makes)
+                if step % check_every == 0 or step == steps or save or (stop and not self.world.distributed):
                     # Every rank decides alike: one sum over the ranks of (loss, stop?) (NaN anywhere -> NaN).
                     agreed = distributed.all_sum(torch.stack([loss.detach().float().reshape(()),
                                                               torch.tensor(float(stop), device=loss.device)]))
@@ -375,6 +376,8 @@ class Trainer:
                     if not math.isfinite(value):
                         raise self._diverged(value, step)
                     self._stop_at_end = stop and step == steps
+                else:
+                    stop = False
                 if step < steps and (save or stop):
                     self._save_position(step, seen, sums, time.perf_counter() - t0)
                     if stop:
