@@ -107,6 +107,12 @@ def epoch_indices(n: int, *, shuffle: bool, seed: int, epoch: int, shard: Shard 
     return order[shard.rank: n - n % shard.world: shard.world]
 
 
+def batches_per_epoch(n: int, batch_size: int, shard: Shard = Shard(), drop_last: bool = False) -> int:
+    """How many batches one process reads from ``n`` items per epoch (its ``n // world`` indices)."""
+    n //= shard.world
+    return n // batch_size if drop_last else -(-n // batch_size)
+
+
 @dataclass
 class TensorLoader:
     """Batches an :class:`ImageTensors` by tensor indexing; the fastest path for data that fits in memory."""
@@ -127,8 +133,7 @@ class TensorLoader:
         return epoch_indices(len(self.data), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, shard=self.shard)
 
     def __len__(self) -> int:
-        n = len(self.data) // self.shard.world
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return batches_per_epoch(len(self.data), self.batch_size, self.shard, self.drop_last)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         if not self.shuffle and self.shard.world == 1:  # slices: views, no copy

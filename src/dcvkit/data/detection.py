@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from dcvkit.data.annotations import AnnotatedImage, Annotations, safe_path
-from dcvkit.data.core import InMemoryImages, Shard, epoch_indices
+from dcvkit.data.core import InMemoryImages, Shard, batches_per_epoch, epoch_indices
 from dcvkit.errors import DataError
 
 FORMATS = ("coco", "yolo", "voc")
@@ -75,7 +75,7 @@ class DetectionLoader:
         return epoch_indices(len(self.data), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, shard=self.shard)
 
     def __len__(self) -> int:
-        return -(-(len(self.data) // self.shard.world) // self.batch_size)
+        return batches_per_epoch(len(self.data), self.batch_size, self.shard)
 
     def __iter__(self) -> Iterator[tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]]:
         d = self.data

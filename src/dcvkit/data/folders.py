@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from dcvkit.data.core import ImageTensors, Shard, epoch_indices
+from dcvkit.data.core import ImageTensors, Shard, batches_per_epoch, epoch_indices
 from dcvkit.errors import DataError
 
 # What reading an untrusted image file can raise: not an image, truncated, corrupt, or a decompression bomb
@@ -196,7 +196,7 @@ class FileLoader:
                              shard=self.shard)
 
     def __len__(self) -> int:
-        return -(-(len(self.files) // self.shard.world) // self.batch_size)
+        return batches_per_epoch(len(self.files), self.batch_size, self.shard)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         order = self.indices().tolist()

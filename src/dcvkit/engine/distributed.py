@@ -34,6 +34,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from dcvkit.engine.runtime import resolve_device
 from dcvkit.errors import ConfigError
 
 # Where the workers of `dcv ... --devices N` leave their one-line error for the launcher, which prints it once.
@@ -71,12 +72,16 @@ def world() -> World:
                  int(env.get("LOCAL_WORLD_SIZE", env["WORLD_SIZE"])))
 
 
-def setup(device: torch.device) -> World:
-    """Join the process group torchrun prepared (once per process): nccl when training on CUDA (this
-    process's GPU is ``LOCAL_RANK``), gloo on CPU. A world of one process does nothing."""
+def setup(device_name: str) -> tuple[World, torch.device]:
+    """This process's place and device (``--device`` resolved; its own GPU, ``cuda:LOCAL_RANK``, when several
+    processes share a machine), after joining the process group torchrun prepared (once per process): nccl
+    when training on CUDA, gloo on CPU. A world of one process joins nothing."""
     w = world()
+    device = resolve_device(device_name)
+    if device.type == "cuda" and w.distributed:
+        device = torch.device("cuda", w.local_rank)
     if not w.distributed or dist.is_initialized():
-        return w
+        return w, device
     if device.type == "cuda":
         if torch.cuda.device_count() < w.local_size:
             raise ConfigError(f"{w.local_size} processes on this machine but {torch.cuda.device_count()} CUDA "
@@ -86,18 +91,11 @@ def setup(device: torch.device) -> World:
     # A rank that waits longer than this for the others (one of them died) fails instead of hanging.
     dist.init_process_group(backend, timeout=datetime.timedelta(minutes=int(os.environ.get("DCV_DIST_TIMEOUT_MIN",
                                                                                              30))))
-    return w
+    return w, device
 
 
 def backend() -> str | None:
     return dist.get_backend() if dist.is_initialized() else None
-
-
-def process_device(device: torch.device, w: World) -> torch.device:
-    """The device of this process: its own GPU (``cuda:LOCAL_RANK``) when several processes share a machine."""
-    if device.type == "cuda" and w.distributed:
-        return torch.device("cuda", w.local_rank)
-    return device
 
 
 def broadcast(obj: Any) -> Any:

@@ -42,7 +42,7 @@ from dcvkit.engine import distributed
 from dcvkit.engine.callbacks import (Callback, Checkpointer, CSVLogger, EarlyStopping, TensorBoard,
                                     active_extra_callbacks)
 from dcvkit.engine.optim import LRSchedule
-from dcvkit.engine.runtime import epoch_seed, resolve_device, rng_state, set_rng_state
+from dcvkit.engine.runtime import epoch_seed, rng_state, set_rng_state
 from dcvkit.errors import Interrupted, ResourceError, TrainingDiverged
 from dcvkit.io import save_checkpoint
 
@@ -94,9 +94,7 @@ class Trainer:
     callbacks: list[Callback] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.world = distributed.world()
-        self.device = distributed.process_device(resolve_device(self.cfg.device), self.world)
-        distributed.setup(self.device)
+        self.world, self.device = distributed.setup(self.cfg.device)
         self.is_main = self.world.is_main
         model = self.task.model.to(self.device)
         self.channels_last = _has_conv(model)
@@ -108,9 +106,9 @@ class Trainer:
         self.optimizer = self.task.configure_optimizers(self.cfg)
         self.manual_optimization = bool(getattr(self.task, "manual_optimization", False))
         # Under torchrun: the training step as a DDP module (it synchronises the gradients in backward).
+        distributed.check_trainable(self.task, self.world)
         self.ddp: nn.Module | None = None
         if self.world.distributed:
-            distributed.check_trainable(self.task, self.world)
             self.ddp = distributed.wrap(self.task, self.device,
                                         bool(getattr(self.task, "find_unused_parameters", False)))
         self.history: list[dict[str, float]] = []
@@ -258,13 +256,15 @@ class Trainer:
         if ckpt.get("position"):
             self._resume_at = {**ckpt["position"], "rng": ckpt["rng"], "generators": ckpt.get("generators") or {}}
 
+    def _task_generators(self) -> dict[str, torch.Generator]:
+        """The task's own random generators (e.g. its augmentation's), by name."""
+        return self.task.generators() if hasattr(self.task, "generators") else {}
+
     def _generator_states(self) -> dict[str, Tensor]:
-        """The states of the task's own random generators (e.g. its augmentation's), by name."""
-        gens = self.task.generators() if hasattr(self.task, "generators") else {}
-        return {name: g.get_state() for name, g in gens.items()}
+        return {name: g.get_state() for name, g in self._task_generators().items()}
 
     def _set_generators(self, states: dict[str, Tensor]) -> None:
-        gens = self.task.generators() if hasattr(self.task, "generators") else {}
+        gens = self._task_generators()
         for name, state in states.items():
             if name in gens:
                 gens[name].set_state(state)
@@ -369,10 +369,7 @@ class Trainer:
                 stop = self._stop_now
                 # (distributed: a rank's own wish to stop waits for the next check, which every rank makes)
                 if step % check_every == 0 or step == steps or save or (stop and not self.world.distributed):
-                    # Every rank decides alike: one sum over the ranks of (loss, stop?) (NaN anywhere -> NaN).
-                    agreed = distributed.all_sum(torch.stack([loss.detach().float().reshape(()),
-                                                              torch.tensor(float(stop), device=loss.device)]))
-                    value, stop = float(agreed[0]), bool(agreed[1] > 0)
+                    value, stop = self._agree(loss, stop)
                     if not math.isfinite(value):
                         raise self._diverged(value, step)
                     self._stop_at_end = stop and step == steps
@@ -395,6 +392,15 @@ class Trainer:
         record["images_per_s"] = round(seen / max(seconds, 1e-9), 1)
         schedule.step_epoch(record, self.cfg.monitor)
         return record
+
+    def _agree(self, loss: Tensor, stop: bool) -> tuple[float, bool]:
+        """The loss to check and whether to stop, decided alike on every rank: one sum over the ranks of
+        (loss, stop?), so NaN anywhere is NaN everywhere. One process reads its own loss."""
+        if not self.world.distributed:
+            return float(loss.detach()), stop
+        agreed = distributed.all_sum(torch.stack([loss.detach().float().reshape(()),
+                                                  torch.tensor(float(stop), device=loss.device)]))
+        return float(agreed[0]), bool(agreed[1] > 0)
 
     def _over_ranks(self, sums: dict[str, Tensor], seen: int) -> tuple[dict[str, Tensor], int]:
         """Running sums and image counts added up over the ranks (as they are, in one process)."""

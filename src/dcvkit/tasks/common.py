@@ -80,9 +80,8 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
     on ``splits`` with the engine (plus the task's own ``callbacks``), plot the curves, and
     ``evaluate(best.pt, data=test split, ...)``."""
     from dcvkit.engine import distributed
-    from dcvkit.engine.runtime import resolve_device
 
-    w = distributed.setup(distributed.process_device(resolve_device(cfg.device), distributed.world()))
+    w, _ = distributed.setup(cfg.device)
     if (cfg.devices > 1 or cfg.num_nodes > 1) and not w.distributed and not cfg.resume:
         raise ConfigError(f"--devices {cfg.devices} --num-nodes {cfg.num_nodes}: the dcv command starts the "
                           "processes; from Python, start the script under torchrun --nproc-per-node N")
