@@ -119,10 +119,13 @@ def quick_args(*extra: str) -> list[str]:
 
 
 def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    """`dcv ARGV...` in-process: exit code, stdout, stderr."""
+    """`dcv ARGV...` in-process: exit code (argparse's usage errors included), stdout, stderr."""
     from dcvkit.cli.main import main
 
-    code = main(list(argv))
+    try:
+        code = main(list(argv))
+    except SystemExit as e:  # argparse ends the process on a usage error (a missing file among them)
+        code = e.code if isinstance(e.code, int) else 1
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

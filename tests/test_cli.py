@@ -94,9 +94,12 @@ def test_bad_yaml_key_and_bad_yaml(tmp_path, capsys):
 def test_bad_checkpoint_and_missing_image(tmp_path, capsys):
     code, _, err = run(capsys, "classify", "val", str(tmp_path / "nope"))
     assert_one_line_error(code, err, "no such checkpoint")
+    code, _, err = run(capsys, "classify", "predict", str(tmp_path), str(tmp_path / "x.png"))
+    assert_one_line_error(code, err, "x.png: no such image file")
     fake = tmp_path / "fake.pt"
     fake.write_bytes(b"not a checkpoint")
-    code, _, err = run(capsys, "classify", "predict", str(fake), "x.png")
+    Image.new("L", (28, 28)).save(tmp_path / "x.png")
+    code, _, err = run(capsys, "classify", "predict", str(fake), str(tmp_path / "x.png"))
     assert_one_line_error(code, err, "fake.pt: not a loadable checkpoint")
 
 

@@ -265,7 +265,7 @@ def test_augment_spec_random(spec):
 @given(space=garbage)
 def test_tune_space_random(space):
     from dcvkit.tasks.classify import ClassifyConfig
-    from dcvkit.tasks.tune import parse_space
+    from dcvkit.tune.space import parse_space
 
     only_dcv_errors(parse_space, space, ClassifyConfig, "fuzz.yaml")
 

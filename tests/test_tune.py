@@ -61,7 +61,7 @@ def test_two_workers_share_one_journal_study(idx_dir, tmp_path):
 def test_pruned_trial_is_recorded_as_pruned(idx_dir, tmp_path):
     import optuna
 
-    from dcvkit.tasks.tune import TuneConfig, tune
+    from dcvkit.tune import TuneConfig, tune
 
     # a threshold nobody reaches after epoch 1: the first trial is pruned there, not trained to epoch 3
     cfg = TuneConfig(space=str(_space(tmp_path)), fixed=_fixed(idx_dir, 3), trials=2)
@@ -89,7 +89,7 @@ def test_best_config_reruns_with_classify_train(idx_dir, tmp_path, capsys):
 
 
 def test_grid_sampler_values():
-    from dcvkit.tasks.tune import grid
+    from dcvkit.tune.space import grid
 
     g = grid({"lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
               "batch_size": {"type": "int", "low": 32, "high": 128, "step": 32},
@@ -128,7 +128,7 @@ def test_bench_tune(idx_dir, capsys):
 def test_grid_covers_the_whole_grid_and_stops_by_count(idx_dir, tmp_path):
     """2 x 2 grid, 4 trials: every point once, and the study ends cleanly (Optuna's own grid sampler calls
     study.stop(), which only works inside study.optimize)."""
-    from dcvkit.tasks.tune import TuneConfig, tune
+    from dcvkit.tune import TuneConfig, tune
 
     space = tmp_path / "grid.yaml"
     space.write_text(yaml.safe_dump({"lr": {"type": "categorical", "choices": [0.01, 0.1]},

@@ -4,22 +4,30 @@
 >>> model = dcvkit.create_model("cnn", num_classes=10, in_chans=1)
 >>> sorted(dcvkit.list_models("classify"))[:2]
 ['cnn', 'cnn_small']
+
+The names below are imported on first use, so ``import dcvkit`` (and ``dcv --help``) stays light: torch comes
+in with the first model, dataset or task.
 """
 
-from dcvkit.data import load_dataset
-from dcvkit.models import create_model, list_models
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-
-def __getattr__(name: str):
-    # The task API is imported lazily so `import dcvkit` stays light.
-    if name in ("train", "evaluate", "predict", "ClassifyConfig"):
-        from dcvkit.tasks import classify
-
-        return getattr(classify, name)
-    raise AttributeError(name)
+#: public name -> the module that defines it
+_LAZY = {
+    "create_model": "dcvkit.models", "list_models": "dcvkit.models", "load_dataset": "dcvkit.data",
+    "train": "dcvkit.tasks.classify", "evaluate": "dcvkit.tasks.classify", "predict": "dcvkit.tasks.classify",
+    "ClassifyConfig": "dcvkit.tasks.configs", "TASKS": "dcvkit.tasks", "get_task": "dcvkit.tasks",
+}
 
 
-__all__ = ["create_model", "list_models", "load_dataset", "train", "evaluate", "predict", "ClassifyConfig",
-           "__version__"]
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dcvkit' has no attribute '{name}'")
+
+
+__all__ = [*_LAZY, "__version__"]

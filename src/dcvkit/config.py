@@ -22,6 +22,7 @@ from typing import Any, Mapping, TypeVar
 
 import yaml
 
+from dcvkit.choices import DEVICES, OPTIMIZERS, SCHEDULERS
 from dcvkit.errors import ConfigError
 
 C = TypeVar("C")
@@ -33,6 +34,22 @@ def opt(default: Any, help: str, choices: tuple[str, ...] | None = None, flag: s
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def override(default: Any) -> Any:
+    """An inherited field with another default: help and choices stay those of the class that declared it
+    (``epochs: int = override(15)`` in a task whose runs want 15 epochs)."""
+    return field(default=default, metadata={"inherit": True})
+
+
+def field_meta(cls: type, name: str) -> Mapping[str, Any]:
+    """The help/choices/flag metadata of ``cls``'s field ``name``: its own, or for an :func:`override`, that of
+    the nearest base class that declares it."""
+    for klass in cls.__mro__:
+        f = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if f is not None and not f.metadata.get("inherit"):
+            return f.metadata
+    return {}
 
 
 @dataclass
@@ -54,9 +71,15 @@ class DataConfig:
     download: bool = opt(False, "download the named dataset from its official source (checksum-verified)")
     val_split: float = opt(0.1, "fraction of training images held out for validation")
     limit: int | None = opt(None, "use a random subset of this many training images")
+    img_size: int | None = opt(None, "resize folder images to this size (default: the first image's)")
+
+
+@dataclass
+class ImageDataConfig(DataConfig):
+    """Data: classes and the form of folder images."""
+
     classes: str | None = opt(None, "keep only these classes: indices (0-4 or 5,7,9) or names; relabelled in order")
     per_class: int | None = opt(None, "use a random subset of this many training images per class")
-    img_size: int | None = opt(None, "resize folder images to this size (default: the first image's)")
     channels: int | None = opt(None, "1 (grayscale) or 3 (RGB) for folder images (default: the first image's)")
     skip_bad: bool = opt(False, "skip unreadable images with a warning instead of stopping")
 
@@ -69,6 +92,25 @@ class DataConfig:
 
 
 @dataclass
+class SceneDataConfig(DataConfig):
+    """Data: FashionScenes (Fashion-MNIST items on textured backgrounds) when --data is scenes."""
+
+    data: str = opt("scenes", "scenes (FashionScenes: Fashion-MNIST items on textured backgrounds, 10 item classes), "
+                              "or a dataset of your own (see the task's docs)")
+    data_dir: str | None = opt(None, "folder holding Fashion-MNIST's files (the scenes' items)")
+    img_size: int | None = opt(None, "scene size (default 128), or resize dataset images to this size")
+    scenes: int = opt(4000, "FashionScenes: training scenes (drawn from Fashion-MNIST's train split; the validation "
+                            "split comes out of them)")
+    test_scenes: int = opt(500, "FashionScenes: test scenes (drawn from Fashion-MNIST's test split)")
+    scene_seed: int = opt(0, "FashionScenes: seed of the scenes (kept apart from --seed, so every model of a "
+                             "comparison sees the same scenes)")
+
+    @property
+    def named_scenes(self) -> bool:
+        return self.data.lower() in ("scenes", "fashion-scenes")
+
+
+@dataclass
 class TrainConfig(RunConfig):
     """Training: optimisation, learning-rate annealing, stopping, devices, logging."""
 
@@ -76,14 +118,12 @@ class TrainConfig(RunConfig):
     epochs: int = opt(10, "number of passes over the training set")
     batch_size: int = opt(128, "images per training step")
     lr: float = opt(0.05, "(peak) learning rate")
-    optimizer: str = opt("sgd", "optimizer", ("sgd", "adam", "adamw", "rmsprop"))
+    optimizer: str = opt("sgd", "optimizer", OPTIMIZERS)
     momentum: float = opt(0.9, "momentum (sgd, rmsprop)")
     nesterov: bool = opt(True, "Nesterov momentum (sgd)")
     weight_decay: float = opt(5e-4, "L2 weight decay (decoupled for adamw)")
     # learning-rate annealing
-    scheduler: str = opt(
-        "onecycle", "learning-rate schedule", ("none", "step", "exponential", "cosine", "onecycle", "plateau")
-    )
+    scheduler: str = opt("onecycle", "learning-rate schedule", SCHEDULERS)
     warmup_epochs: float = opt(0.0, "linear warm-up from lr/10 over this many epochs (fractions allowed)")
     step_size: int = opt(5, "step: multiply the lr by gamma every step_size epochs")
     gamma: float = opt(0.1, "step/plateau: lr factor; exponential: lr factor per epoch")
@@ -93,7 +133,7 @@ class TrainConfig(RunConfig):
     min_delta: float = opt(0.0, "early stopping: smallest change that counts as an improvement")
     monitor: str = opt("val_acc", "metric for early stopping, best.pt and the plateau schedule")
     # runtime
-    device: str = opt("auto", "auto picks cuda when available, else cpu", ("auto", "cpu", "cuda"))
+    device: str = opt("auto", "auto picks cuda when available, else cpu", DEVICES)
     amp: bool = opt(True, "mixed precision on CUDA (bf16 where supported, else fp16 + grad scaling)")
     deterministic: bool = opt(False, "use deterministic algorithms (slower; an op without one warns, naming itself)")
     workers: int = opt(2, "data-loader worker processes for streamed (large) datasets")
@@ -158,7 +198,7 @@ def _coerce(name: str, value: Any, tp: Any, where: str) -> Any:
 
 
 def _check_choice(cls: type, name: str, value: Any, where: str) -> None:
-    choices = config_fields(cls)[name].metadata.get("choices")
+    choices = field_meta(cls, name).get("choices")
     if choices and value is not None and value not in choices:
         raise ConfigError(f"{where}: '{name}' must be one of {', '.join(choices)}; got {value!r}")
 
@@ -215,10 +255,12 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def _declaring_class(cls: type, name: str) -> type:
+    """The base-most class that declares ``name``: a field re-declared with a task's own default or help is
+    listed in ``--help`` beside its kind (data, training), not among the task's own options."""
     for klass in reversed(cls.__mro__):
         if name in getattr(klass, "__annotations__", {}):
-            owner = klass
-    return owner
+            return klass
+    return cls
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
@@ -236,17 +278,18 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
             groups[owner] = parser.add_argument_group(doc)
         group = groups[owner]
         base, _ = _base_type(hints[f.name])
-        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        meta = field_meta(cls, f.name)
+        flag = meta.get("flag") or "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        helptext = f.metadata.get("help", "")
+        helptext = meta.get("help", "")
         if "default" not in helptext:
             helptext += f" (default: {default})"
         kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": helptext}
         if base is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         else:
-            if f.metadata.get("choices"):
-                kw["choices"] = f.metadata["choices"]
+            if meta.get("choices"):
+                kw["choices"] = meta["choices"]
             group.add_argument(flag, metavar=f.name.upper() if not kw.get("choices") else None, **kw)
 
 

@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import torch
 import yaml
 
 from dcvkit.errors import CheckpointError, DcvError, ResourceError
@@ -113,11 +112,16 @@ def save_checkpoint(path: str | os.PathLike | Sequence[str | os.PathLike], state
     """Save a checkpoint atomically (to one path, or serialised once to several). ``state`` must hold only
     tensors, numbers, strings, lists and dicts, so that :func:`load_checkpoint` can read it back with
     ``weights_only=True``."""
+    import torch  # here, not at the top: the CLI imports this module to parse and print, torch only to train
+
     return atomic_write(path, lambda f: torch.save(dict(state), f))
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``: a file whose pickle would run code is refused."""
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``: a file whose pickle would run code is refused.
+    ``map_location``: a device name or ``torch.device``."""
+    import torch
+
     path = Path(path)
     if path.is_dir():
         for cand in (path / "best.pt", path / "last.pt", path / "weights" / "best.pt"):

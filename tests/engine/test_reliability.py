@@ -119,7 +119,6 @@ def test_two_runs_started_at_once_get_two_directories(tmp_path, idx_dir):
 def test_full_disk_keeps_the_last_good_checkpoint(tmp_path, idx_dir, monkeypatch, capsys):
     """The second epoch's checkpoint hits ENOSPC halfway through writing: one line, exit 2, and last.pt is
     still epoch 1's, whole, with no temp file left beside it."""
-    import dcvkit.io
 
     real_save, calls = torch.save, []
 
@@ -130,7 +129,7 @@ def test_full_disk_keeps_the_last_good_checkpoint(tmp_path, idx_dir, monkeypatch
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(obj, f, *a, **k)
 
-    monkeypatch.setattr(dcvkit.io.torch, "save", save)
+    monkeypatch.setattr(torch, "save", save)  # dcvkit.io imports torch where it saves
     code = main(["classify", "train", "--data", "fashion-mnist", "--data-dir", str(idx_dir), "--model", "cnn_tiny",
                  "--epochs", "3", "--limit", "200", "--no-tensorboard", "--no-progress"])
     assert_one_line_error(code, capsys.readouterr().err, "disk is full")

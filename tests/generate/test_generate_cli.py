@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from conftest import assert_one_line_error
+from conftest import run as run_cli
 from dcvkit.cli.main import main
 from dcvkit.io import load_checkpoint
 
@@ -110,13 +111,13 @@ def test_bad_input_is_one_line(idx_dir, capsys):
         (["generate", "interpolate", str(run), "--a", "0"], "give both images"),
         (["generate", "interpolate", str(run), "--a", "0", "--b", "999999"], "out of range"),
         (["generate", "reconstruct", str(run), "--images", "nope.png"], "neither a test-set index"),
-        (["generate", "train", "--model", "dcgan", "--arch", "mlp"], "VAE option"),
+        (["generate", "train", "--model", "dcgan", "--arch", "mlp"], "--arch is an option of cvae, vae, not of dcgan"),
         (["generate", "train", "--model", "vae", "--kl-schedule", "cyclical", "--kl-ratio", "0"], "0 < ratio"),
         (["generate", "sample", "runs/nothing"], "nothing"),
     ]
     for args, fragment in cases:
-        code = main(args)
-        assert_one_line_error(code, capsys.readouterr().err, fragment)
+        code, _, err = run_cli(capsys, *args)
+        assert_one_line_error(code, err, fragment)
 
 
 def test_gan_resume_is_bitwise_identical(idx_dir):

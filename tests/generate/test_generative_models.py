@@ -14,7 +14,7 @@ from dcvkit.metrics.generative import (active_units, class_coverage, frechet_dis
                                        importance_sampled_nll)
 from dcvkit.models import create_model, list_models
 from dcvkit.models.generate import Generative, stages
-from dcvkit.tasks.latent import class_weights, lerp, slerp
+from dcvkit.explain.latent import class_weights, lerp, slerp
 
 GENERATORS = list_models("generate")
 SIZES = {"dcgan": (28, 64)}
@@ -221,7 +221,7 @@ def test_gan_loss_options_are_checked():
 
     with pytest.raises(ConfigError, match="--d-steps"):
         resolve_defaults(GenerateConfig(model="dcgan", d_steps=0))
-    with pytest.raises(ConfigError, match="VAE option"):
+    with pytest.raises(ConfigError, match="--arch is an option of cvae, vae, not of dcgan"):
         resolve_defaults(GenerateConfig(model="dcgan", arch="mlp"))
     cfg = resolve_defaults(GenerateConfig(model="dcgan"))
     assert cfg.lr == 2e-4 and cfg.monitor == "val_fid" and cfg.epochs == 15
@@ -231,7 +231,7 @@ def test_gan_loss_options_are_checked():
 
 def test_inception_fid_is_skipped_without_local_weights_and_refuses_unsafe_ones(tmp_path, monkeypatch, capsys):
     from dcvkit.errors import CheckpointError
-    from dcvkit.tasks.generate import _safe_inception, inception_fid
+    from dcvkit.metrics.fid import _safe_inception, inception_fid
 
     imgs = torch.zeros(4, 1, 28, 28, dtype=torch.uint8)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty hub cache: nothing is downloaded

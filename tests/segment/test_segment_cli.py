@@ -70,13 +70,14 @@ def test_augmented_masks_follow_the_images(squares):
     from dcvkit.augment import Augmenter, parse_augment
     from dcvkit.data.masks import load_mask_folder
     from dcvkit.models import create_model
+    from dcvkit.models.normalise import Normaliser
     from dcvkit.tasks.segment import SegmentationTask, SegmentConfig
 
     data = load_mask_folder(squares)
     cfg = SegmentConfig(augment="rotation_range=30, width_shift_range=0.2, horizontal_flip=true, fill_mode=constant")
     aug = Augmenter(parse_augment(cfg.augment), seed=1)
-    task = SegmentationTask(create_model("unet", num_classes=3, base=4, depth=1), cfg, data.classes, [0.5] * 3,
-                            [0.2] * 3, aug)
+    task = SegmentationTask(create_model("unet", num_classes=3, base=4, depth=1), cfg, data.classes,
+                            Normaliser([0.5] * 3, [0.2] * 3), {}, aug)
     masks = data.masks.clone()
     masks[masks == 255] = 0
     images, moved = task._augment(data.images, masks)

@@ -117,12 +117,13 @@ def _time_torchvision(model: nn.Module, data: ImageTensors, cfg: BenchClassifyCo
 
 def _time_dcvkit(model: nn.Module, data: ImageTensors, cfg: BenchClassifyConfig, mean: float, std: float) -> float:
     from dcvkit.engine import Trainer
+    from dcvkit.models.normalise import Normaliser
     from dcvkit.tasks.classify import ClassificationTask, ClassifyConfig
 
     n_img = (cfg.warmup + cfg.steps) * cfg.batch_size
     tcfg = ClassifyConfig(epochs=1, batch_size=cfg.batch_size, lr=cfg.lr, optimizer="sgd", nesterov=False,
                           weight_decay=0.0, scheduler="none", progress=False, tensorboard=False, device="cpu")
-    task = ClassificationTask(model, tcfg, data.classes, [mean], [std])
+    task = ClassificationTask(model, tcfg, data.classes, Normaliser([mean], [std]), model_kwargs={})
     with tempfile.TemporaryDirectory() as tmp:
         warm = Trainer(task, tcfg, Path(tmp) / "w")
         warm.fit(data.subset(torch.arange(cfg.warmup * cfg.batch_size)).loader(cfg.batch_size, shuffle=True))

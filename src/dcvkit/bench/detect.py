@@ -61,10 +61,10 @@ def _pairs(spec: str | None) -> dict[str, str]:
 
 def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
                  log: Callable[[str], None] = print) -> dict[str, Any]:
+    from dcvkit.export import missing_dependency
     from dcvkit.models.detect.proposals import propose_all
-    from dcvkit.tasks.detect import (DetectConfig, detect_images, evaluate, load_detector, load_scene_splits,
-                                     meta_proposer, train)
-    from dcvkit.tasks.export import missing_dependency
+    from dcvkit.tasks.detect import (DetectConfig, detect_images, evaluate, load_detector, load_splits, meta_proposer,
+                                     train)
 
     models = [m.strip() for m in cfg.models.split(",") if m.strip()]
     loaded = _pairs(cfg.runs)
@@ -74,7 +74,7 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
     write_yaml(out_dir / "config.yaml", to_dict(cfg))
     base = DetectConfig(data_dir=cfg.data_dir, scenes=cfg.scenes, test_scenes=cfg.test_scenes, seed=cfg.seed,
                         device=cfg.device, tensorboard=False, progress=cfg.progress)
-    splits = load_scene_splits(base)
+    splits = load_splits(base)
     if splits.test is None:
         raise ConfigError("--test-scenes must be at least 1")
     log(splits.summary())
@@ -93,11 +93,11 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
         r = evaluate(weights, data=splits.test, device=cfg.device, out_dir=out_dir / f"{m}_test", progress=cfg.progress)
         model, meta = load_detector(weights, cfg.device)
         nets[m] = (model, meta)
-        rows[m] = {"model": m, "run": str(run), "params": sum(p.numel() for p in model.parameters()),
+        rows[m] = {"model": m, "kind": model.kind, "run": str(run), "params": sum(p.numel() for p in model.parameters()),
                    "map50": r["map50"], "map": r["map"], "proposals": r["proposals"],
                    "proposals_per_image": r["proposals_per_image"]}
         log(f"{m}: mAP@0.5 {r['map50']:.4f}, mAP@[.5:.95] {r['map']:.4f}")
-        if cfg.onnx and m.startswith("yolo") and missing_dependency() is None:
+        if cfg.onnx and model.export_outputs and missing_dependency() is None:  # one graph: onnxruntime too
             name, net, row = _onnx_row(m, weights, meta, splits.test, out_dir, rows[m])
             nets[name], rows[name] = net, row
             log(f"{name}: mAP@0.5 {row['map50']:.4f}, mAP@[.5:.95] {row['map']:.4f}")
@@ -146,7 +146,7 @@ def _onnx_row(m: str, weights: Path, meta: dict[str, Any], test: Any, out_dir: P
     (mAP from onnxruntime's own outputs on the test scenes)."""
     from dcvkit.metrics.detection import coco_eval
     from dcvkit.tasks.detect import detect_images
-    from dcvkit.tasks.export import OnnxDetector, export, pixel_meta
+    from dcvkit.export import OnnxDetector, export, pixel_meta
 
     path = export(weights, out=out_dir / f"{m}.onnx", check=0)["file"]
     net, pmeta = OnnxDetector(path), pixel_meta(meta)
@@ -178,7 +178,7 @@ def verdicts(rows: dict[str, dict[str, Any]]) -> list[str]:
         out.append(f"a learned proposer: faster_rcnn (RPN) mAP@0.5 {g['map50']:.3f} vs fast_rcnn (selective search) "
                    f"{f['map50']:.3f}; {f['total_s_per_image'] / g['total_s_per_image']:.1f}x faster in total "
                    f"({g['total_s_per_image'] * 1000:.1f} vs {f['total_s_per_image'] * 1000:.1f} ms per image)")
-    for y in [m for m in rows if m.startswith("yolo")]:
+    for y in [m for m, r in rows.items() if r["kind"] == "grid"]:  # the one-pass detectors (the YOLOs)
         if y in rows and "rcnn" in rows:
             v, r = rows[y], rows["rcnn"]
             claim = "at least 100x" if v["total_speedup_vs_rcnn"] >= 100 else "less than 100x"

@@ -62,7 +62,7 @@ def bench_proposals(cfg: BenchProposalsConfig, out_dir: Path | None = None,
     scenes = fashion_scenes(items, cfg.scenes, SceneConfig(), seed=cfg.scene_seed)
     methods: list[tuple[str, Any]] = [(f"selective search ({m})", SelectiveSearch(m, cfg.max_proposals)) for m in modes]
     if cfg.windows:
-        methods.append(("sliding windows", SlidingWindows((32, 44), (0.6, 1.0, 1.6), 8)))
+        methods.append(("sliding windows", SlidingWindows(sizes=(32, 44), ratios=(0.6, 1.0, 1.6), stride=8)))
     rows = []
     for name, proposer in methods:
         log(f"{name}: {cfg.scenes} scenes")

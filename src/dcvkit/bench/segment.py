@@ -56,7 +56,7 @@ def bench_segment(cfg: BenchSegmentConfig, out_dir: Path | None = None,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train each model spec within the budget on one FashionScenes split; returns (and writes as
     ``bench.json``) one row per model."""
-    from dcvkit.tasks.segment import SegmentConfig, load_scene_splits, train
+    from dcvkit.tasks.segment import SegmentConfig, load_splits, train
 
     specs = [parse_spec(s) for s in cfg.models.split(",") if s.strip()]
     if not specs:
@@ -66,7 +66,7 @@ def bench_segment(cfg: BenchSegmentConfig, out_dir: Path | None = None,
                          img_size=cfg.img_size, seed=cfg.seed, batch_size=cfg.batch_size, device=cfg.device,
                          tensorboard=False, progress=cfg.progress)
     t0 = time.perf_counter()
-    splits = load_scene_splits(base)
+    splits = load_splits(base)
     log(f"{splits.summary()} (generated in {time.perf_counter() - t0:.1f}s)")
     shape = (splits.channels, *splits.img_size)
     out_dir = out_dir or new_run_dir(Path(cfg.project) / "bench" / "segment", cfg.name)
@@ -100,7 +100,7 @@ def bench_segment(cfg: BenchSegmentConfig, out_dir: Path | None = None,
         test = result.test or {}
         per_class = {c["class"]: c["dice"] for c in test.get("per_class", [])}
         rows.append({
-            "model": label, "params": params, "gflops": flops / 1e9,
+            "model": label, "name": name, "params": params, "gflops": flops / 1e9,
             "train_images_per_s": sorted(h["images_per_s"] for h in hist)[len(hist) // 2],
             "predict_images_per_s": test.get("images_per_s", math.nan),
             "epochs": epochs, "train_s": round(result.fit.seconds, 1), "wall_s": round(wall, 1),
@@ -126,7 +126,7 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
         d = by["unet"]["mean_dice"] - by["conv_autoencoder"]["mean_dice"]
         out.append(f"skips: unet {'beats' if d > 0 else 'does not beat'} the skip-less conv_autoencoder by "
                    f"{d:+.4f} mean Dice")
-    smp = [r for r in rows if r["model"].startswith("smp_unet")]
+    smp = [r for r in rows if r["name"] == "smp_unet"]  # the reference implementation, with any encoder
     if "unet" in by and smp:
         d = by["unet"]["mean_dice"] - smp[0]["mean_dice"]
         out.append(f"unet {'>=' if d >= 0 else '<'} {smp[0]['model']} under the same budget ({d:+.4f} mean Dice)")

@@ -38,7 +38,7 @@ class BenchTuneConfig(RunConfig):
 def bench_tune(cfg: BenchTuneConfig, out_dir: Path | None = None, log: Callable[[str], None] = print
                ) -> dict[str, Any]:
     from dcvkit.config import load_yaml
-    from dcvkit.tasks.tune import TuneConfig, tune
+    from dcvkit.tune import TuneConfig, tune
 
     out_dir = out_dir or new_run_dir(Path(cfg.project) / "bench" / "tune", cfg.name)
     write_yaml(out_dir / "config.yaml", to_dict(cfg))

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from sklearn.base import ClassifierMixin
 
-from dcvkit.config import DataConfig, RunConfig, opt, to_dict
+from dcvkit.config import ImageDataConfig, RunConfig, opt, to_dict
 from dcvkit.data.core import ImageTensors
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import new_run_dir, write_csv, write_json, write_yaml
@@ -142,7 +142,7 @@ def run_baselines(train: ImageTensors, test: ImageTensors, names: Sequence[str] 
 
 
 @dataclass
-class BaselineConfig(RunConfig, DataConfig):
+class BaselineConfig(RunConfig, ImageDataConfig):
     """Baselines: which scikit-learn models, on how many images."""
 
     models: str = opt("all", "comma-separated: logistic_regression (lr), decision_tree (dt), random_forest (rf), "

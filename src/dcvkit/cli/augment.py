@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from dcvkit.cli.common import add_images, add_run_dir, add_seed
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("augment", help="data augmentation: preview a config on your images",
-                       description="Data augmentation with Keras ImageDataGenerator's options (docs/augmentation.md). "
-                                   "Training commands take the same config: dcv classify train --augment aug.yaml")
+
+def build(p: argparse.ArgumentParser, command: str) -> None:
+    p.description = ("Data augmentation with Keras ImageDataGenerator's options (docs/augmentation.md). Training "
+                     "commands take the same config: dcv classify train --augment aug.yaml")
     modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
     v = modes.add_parser("preview", help="a PNG grid of images and augmented versions of them", description=(
         "Writes runs/augment/<name>/preview.png: each image, then --n augmented versions of it, with the "
@@ -18,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  dcv augment preview --config 'rotation_range=20, zoom_range=0.2, horizontal_flip=true'\n"
         "    (no IMAGE: the first --count training images of --data)"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    v.add_argument("images", nargs="*", metavar="IMAGE", help="image files (default: images from --data)")
+    add_images(v, nargs="*", what="image files (default: images from --data)")
     v.add_argument("--config", required=True, metavar="AUG",
                    help="augmentation options: a YAML file, or inline 'key=value, key=[a, b]'")
     v.add_argument("--n", type=int, default=8, help="augmented versions per image (default: 8)")
@@ -28,9 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--data", default="fashion-mnist", help="dataset to take images from when no IMAGE is given")
     v.add_argument("--data-dir", help="folder holding the named dataset's files")
     v.add_argument("--count", type=int, default=4, help="images taken from --data (default: 4)")
-    v.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    v.add_argument("--project", default="runs", help="root folder of run directories (default: runs)")
-    v.add_argument("--name", default="exp", help="run name; a fresh exp, exp2, ... is created")
+    add_seed(v)
+    add_run_dir(v)
     v.set_defaults(func=cmd_preview)
 
 

@@ -7,15 +7,15 @@ import argparse
 from dcvkit.config import add_config_arguments, resolve
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def build(p: argparse.ArgumentParser, command: str) -> None:
     from dcvkit.classical import BaselineConfig
 
-    p = sub.add_parser("baseline", help="classical ML baselines (scikit-learn)", description=(
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = (
         "Logistic regression, decision tree, random forest, SVM and Gaussian naive Bayes on standardised "
         "pixels, with the Fashion-MNIST benchmark's settings, trained on the same train split as the CNN and "
         "scored on the test set. Prints test accuracy beside the benchmark's, fit and predict seconds.\n"
-        "example: dcv baseline --data fashion-mnist --models lr,rf,nb"),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "example: dcv baseline --data fashion-mnist --models lr,rf,nb")
     add_config_arguments(p, BaselineConfig, skip=("img_size", "channels", "skip_bad"))
     p.set_defaults(func=cmd_baseline)
 

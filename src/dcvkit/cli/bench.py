@@ -7,10 +7,10 @@ import argparse
 from dcvkit.config import add_config_arguments, resolve
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def build(p: argparse.ArgumentParser, command: str) -> None:
     from dcvkit.bench.classify import BenchClassifyConfig
 
-    p = sub.add_parser("bench", help="benchmarks (ratios measured side by side in one process)")
+    p.description = "Benchmarks: comparisons run side by side in one process, reported as ratios, JSON and a table."
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     c = kinds.add_parser("classify", help="training throughput: dcvkit vs bare PyTorch vs PIL/ToTensor DataLoader",
                          description=(

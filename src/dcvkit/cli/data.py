@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from dcvkit.cli.output import out
+from dcvkit.choices import ANNOTATION_FORMATS, SCENE_FORMATS
+from dcvkit.cli.common import add_seed, existing
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from dcvkit.data.scenes import FORMATS
-
-    p = sub.add_parser("data", help="datasets: write FashionScenes (masks, COCO, YOLO, VOC); convert between formats",
-                       description="Dataset tools.")
+def build(p: argparse.ArgumentParser, command: str) -> None:
+    p.description = "Dataset tools: FashionScenes in the standard formats; conversion between COCO, YOLO and VOC."
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     s = kinds.add_parser("scenes", help="write FashionScenes in a standard format",
                          formatter_class=argparse.RawDescriptionHelpFormatter, description=(
@@ -25,14 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "example: dcv data scenes --out scenes/train --format coco --n 2000 && "
         "dcv data scenes --out scenes/test --split test --n 500"))
     s.add_argument("--out", required=True, help="new folder to write (refused if it exists and is not empty)")
-    s.add_argument("--format", default="masks", choices=FORMATS, help="annotation format (default: masks)")
+    s.add_argument("--format", default="masks", choices=SCENE_FORMATS, help="annotation format (default: masks)")
     s.add_argument("--n", type=int, default=1000, help="number of scenes (default 1000)")
     s.add_argument("--size", type=int, default=128, help="scene width and height in pixels (default 128)")
     s.add_argument("--split", default="train", choices=("train", "test"),
                    help="which Fashion-MNIST split the items come from (default: train)")
     s.add_argument("--min-objects", type=int, default=1, help="fewest items per scene (default 1)")
     s.add_argument("--max-objects", type=int, default=4, help="most items per scene (default 4)")
-    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_seed(s)
     s.add_argument("--data-dir", help="folder holding Fashion-MNIST's files")
     s.add_argument("--download", action="store_true", help="download Fashion-MNIST (checksum-verified)")
     s.set_defaults(func=cmd_scenes)
@@ -46,14 +44,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "masks travel between COCO (RLE) and VOC (SegmentationObject PNGs). VOC stores whole pixels, YOLO 6 "
         "decimals of the image size.\n"
         "example: dcv data convert scenes/annotations.json --to yolo --out scenes_yolo"))
-    c.add_argument("src", help="annotations to read (COCO .json, YOLO .yaml, or a dataset folder)")
-    c.add_argument("--to", required=True, choices=("coco", "yolo", "voc"), help="format to write")
+    c.add_argument("src", type=existing("annotation file or dataset folder"),
+                   help="annotations to read (COCO .json, YOLO .yaml, or a dataset folder)")
+    c.add_argument("--to", required=True, choices=ANNOTATION_FORMATS, help="format to write")
     c.add_argument("--out", required=True, help="new folder to write (refused if it exists and is not empty)")
     c.add_argument("--split", default="train", help="YOLO source: which entry of the data YAML (default: train)")
     c.set_defaults(func=cmd_convert)
 
 
 def cmd_scenes(args: argparse.Namespace) -> int:
+    from dcvkit.cli.output import out
     from dcvkit.data import named
     from dcvkit.data.annotations import empty_out_dir
     from dcvkit.data.scenes import SceneConfig, fashion_scenes, write_scenes
@@ -74,6 +74,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    from dcvkit.cli.output import out
     from dcvkit.data.detection import convert
 
     ann, path = convert(args.src, args.out, args.to, args.split)
@@ -82,4 +83,4 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register"]
+__all__ = ["build"]

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from dcvkit.cli.launch import launched
-from dcvkit.cli.output import out, print_table
-from dcvkit.config import add_config_arguments, resolve
+from dcvkit.choices import COCO_BACKENDS
+from dcvkit.cli.common import (RAW, add_device, add_images, add_out, add_split, add_train, add_weights, fit_line,
+                               train_config)
+from dcvkit.tasks import get_task
 
-RAW = argparse.RawDescriptionHelpFormatter
 
-
-def register(sub: argparse._SubParsersAction) -> None:
-    from dcvkit.tasks.detect import DetectConfig
-
-    p = sub.add_parser("detect", help="object detection: train | val | predict",
-                       description="Object detection, the course's lineage: brute-force sliding windows, R-CNN "
-                                   "(selective search + CNN + SVMs), Fast R-CNN (RoI pooling), Faster R-CNN (region "
-                                   "proposal network), YOLO v1 (S x S grid) and a modern anchor-free YOLO.")
+def build(p: argparse.ArgumentParser, command: str) -> None:
+    p.description = ("Object detection, the course's lineage: brute-force sliding windows, R-CNN (selective search + "
+                     "CNN + SVMs), Fast R-CNN (RoI pooling), Faster R-CNN (region proposal network), YOLO v1 (S x S "
+                     "grid) and a modern anchor-free YOLO.")
     modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
-    t = modes.add_parser("train", help="train a detector", formatter_class=RAW, description=(
+    add_train(modes, get_task("detect"), "train a detector", func=cmd_train, description=(
         "Train a detector on FashionScenes (--data scenes, the default: Fashion-MNIST items on textured backgrounds, "
         "128x128, 10 classes) or on COCO JSON / YOLO data.yaml / Pascal VOC annotations. The region detectors "
         "learn from regions sampled per image (25% foreground at IoU >= 0.5): proposals for sliding_window, rcnn and "
@@ -34,22 +30,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  dcv detect train --model fast_rcnn --roi align --backbone cnn_small\n"
         "  dcv detect train --model faster_rcnn\n  dcv detect train --model yolo --epochs 80 --mosaic 0.3\n"
         "  dcv detect train --data my_coco/annotations.json --img-size 256"))
-    add_config_arguments(t, DetectConfig)
-    t.set_defaults(func=cmd_train)
 
     v = modes.add_parser("val", help="COCO mAP, per-class AP and seconds per image of a trained detector",
                          formatter_class=RAW, description=(
         "COCO evaluation (faster-coco-eval; --backend pycocotools for the reference): the standard 12-number "
         "summary, per-class AP and AP@0.5, and proposal / network / total seconds per image.\n"
         "example: dcv detect val runs/detect/exp --out runs/detect/exp/val"))
-    v.add_argument("weights", help="run directory or checkpoint (.pt)")
+    add_weights(v)
     v.add_argument("--data", help="annotations to evaluate on, every image of them (a COCO .json, a YOLO .yaml: its "
                                   "--split entry, a VOC folder; default: the run's own test split)")
-    v.add_argument("--split", default="test", choices=("test", "val", "train"), help="which split (default: test)")
-    v.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    v.add_argument("--backend", default="faster_coco_eval", choices=("faster_coco_eval", "pycocotools"),
-                   help="COCO evaluation library (default: faster_coco_eval)")
-    v.add_argument("--out", help="folder to write results.json, pr_curves.png and predictions.png into")
+    add_split(v)
+    add_device(v)
+    v.add_argument("--backend", default=COCO_BACKENDS[0], choices=COCO_BACKENDS,
+                   help=f"COCO evaluation library (default: {COCO_BACKENDS[0]})")
+    add_out(v, "folder to write results.json, pr_curves.png and predictions.png into")
     v.set_defaults(func=cmd_val)
 
     pr = modes.add_parser("predict", help="labelled boxes on image files + COCO-style JSON", formatter_class=RAW,
@@ -60,16 +54,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "ratio kept, padded grey; --resize stretch: resized; --img-size: letterboxed to another size) and the boxes "
         "mapped back to the original pixels.\n"
         "example: dcv detect predict runs/detect/exp scene.png --out boxes/"))
-    pr.add_argument("weights", help="run directory or checkpoint (.pt)")
-    pr.add_argument("images", nargs="+", help="image files")
-    pr.add_argument("--out", default="detections", help="folder for the outputs (default: detections)")
+    add_weights(pr)
+    add_images(pr)
+    add_out(pr, "folder for the outputs", default="detections")
     pr.add_argument("--score-thresh", type=float, help="draw detections scoring at least this (default: the run's)")
     pr.add_argument("--resize", default="letterbox", choices=("letterbox", "stretch"),
                     help="fit images to the training size keeping their aspect ratio (default) or stretch them")
     pr.add_argument("--img-size", type=int, help="letterbox to this square size instead of the training size "
                                                  "(rounded up to a multiple of 32; not yolo_v1): big images keep "
                                                  "objects at the scale the detector learned")
-    pr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_device(pr)
     pr.set_defaults(func=cmd_predict)
 
 
@@ -82,6 +76,8 @@ SUMMARY = (("map", "AP @[IoU=0.50:0.95 | area=all | maxDets=100]"), ("map50", "A
 
 
 def print_results(r: dict, title: str) -> None:
+    from dcvkit.cli.output import out, print_table
+
     out.print(title)
     for key, label in SUMMARY:
         v = r[key]
@@ -99,17 +95,15 @@ def print_results(r: dict, title: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dcvkit.tasks.detect import DetectConfig, resolve_defaults, train
+    from dcvkit.cli.launch import launched
+    from dcvkit.cli.output import out
 
-    cfg = resolve(DetectConfig, args)
+    task = get_task("detect")
+    cfg = train_config(args, task)
     if (code := launched(cfg, args)) is not None:
         return code
-    result = train(cfg)
-    fit = result.fit
-    line = f"done: {fit.epochs_run} epochs in {fit.seconds:.0f}s"
-    if fit.best is not None:
-        monitor = resolve_defaults(cfg).monitor
-        line += f"; best {monitor} {fit.best:.4f} (epoch {fit.best_epoch})"
+    result = task.train(cfg)
+    line = fit_line(result.fit, result.config.monitor)
     if result.test:
         t = result.test
         line += (f"; test mAP@0.5 {t['map50']:.4f}, mAP@[.5:.95] {t['map']:.4f}, "
@@ -119,9 +113,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_val(args: argparse.Namespace) -> int:
-    from dcvkit.tasks.detect import evaluate
+    from dcvkit.cli.output import out
 
-    r = evaluate(args.weights, data=args.data, split=args.split, device=args.device, out_dir=args.out,
+    r = get_task("detect").evaluate(args.weights, data=args.data, split=args.split, device=args.device, out_dir=args.out,
                  progress=True, backend=args.backend)
     print_results(r, f"{r['model']} on the {args.split} split: {r['images']:,} images, {r['objects']:,} objects "
                      f"({r['backend']})")
@@ -131,9 +125,9 @@ def cmd_val(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from dcvkit.tasks.detect import predict
+    from dcvkit.cli.output import out
 
-    preds = predict(args.weights, args.images, args.out, device=args.device, score_thresh=args.score_thresh,
+    preds = get_task("detect").predict(args.weights, args.images, args.out, device=args.device, score_thresh=args.score_thresh,
                     resize=args.resize, img_size=args.img_size)
     for p in preds:
         found = ", ".join(f"{d['category']} {d['score']:.2f}" for d in p.detections[:6])
@@ -143,4 +137,4 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register", "print_results"]
+__all__ = ["build", "print_results"]

@@ -8,13 +8,12 @@ import argparse
 from dcvkit.config import add_config_arguments, resolve
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def build(p: argparse.ArgumentParser, command: str) -> None:
     from dcvkit.experiments import experiments
 
-    p = sub.add_parser("experiment", help="the course's training claims as reproducible experiments",
-                       description="Each experiment trains variants that differ in one thing and writes "
-                                   "runs/experiment/<name>/<run>/{results.json, <name>.png, verdict.md}; the "
-                                   "verdict is computed from the measured numbers.")
+    p.description = ("Each experiment trains variants that differ in one thing and writes "
+                     "runs/experiment/<name>/<run>/{results.json, <name>.png, verdict.md}; the verdict is computed "
+                     "from the measured numbers.")
     kinds = p.add_subparsers(dest="experiment", metavar="NAME", required=True)
     for name, (cfg_cls, _, summary) in experiments().items():
         e = kinds.add_parser(name, help=summary, description=f"{summary}.\nexample: dcv experiment {name} --seed 1",

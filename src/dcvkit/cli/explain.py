@@ -4,26 +4,24 @@ from __future__ import annotations
 
 import argparse
 
+from dcvkit.cli.common import add_device, add_images, add_run_dir, add_seed, add_weights
 from dcvkit.explain.perturbation import DEFAULT_MAX_MEMORY_MB
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("weights", metavar="RUN_OR_CKPT", help="a classification run directory or checkpoint")
-    p.add_argument("images", nargs="*", metavar="IMAGE",
-                   help="image files (converted and resized to the model's input, with a notice); "
-                        "default: --index images of the run's test split")
+    add_weights(p, "a classification run directory or checkpoint")
+    add_images(p, nargs="*", what="image files (converted and resized to the model's input, with a notice); "
+                                  "default: --index images of the run's test split")
     p.add_argument("--index", default="0", help="test-split images to use when no IMAGE is given: '0', '0,5,9' "
                                                 "(default: 0)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="(default: auto)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (SmoothGrad's noise) (default: 0)")
-    p.add_argument("--project", default="runs", help="root folder of run directories (default: runs)")
-    p.add_argument("--name", default="exp", help="run name; a fresh exp, exp2, ... is created")
+    add_device(p)
+    add_seed(p)
+    add_run_dir(p)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("explain", help="saliency maps and feature maps of a trained classifier",
-                       description="See what a trained classifier looks at: saliency maps (perturbation, gradient, "
-                                   "SmoothGrad, occlusion, Grad-CAM) and feature maps / first-layer filters.")
+def build(p: argparse.ArgumentParser, command: str) -> None:
+    p.description = ("See what a trained classifier looks at: saliency maps (perturbation, gradient, SmoothGrad, "
+                     "occlusion, Grad-CAM) and feature maps / first-layer filters.")
     modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
     s = modes.add_parser("saliency", help="saliency maps: PNG overlays and raw .npy maps", description=(
         "Writes runs/explain/<name>/<image>.png (the image with the predicted class and probability, then a "

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import argparse
 
+from dcvkit.choices import EXPORT_FORMATS
+from dcvkit.cli.common import add_weights
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a trained classifier or YOLO to ONNX (checked with onnxruntime)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+
+def build(p: argparse.ArgumentParser, command: str) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = (
         "Writes <run>/<model>.onnx: input 'images' float32 (N, C, H, W) pixels 0..255 at the training size "
-        "(normalisation inside); outputs 'probs' (classifiers) or 'boxes' (N, K, 4) x1 y1 x2 y2 and 'scores' "
-        "(N, K, classes) before NMS (yolo, yolo_v1). Then runs the file with onnxruntime and the PyTorch model on "
-        "--check test images and compares them (raw outputs and, for detectors, the boxes after the run's "
-        "post-processing); the report goes to <model>.json and the exit code is 1 when they differ.\n"
+        "(the run's normalisation inside); outputs 'probs' (classifiers) or 'boxes' (N, K, 4) x1 y1 x2 y2 and "
+        "'scores' (N, K, classes) before NMS (yolo, yolo_v1); a generative run: input 'z' (N, latent) [and 'y' "
+        "(N, classes) for a conditional model], output 'images' pixels 0..255. Then runs the file with "
+        "onnxruntime and the PyTorch model on --check test images (latent draws for generators) and compares "
+        "them (raw outputs and the top-1 class, the boxes after the run's post-processing, or the pixels); the "
+        "report goes to <model>.json and the exit code is 1 when they differ.\n"
         "examples:\n  dcv export runs/detect/exp3 --format onnx\n"
-        "  dcv export runs/classify/exp --out cnn.onnx --check 64"))
-    p.add_argument("weights", help="run directory or checkpoint (.pt)")
-    p.add_argument("--format", default="onnx", choices=("onnx",), help="output format (default: onnx)")
+        "  dcv export runs/classify/exp --out cnn.onnx --check 64")
+    add_weights(p)
+    p.add_argument("--format", default=EXPORT_FORMATS[0], choices=EXPORT_FORMATS,
+                   help=f"output format (default: {EXPORT_FORMATS[0]})")
     p.add_argument("--out", help="output file (default: <run>/<model>.onnx)")
     p.add_argument("--check", type=int, default=16, help="test images to compare on (0: no check; default 16)")
     p.add_argument("--atol", type=float, default=1e-3, help="largest allowed difference (probabilities; box pixels)")
@@ -25,18 +31,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from dcvkit.cli.output import out
-    from dcvkit.tasks.export import export
+    from dcvkit.export import export
 
     r = export(args.weights, args.format, args.out, check=args.check, atol=args.atol)
     out.print(f"wrote {r['file']} ({r['model']}: {r['input']} -> {', '.join(r['outputs'])})")
     if not args.check:
         return 0
     diffs = ", ".join(f"{k} {v:.2g}" for k, v in r["max_abs_diff"].items())
+    what = "test images" if "images" in r["inputs"] else "draws from the prior"
+    line = f"onnxruntime vs PyTorch on {r['check_images']} {what}: max |difference| {diffs}"
     if "detections" in r:
-        out.print(f"onnxruntime vs PyTorch on {r['check_images']} test images: max |difference| {diffs}; "
-                  f"{r['detections']} detections, same boxes and classes: {r['same_detections']} "
-                  f"(max box difference {r['max_box_diff_px']:.2g} px)")
+        line += (f"; {r['detections']} detections, same boxes and classes: {r['same_detections']} "
+                 f"(max box difference {r['max_box_diff_px']:.2g} px)")
+    elif "same_top1" in r:
+        line += f"; same top-1 class: {r['same_top1']}"
     else:
-        out.print(f"onnxruntime vs PyTorch on {r['check_images']} test images: max |difference| {diffs}; "
-                  f"same top-1 class: {r['same_top1']}")
+        line += f"; the same images to half a grey level: {r['ok']}"
+    out.print(line)
     return 0 if r["ok"] else 1

@@ -4,31 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from dcvkit.cli.launch import launched
-from dcvkit.cli.output import out, print_table
-from dcvkit.config import add_config_arguments, resolve
-
-RAW = argparse.RawDescriptionHelpFormatter
+from dcvkit.choices import INTERPOLATIONS
+from dcvkit.cli.common import RAW, add_device, add_out, add_seed, add_split, add_train, add_weights, train_config
+from dcvkit.tasks import get_task
 
 
 def _run_args(p: argparse.ArgumentParser, out_default: str) -> None:
-    p.add_argument("weights", help="run directory or checkpoint (.pt) of dcv generate train")
-    p.add_argument("--out", default=None, help=f"folder for the PNGs (default: <run>/{out_default})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random latent points (default 0)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_weights(p, "run directory or checkpoint (.pt) of dcv generate train")
+    add_out(p, f"folder for the PNGs (default: <run>/{out_default})")
+    add_seed(p)
+    add_device(p)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from dcvkit.tasks.generate import GenerateConfig
-    from dcvkit.tasks.latent import METHODS
-
-    p = sub.add_parser("generate", help="generative models: VAEs with KL annealing, DCGAN, latent-space tools",
-                       description="Variational autoencoders (vae, cvae) with KL annealing and the DCGAN: train, "
-                                   "evaluate offline (-ELBO, NLL estimate, FID-FMNIST, class coverage), and use the "
-                                   "latent space (samples, reconstructions, interpolation, arithmetic, traversals). "
-                                   "See docs/generative.md.")
+def build(p: argparse.ArgumentParser, command: str) -> None:
+    p.description = ("Variational autoencoders (vae, cvae) with KL annealing and the DCGAN: train, evaluate offline "
+                     "(-ELBO, NLL estimate, FID-FMNIST, class coverage), and use the latent space (samples, "
+                     "reconstructions, interpolation, arithmetic, traversals). See docs/generative.md.")
     modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
-    t = modes.add_parser("train", help="train a vae, cvae or dcgan", formatter_class=RAW, description=(
+    add_train(modes, get_task("generate"), "train a vae, cvae or dcgan", func=cmd_train, description=(
         "Train a generative model on Fashion-MNIST (default), MNIST or an image folder. VAEs minimise the negative "
         "ELBO, reconstruction + w(t) KL, with the KL weight w annealed per step (--kl-schedule none|linear|sigmoid|"
         "cyclical, --beta); dcgan alternates discriminator and generator steps (--gan-loss minimax|non_saturating|"
@@ -43,8 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  dcv generate train --model vae --kl-schedule cyclical --kl-cycles 4 --kl-ratio 0.5\n"
         "  dcv generate train --model dcgan                     # 28x28 DCGAN, non-saturating loss\n"
         "  dcv generate train --model dcgan --img-size 64 --width 32 --spectral-norm"))
-    add_config_arguments(t, GenerateConfig)
-    t.set_defaults(func=cmd_train)
 
     e = modes.add_parser("eval", help="-ELBO, NLL estimate, FID-FMNIST and class coverage of a run",
                          formatter_class=RAW, description=(
@@ -53,14 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "distance on a dcvkit classifier's features: not comparable to Inception FID) of generated vs real images, "
         "the same for an untrained model (the floor), and the class histogram of samples (mode coverage).\n"
         "example: dcv generate eval runs/generate/exp --samples 10000 --out eval/"))
-    e.add_argument("weights", help="run directory or checkpoint (.pt)")
-    e.add_argument("--split", default="test", choices=("test", "val", "train"))
+    add_weights(e)
+    add_split(e)
     e.add_argument("--samples", type=int, help="generated images for FID and coverage (default: the run's)")
     e.add_argument("--nll-samples", type=int, help="importance samples per image (default: the run's, 64)")
     e.add_argument("--nll-images", type=int, help="images for the NLL estimate (0: all; default: the run's)")
     e.add_argument("--fid-classifier", help="a dcv classify run to judge with (default: the run's)")
-    e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    e.add_argument("--out", help="folder for results.json, samples.png, coverage.png")
+    add_device(e)
+    add_out(e, "folder for results.json, samples.png, coverage.png")
     e.set_defaults(func=cmd_eval)
 
     s = modes.add_parser("sample", help="a grid of samples (per class or a class mix for cvae)", formatter_class=RAW,
@@ -94,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--a", help="start image: test-set index or image file (VAEs)")
     i.add_argument("--b", help="end image")
     i.add_argument("--steps", type=int, default=10, help="images per row (default 10)")
-    i.add_argument("--method", default="slerp", choices=(*METHODS, "both"), help="default: slerp")
+    i.add_argument("--method", default="slerp", choices=(*INTERPOLATIONS, "both"), help="default: slerp")
     i.add_argument("--pairs", type=int, default=4, help="rows of random pairs (default 4)")
     i.add_argument("--classes", help="cvae: interpolate the label between two classes, e.g. Sneaker,Sandal")
     i.set_defaults(func=cmd_latent, tool="interpolate")
@@ -130,12 +121,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dcvkit.tasks.generate import GenerateConfig, train
+    from dcvkit.cli.launch import launched
+    from dcvkit.cli.output import out
 
-    cfg = resolve(GenerateConfig, args)
+    task = get_task("generate")
+    cfg = train_config(args, task)
     if (code := launched(cfg, args)) is not None:
         return code
-    result = train(cfg)
+    result = task.train(cfg)
     fit, t = result.fit, result.test
     line = f"done: {fit.epochs_run} epochs in {fit.seconds:.0f}s"
     if fit.best is not None:
@@ -148,6 +141,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def print_summary(r: dict) -> None:
+    from dcvkit.cli.output import print_table
+
     rows = []
     if "neg_elbo" in r:
         rows += [("negative ELBO (nats/image)", f"{r['neg_elbo']:.2f}"),
@@ -171,9 +166,9 @@ def print_summary(r: dict) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from dcvkit.tasks.generate import evaluate
+    from dcvkit.cli.output import out
 
-    r = evaluate(args.weights, split=args.split, device=args.device, out_dir=args.out,
+    r = get_task("generate").evaluate(args.weights, split=args.split, device=args.device, out_dir=args.out,
                  fid_classifier=args.fid_classifier, samples=args.samples, nll_samples=args.nll_samples,
                  nll_images=args.nll_images)
     print_summary(r)
@@ -185,7 +180,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_latent(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dcvkit.tasks import latent
+    from dcvkit.cli.output import out
+    from dcvkit.explain import latent
 
     run = Path(args.weights)
     out_dir = args.out or str((run if run.is_dir() else run.parent) / "latent")
@@ -215,4 +211,4 @@ def cmd_latent(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register"]
+__all__ = ["build", "print_summary"]

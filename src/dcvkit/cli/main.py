@@ -65,6 +65,11 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> "typing.NoReturn":
         hint = f"; see {self.prog} --help"
+        if "invalid choice: '" in message:  # a typo'd command or mode
+            typed = message.split("invalid choice: '", 1)[1].split("'", 1)[0]
+            choices = [c.strip(" '") for c in message.rsplit("(choose from", 1)[-1].rstrip(")").split(",")]
+            close = difflib.get_close_matches(typed, choices, n=1)
+            hint = f" (did you mean {close[0]}?)" + hint if close else hint
         if message.startswith("unrecognized arguments"):
             unknown = [a.split("=")[0] for a in message.split(":", 1)[1].split() if a.startswith("--")]
             close = difflib.get_close_matches(unknown[0], _option_strings(self), n=1) if unknown else []
@@ -83,24 +88,52 @@ def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
     return sorted(set(out))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from dcvkit.cli import (augment, baseline, bench, classify, data, detect, experiment, explain, export, generate,
-                           models, quickstart, segment, tune)
+#: the tool commands: name -> (module under dcvkit.cli, its line in ``dcv --help``); the task commands come
+#: from the task table (:data:`dcvkit.tasks.TASKS`)
+TOOLS = {
+    "augment": ("augment", "data augmentation: preview a config on your images"),
+    "explain": ("explain", "saliency maps and feature maps of a trained classifier"),
+    "data": ("data", "datasets: write FashionScenes (masks, COCO, YOLO, VOC); convert between formats"),
+    "baseline": ("baseline", "classical ML baselines (scikit-learn)"),
+    "experiment": ("experiment", "the course's training claims as reproducible experiments"),
+    "tune": ("tune", "hyperparameter optimisation (Optuna): search space in YAML, pruning, shared studies"),
+    "bench": ("bench", "benchmarks (ratios measured side by side in one process)"),
+    "export": ("export", "export a trained classifier, YOLO or generator to ONNX (checked with onnxruntime)"),
+    "models": ("models", "list registered models"),
+}
 
-    parser = Parser(prog="dcv", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+def commands() -> dict[str, tuple[str, str]]:
+    """Every command, in ``dcv --help``'s order: name -> (CLI module, one-line help)."""
+    from dcvkit.tasks import TASKS
+
+    quickstart = {"quickstart": ("quickstart", "train the CNN and the classical baselines; write an HTML report")}
+    return {**quickstart, **{t.name: (t.cli, t.summary) for t in TASKS.values()}, **TOOLS}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``dcv`` parser. Only the command named in ``argv`` gets its module imported and its options built;
+    the others are listed with their one-line help (so ``dcv --help`` imports no command at all). Without
+    ``argv`` every command is built."""
+    import importlib
+
     from dcvkit import __version__
 
+    parser = Parser(prog="dcv", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"dcvkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (quickstart, classify, segment, detect, generate, augment, explain, data, baseline, experiment, tune,
-                   bench, export, models):
-        module.register(sub)
+    table = commands()
+    chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
+    for name, (module, summary) in table.items():
+        p = sub.add_parser(name, help=summary, description=summary)
+        if chosen is None or name == chosen:
+            importlib.import_module(f"dcvkit.cli.{module}").build(p, name)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     args.argv = argv  # what `--devices N` runs again in each training process
     warnings.filterwarnings("ignore", module="tensorboard")
@@ -109,9 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except DcvError as e:
         message = " ".join(str(e).split())
-        from dcvkit.engine.distributed import report_error
-
-        if not report_error(message, e.exit_code):  # a worker of `--devices N` leaves it to the launcher
+        if not _handed_to_launcher(message, e.exit_code):
             print(f"error: {message}" if rank == 0 else f"error (rank {rank}): {message}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
@@ -122,6 +153,15 @@ def main(argv: list[str] | None = None) -> int:
             from dcvkit.engine.distributed import shutdown
 
             shutdown()
+
+
+def _handed_to_launcher(message: str, exit_code: int) -> bool:
+    """A worker of ``--devices N`` leaves its error to the launcher, which prints it once."""
+    if "WORLD_SIZE" not in os.environ:  # not a training process: no need to import the engine (and torch)
+        return False
+    from dcvkit.engine.distributed import report_error
+
+    return report_error(message, exit_code)
 
 
 def _quiet_unless_rank_zero() -> int:

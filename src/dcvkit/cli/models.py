@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list registered models",
-                       description="Every model `--model` accepts, with its task, size and summary.")
-    p.add_argument("--task", help="only this task (classify, segment, detect, generate)")
+def build(p: argparse.ArgumentParser, command: str) -> None:
+    from dcvkit.tasks import TASKS
+
+    families = sorted({t.family for t in TASKS.values()})
+    p.description = "Every model `--model` accepts, with its family (the task it serves), size and summary."
+    p.add_argument("--task", choices=families, help=f"only this family ({', '.join(families)})")
     p.add_argument("pattern", nargs="?", default="*", help="glob on names, e.g. 'cnn*'")
     p.set_defaults(func=cmd_models)
 

@@ -7,15 +7,14 @@ import argparse
 from dcvkit.config import add_config_arguments, resolve
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def build(p: argparse.ArgumentParser, command: str) -> None:
     from dcvkit.experiments.quickstart import QuickstartConfig
 
-    p = sub.add_parser("quickstart", help="train the CNN and the classical baselines; write an HTML report",
-                       description=(
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = (
         "Train the prototypical CNN on Fashion-MNIST, run the classical baselines on the same split and write "
         "runs/quickstart/<name>/report.html: comparison table, training curves, confusion matrix, sample "
-        "predictions. About 6 minutes on 2 CPU cores.\nexample: dcv quickstart --epochs 3 --baselines nb,lr"),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "predictions. About 6 minutes on 2 CPU cores.\nexample: dcv quickstart --epochs 3 --baselines nb,lr")
     add_config_arguments(p, QuickstartConfig)
     p.set_defaults(func=cmd_quickstart)
 

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from dcvkit.cli.launch import launched
-from dcvkit.cli.output import out, print_table
-from dcvkit.config import add_config_arguments, resolve
-
-RAW = argparse.RawDescriptionHelpFormatter
+from dcvkit.cli.common import (RAW, add_device, add_images, add_out, add_split, add_train, add_weights, fit_line,
+                               train_config)
+from dcvkit.tasks import get_task
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from dcvkit.tasks.segment import AutoencoderConfig, SegmentConfig
-
-    p = sub.add_parser("segment", help="semantic segmentation: train | val | predict",
-                       description="Semantic segmentation (a class per pixel): U-Net, the skip-less autoencoder, "
-                                   "the course's small U-Net, Dice and IoU.")
+def build(p: argparse.ArgumentParser, command: str) -> None:
+    if command == "autoencoder":
+        return build_autoencoder(p)
+    p.description = ("Semantic segmentation (a class per pixel): U-Net, the skip-less autoencoder, the course's small "
+                     "U-Net, Dice and IoU.")
     modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
-    t = modes.add_parser("train", help="train a segmentation model", formatter_class=RAW, description=(
+    add_train(modes, get_task("segment"), "train a segmentation model", func=cmd_train, description=(
         "Train a segmentation model on FashionScenes (--data scenes, the default: Fashion-MNIST items on textured "
         "backgrounds, 128x128, 10 classes + background) or on a folder of images/ + masks/ (PNG class ids, "
         "optional classes.yaml). Loss: cross-entropy + Dice by default. Writes runs/segment/<name>: config.yaml, "
@@ -29,18 +26,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  dcv segment train --model unet --encoder resnet18  # a registry ResNet as the encoder\n"
         "  dcv segment train --data my_data/ --augment 'rotation_range=10, horizontal_flip=true'\n"
         "  dcv segment train --model conv_autoencoder --target image --data fashion-mnist   # reconstruction"))
-    add_config_arguments(t, SegmentConfig)
-    t.set_defaults(func=cmd_train)
 
     v = modes.add_parser("val", help="per-class Dice and IoU of a trained model", formatter_class=RAW,
                          description="Per-class Dice and IoU, their means over the foreground classes and pixel "
                                      "accuracy on a split (an autoencoder: MSE and PSNR).\n"
                                      "example: dcv segment val runs/segment/exp")
-    v.add_argument("weights", help="run directory or checkpoint (.pt)")
+    add_weights(v)
     v.add_argument("--data", help="dataset (default: the one the model was trained on)")
-    v.add_argument("--split", default="test", choices=("test", "val", "train"), help="which split (default: test)")
-    v.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    v.add_argument("--out", help="folder to write results.json and predictions.png into")
+    add_split(v)
+    add_device(v)
+    add_out(v, "folder to write results.json and predictions.png into")
     v.set_defaults(func=cmd_val)
 
     pr = modes.add_parser("predict", help="colour-coded masks and overlays for image files", formatter_class=RAW,
@@ -48,61 +43,47 @@ def register(sub: argparse._SubParsersAction) -> None:
                                       "<stem>_overlay.png per image, any size (an autoencoder: "
                                       "<stem>_reconstruction.png).\n"
                                       "example: dcv segment predict runs/segment/exp scene.png --out masks/")
-    pr.add_argument("weights", help="run directory or checkpoint (.pt)")
-    pr.add_argument("images", nargs="+", help="image files")
-    pr.add_argument("--out", default="predictions", help="folder for the output PNGs (default: predictions)")
+    add_weights(pr)
+    add_images(pr)
+    add_out(pr, "folder for the output PNGs", default="predictions")
     pr.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the class colours (default 0.5)")
-    pr.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_device(pr)
     pr.set_defaults(func=cmd_predict)
 
-    a = sub.add_parser("autoencoder", help="convolutional autoencoder: train",
-                       description="Convolutional autoencoders: reconstruct the input through a bottleneck.")
-    amodes = a.add_subparsers(dest="mode", metavar="MODE", required=True)
-    at = amodes.add_parser("train", help="train a convolutional autoencoder", formatter_class=RAW, description=(
+
+def build_autoencoder(a: argparse.ArgumentParser) -> None:
+    a.description = "Convolutional autoencoders: reconstruct the input through a bottleneck."
+    modes = a.add_subparsers(dest="mode", metavar="MODE", required=True)
+    add_train(modes, get_task("autoencoder"), "train a convolutional autoencoder", func=cmd_train, description=(
         "Train conv_autoencoder (the U-Net without its skips) to reconstruct its input: Fashion-MNIST by default, "
         "MSE loss. Writes runs/autoencoder/<name> with reconstructions.png (inputs above reconstructions) and "
         "results.json (test MSE, PSNR). The same as dcv segment train --target image.\n"
         "example: dcv autoencoder train --depth 2 --base 16 --epochs 5"))
-    add_config_arguments(at, AutoencoderConfig)
-    at.set_defaults(func=cmd_train_autoencoder)
 
 
-def _report_train(result, monitor: str) -> None:
-    fit = result.fit
-    line = f"done: {fit.epochs_run} epochs in {fit.seconds:.0f}s"
-    if fit.best is not None:
-        line += f"; best {monitor} {fit.best:.4f} (epoch {fit.best_epoch})"
+def cmd_train(args: argparse.Namespace) -> int:
+    """``dcv segment train`` and ``dcv autoencoder train`` (the same task, other defaults)."""
+    from dcvkit.cli.launch import launched
+    from dcvkit.cli.output import out
+
+    task = get_task(args.task)
+    cfg = train_config(args, task)
+    if (code := launched(cfg, args)) is not None:
+        return code
+    result = task.train(cfg)
+    line = fit_line(result.fit, "val_loss" if cfg.target == "image" else cfg.monitor)
     t = result.test
     if t and "mean_dice" in t:
         line += f"; test mean Dice {t['mean_dice']:.4f}, mean IoU {t['mean_iou']:.4f}"
     elif t:
         line += f"; test MSE {t['mse']:.5f}, PSNR {t['psnr']:.2f} dB"
     out.print(f"{line}\nrun directory: {result.run_dir}")
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from dcvkit.tasks.segment import SegmentConfig, train
-
-    cfg = resolve(SegmentConfig, args)
-    if (code := launched(cfg, args)) is not None:
-        return code
-    result = train(cfg)
-    _report_train(result, "val_loss" if cfg.target == "image" else cfg.monitor)
-    return 0
-
-
-def cmd_train_autoencoder(args: argparse.Namespace) -> int:
-    from dcvkit.tasks.segment import AutoencoderConfig, train
-
-    cfg = resolve(AutoencoderConfig, args)
-    if (code := launched(cfg, args)) is not None:
-        return code
-    result = train(cfg)
-    _report_train(result, cfg.monitor)
     return 0
 
 
 def print_scores(r: dict, title: str) -> None:
+    from dcvkit.cli.output import out, print_table
+
     if "mean_dice" not in r:
         out.print(f"{title}: MSE {r['mse']:.5f}  PSNR {r['psnr']:.2f} dB")
         return
@@ -114,9 +95,9 @@ def print_scores(r: dict, title: str) -> None:
 
 
 def cmd_val(args: argparse.Namespace) -> int:
-    from dcvkit.tasks.segment import evaluate
+    from dcvkit.cli.output import out
 
-    r = evaluate(args.weights, data=args.data, split=args.split, device=args.device, out_dir=args.out)
+    r = get_task("segment").evaluate(args.weights, data=args.data, split=args.split, device=args.device, out_dir=args.out)
     print_scores(r, f"{args.split} split, {r['images']:,} images")
     if args.out:
         out.print(f"wrote {args.out}/results.json and predictions.png")
@@ -124,9 +105,9 @@ def cmd_val(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from dcvkit.tasks.segment import predict
+    from dcvkit.cli.output import out
 
-    for p in predict(args.weights, args.images, args.out, device=args.device, alpha=args.alpha):
+    for p in get_task("segment").predict(args.weights, args.images, args.out, device=args.device, alpha=args.alpha):
         if p.overlay is None:
             out.print(f"{p.path}: {p.mask}")
             continue
@@ -135,4 +116,4 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register"]
+__all__ = ["build", "print_scores"]

@@ -7,11 +7,11 @@ import argparse
 from dcvkit.config import add_config_arguments, resolve
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from dcvkit.tasks.tune import TuneConfig
+def build(p: argparse.ArgumentParser, command: str) -> None:
+    from dcvkit.tune import TuneConfig
 
-    p = sub.add_parser("tune", help="hyperparameter optimisation (Optuna): search space in YAML, pruning, shared "
-                                    "studies", formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = (
         "Optuna study over a task's training options: each trial trains `dcv <task> train` with values from the "
         "search space (--space YAML: float/int with low, high, log, step; categorical with choices) and returns "
         "the best validation metric (--monitor, default the task's). Bad trials are pruned from their per-epoch "
@@ -24,14 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  dcv tune --fixed 'epochs=3, limit=10000' --trials 20       # classify: lr, dropout, weight decay, batch\n"
         "  dcv tune --space space.yaml --sampler random --pruner hyperband --n-jobs 2\n"
         "  dcv tune --resume runs/tune/exp                               # a second worker on the same study\n"
-        "  dcv classify train --config runs/tune/exp/best.yaml"))
+        "  dcv classify train --config runs/tune/exp/best.yaml")
     add_config_arguments(p, TuneConfig)
     p.set_defaults(func=cmd_tune)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from dcvkit.cli.output import err, out, print_table
-    from dcvkit.tasks.tune import TuneConfig, tune
+    from dcvkit.tune import TuneConfig, tune
 
     result = tune(resolve(TuneConfig, args), log=lambda s: err.print(s, highlight=False))
     print_table(result.rows[:15], title=f"{len(result.rows)} trials, best first")
@@ -41,4 +41,4 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register"]
+__all__ = ["build"]

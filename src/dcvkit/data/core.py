@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from typing import Any, Iterator, Protocol
 
 import torch
 from torch import Tensor
@@ -202,6 +202,15 @@ def split_train_val(
     n_val = max(1, int(round(n * val_split)))
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return data.subset(perm[n_val:].sort().values), data.subset(perm[:n_val].sort().values)
+
+
+def subset_limit(data: "ImageTensors | ImageFilesLike | Any", limit: int | None, seed: int) -> Any:
+    """``--limit``: a seeded random subset of ``limit`` items of ``data`` (in their order), or ``data`` itself
+    when ``limit`` is None, 0 or at least its size. One function for every task's data."""
+    if not limit or limit >= len(data):
+        return data
+    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed + 7))
+    return data.subset(perm[:limit].sort().values)
 
 
 def parse_classes(spec: str, classes: list[str]) -> list[int]:

@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dcvkit.choices import ANNOTATION_FORMATS
 from dcvkit.data.annotations import AnnotatedImage, Annotations, safe_path
 from dcvkit.data.core import InMemoryImages, Shard, batches_per_epoch, epoch_indices
 from dcvkit.errors import DataError
 
-FORMATS = ("coco", "yolo", "voc")
+FORMATS = ANNOTATION_FORMATS
 
 
 @dataclass
@@ -119,6 +120,17 @@ def read_annotations(path: str | Path, split: str = "train") -> Annotations:
     raise DataError(f"{p}: unknown annotation file type; give a COCO .json, a YOLO data .yaml or a VOC folder")
 
 
+def yaml_names_split(path: str | Path, key: str, unlike: str | None = None) -> bool:
+    """Whether ``path`` is a YOLO data YAML that names a ``key`` split (one other than its ``unlike`` split)."""
+    from dcvkit.config import load_yaml
+
+    p = Path(path)
+    if p.suffix.lower() not in (".yaml", ".yml") or not p.is_file():
+        return False
+    spec = load_yaml(p)
+    return bool(spec.get(key)) and (unlike is None or spec.get(key) != spec.get(unlike))
+
+
 def to_tensors(ann: Annotations, img_size: int | tuple[int, int] | None = None, channels: int = 3,
                workers: int = 4) -> DetectionTensors:
     """Decode every image (resized to ``img_size``, default the first image's size) and scale its boxes
@@ -187,4 +199,5 @@ def convert(src: str | Path, out: str | Path, fmt: str, split: str = "train") ->
 
 
 __all__ = ["DetectionTensors", "DetectionLoader", "from_scenes", "read_annotations", "to_tensors", "convert",
+           "yaml_names_split",
            "FORMATS"]

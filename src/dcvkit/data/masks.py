@@ -26,7 +26,7 @@ from torch import Tensor
 
 from dcvkit.config import load_yaml
 from dcvkit.data.annotations import palette, write_png
-from dcvkit.data.core import DataSplits, InMemoryImages, split_train_val
+from dcvkit.data.core import DataSplits, InMemoryImages, split_train_val, subset_limit
 from dcvkit.data.folders import IMAGE_EXTENSIONS, SPLIT_DIRS, UNREADABLE_IMAGE, probe
 from dcvkit.errors import DataError
 
@@ -207,9 +207,7 @@ def load_segmentation(root: str | os.PathLike, val_split: float = 0.1, seed: int
         test = load_mask_folder(subs["test"], **kw) if "test" in subs else None
     else:
         train, val, test = load_mask_folder(root, channels=channels, img_size=size), None, None
-    if limit and limit < len(train):
-        perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 7))
-        train = train.subset(perm[:limit].sort().values)
+    train = subset_limit(train, limit, seed)
     if val is None:
         train, val = split_train_val(train, val_split, seed)
     return DataSplits(root.name, list(train.classes), train, val, test)

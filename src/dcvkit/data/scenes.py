@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dcvkit.choices import SCENE_FORMATS
 from dcvkit.data.core import ImageTensors
 from dcvkit.errors import DataError
 
@@ -227,7 +228,7 @@ def _scene(items: ImageTensors, cfg: SceneConfig, bg: Tensor, g: torch.Generator
             torch.tensor(srcs, dtype=torch.int64))
 
 
-FORMATS = ("masks", "coco", "yolo", "voc")
+FORMATS = SCENE_FORMATS
 _IMAGE_DIR = {"coco": "images", "yolo": "images", "voc": "JPEGImages"}
 
 

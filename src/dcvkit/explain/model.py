@@ -86,34 +86,24 @@ class Explainable:
 def channel_affine(model: nn.Module, normalise: Callable[[Tensor], Tensor], channels: int
                    ) -> tuple[Tensor, Tensor] | None:
     """(scale, shift) per channel if ``normalise`` is ``x * scale + shift`` per channel, else None
-    (checked on a random image, so samplewise statistics or ZCA are recognised as not affine)."""
+    (samplewise statistics or ZCA are recognised as not affine), on the model's device and dtype."""
+    from dcvkit.models.normalise import probe_affine
+
     param = next(model.parameters())
-    dev, dt = param.device, param.dtype
-    with torch.no_grad():
-        zero = normalise(torch.zeros(1, channels, 4, 4, device=dev, dtype=dt))
-        one = normalise(torch.ones(1, channels, 4, 4, device=dev, dtype=dt))
-        shift, scale = zero[0, :, 0, 0], (one - zero)[0, :, 0, 0]
-        x = torch.rand(2, channels, 4, 4, generator=torch.Generator().manual_seed(0)).to(device=dev, dtype=dt)
-        if not torch.allclose(normalise(x), x * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1), atol=1e-5):
-            return None
-    return scale, shift
+    return probe_affine(normalise, channels, param.device, param.dtype)
 
 
 def load_explainable(weights: str | os.PathLike, device: str = "auto") -> Explainable:
-    """A dcvkit classification run (directory or checkpoint) as an :class:`Explainable`."""
-    from dcvkit.augment import Augmenter
-    from dcvkit.tasks.classify import ClassificationTask, ClassifyConfig, load_classifier
+    """A dcvkit classification run (directory or checkpoint) as an :class:`Explainable`: its model and its
+    :class:`~dcvkit.models.normalise.Normaliser` (the same input as training and predict give the network)."""
+    from dcvkit.models.normalise import Normaliser
+    from dcvkit.tasks.classify import load_classifier
 
     model, meta = load_classifier(weights, device)
     if getattr(model, "input_ndim", 4) != 4:
         raise ConfigError(f"{weights}: '{meta['model']}' classifies clips; explanations take single images")
     model.to(memory_format=torch.contiguous_format)  # saliency feeds odd-sized windows; keep it plain
-    augmenter = Augmenter.from_state(meta["augment"]) if "augment" in meta else None
-    task = ClassificationTask(model, ClassifyConfig(), meta["classes"], meta["mean"], meta["std"], augmenter)
-
-    def normalise(x: Tensor) -> Tensor:
-        return task.preprocess(x * 255.0)
-
+    normalise = Normaliser.from_meta(meta).unit
     return Explainable(model, normalise, list(meta["classes"]), channel_affine(model, normalise, model.in_chans))
 
 
@@ -139,11 +129,11 @@ def dataset_images(weights: str | os.PathLike, indices: Sequence[int], split: st
     """Images of the run's own dataset split (pixels in [0, 1]) with their true class names."""
     from dcvkit.config import from_dict
     from dcvkit.io import load_checkpoint
-    from dcvkit.tasks.classify import ClassifyConfig
+    from dcvkit.tasks.classify import ClassifyConfig, load_splits
 
     ckpt = load_checkpoint(weights, map_location="cpu")
     cfg = from_dict(ClassifyConfig, ckpt.get("config", {}), where=str(weights))
-    data = getattr(cfg.load_splits(cfg.seed), split)
+    data = getattr(load_splits(cfg), split)
     if data is None or not hasattr(data, "images"):
         raise DataError(f"{cfg.data}: no in-memory '{split}' split to take images from; give image files")
     bad = [i for i in indices if not 0 <= i < len(data)]

@@ -28,11 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dcvkit.choices import SALIENCY_METHODS
 from dcvkit.errors import ConfigError
 from dcvkit.explain.model import Explainable
 from dcvkit.explain.perturbation import DEFAULT_DELTAS, DEFAULT_MAX_MEMORY_MB, perturbation_saliency
 
-METHODS = ("perturbation", "gradient", "smoothgrad", "occlusion", "gradcam")
+METHODS = SALIENCY_METHODS
 AGGREGATES = ("mean", "max")
 
 

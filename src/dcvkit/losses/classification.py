@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from dcvkit.choices import CLASSIFICATION_LOSSES as LOSSES
 from dcvkit.errors import ConfigError
-
-LOSSES = ("cross_entropy", "focal")
 
 
 def focal_loss(logits: Tensor, target: Tensor, gamma: float = 2.0, label_smoothing: float = 0.0) -> Tensor:

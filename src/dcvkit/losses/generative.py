@@ -31,9 +31,8 @@ from torch import Tensor
 
 from dcvkit.errors import ConfigError
 
-KL_SCHEDULES = ("none", "linear", "sigmoid", "cyclical")
-GAN_LOSSES = ("minimax", "non_saturating", "hinge", "least_squares")
-RECONSTRUCTIONS = ("mse", "bce")
+from dcvkit.choices import GAN_LOSSES, KL_SCHEDULES
+from dcvkit.choices import VAE_RECONSTRUCTIONS as RECONSTRUCTIONS
 
 
 def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:

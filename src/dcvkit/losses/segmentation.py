@@ -13,8 +13,8 @@ from torch import Tensor
 
 from dcvkit.errors import ConfigError
 
-LOSSES = ("ce_dice", "ce", "dice")
-RECONSTRUCTION_LOSSES = ("mse", "bce")
+from dcvkit.choices import RECONSTRUCTION_LOSSES
+from dcvkit.choices import SEGMENTATION_LOSSES as LOSSES
 
 
 def _probs_onehot(logits: Tensor, target: Tensor, ignore_index: int | None) -> tuple[Tensor, Tensor, Tensor]:

@@ -21,6 +21,10 @@ from dcvkit.errors import ConfigError, ModelNotFoundError
 
 @dataclass(frozen=True)
 class ModelEntry:
+    """A registered builder. Its family (``task``: classify, segment, detect, generate) is where ``--model``
+    finds it; the class it returns (its return annotation) carries what the family says about its models
+    (a detector's kind and training defaults, a generator's trainer...), read before any model is built."""
+
     name: str
     task: str
     builder: Callable[..., nn.Module]
@@ -29,6 +33,26 @@ class ModelEntry:
     def summary(self) -> str:
         doc = inspect.getdoc(self.builder) or ""
         return doc.splitlines()[0] if doc else ""
+
+    @property
+    def options(self) -> frozenset[str]:
+        """The keyword arguments the builder names (those it passes on through ``**kwargs`` not included)."""
+        params = inspect.signature(self.builder).parameters.values()
+        return frozenset(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+    @property
+    def model_class(self) -> type[nn.Module]:
+        """The class of the models the builder returns, from its return annotation (``-> YOLO``)."""
+        ann = self.builder.__annotations__.get("return")
+        if isinstance(ann, str):  # postponed annotations: resolved in the builder's module
+            try:
+                ann = eval(ann, getattr(self.builder, "__globals__", {}))  # noqa: S307 (an annotation of our own)
+            except Exception:
+                ann = None
+        if not (isinstance(ann, type) and issubclass(ann, nn.Module)):
+            raise ConfigError(f"model '{self.name}': its builder must say which class it returns, e.g. "
+                              f"def {self.name}(...) -> MyDetector")
+        return ann
 
 
 _REGISTRY: dict[str, ModelEntry] = {}

@@ -21,53 +21,35 @@ import torch
 from torch import Tensor, nn
 
 from dcvkit.augment import AugmentConfig, Augmenter, parse_augment
-from dcvkit.config import DataConfig, TrainConfig, from_dict, opt
+from dcvkit.config import TrainConfig, from_dict
 from dcvkit.data import DataSplits
 from dcvkit.data.folders import decode, probe
 from dcvkit.engine import build_optimizer, epoch_seed, param_groups, seed_everything
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, write_json
-from dcvkit.losses.classification import LOSSES, classification_loss
+from dcvkit.losses.classification import classification_loss
 from dcvkit.metrics.classification import accuracy, classification_report, confusion_matrix, topk_accuracy
 from dcvkit.models import create_model
-from dcvkit.tasks.common import Normalising, TrainResult, fit_run, load_run_model, resume_config
-
-
-@dataclass
-class ClassifyConfig(TrainConfig, DataConfig):
-    """Classification: model, loss, augmentation."""
-
-    model: str = opt("cnn", "model name from `dcv models`")
-    dropout: float | None = opt(None, "dropout probability (default: the model's own)")
-    width: float | None = opt(None, "channel-width multiplier of the model (default 1.0)")
-    stem: str | None = opt(None, "input stem: auto (small under 64 px), small (3x3/1) or imagenet (strided)",
-                           ("auto", "small", "imagenet"))
-    loss: str = opt("cross_entropy", "loss function", LOSSES)
-    label_smoothing: float = opt(0.0, "label smoothing for the loss")
-    augment: str | None = opt(None, "data augmentation: a YAML file of Keras ImageDataGenerator-style options, or "
-                              "inline 'rotation_range=10, width_shift_range=0.1, horizontal_flip=true' "
-                              "(see docs/augmentation.md; preview with dcv augment preview)")
-    hflip: bool = opt(False, "random horizontal flips during training (the same as augment horizontal_flip=true)")
-    test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
-    # transfer learning
-    pretrained: str | None = opt(None, "start from these weights: a dcvkit run/checkpoint, a torchvision/timm "
-                                 "state-dict file, or a torchvision weights name (local torch cache; --download)")
-    freeze_backbone: bool = opt(False, "train only the new head; the pretrained backbone stays fixed")
-    unfreeze_at: int | None = opt(None, "with --freeze-backbone: fine-tune everything from this epoch (1-based)")
-    backbone_lr: float = opt(0.1, "learning-rate factor for the pretrained backbone (the new head gets --lr); "
-                                  "1 did better when the new classes differ from the old (dcv experiment transfer)")
+from dcvkit.models.normalise import Normaliser
+from dcvkit.models.trained import load_run_model
+from dcvkit.tasks import get_task
+from dcvkit.tasks.common import ImageTask, TrainResult, fit_run, model_kwargs, resume_config
+from dcvkit.tasks.configs import ClassifyConfig
 
 
 # --- the task: what one training/validation step computes ------------------------------------------
 
 
-class ClassificationTask(Normalising):
-    """Cross-entropy classification of uint8 image batches, augmented and normalised on the device."""
+class ClassificationTask(ImageTask):
+    """Cross-entropy classification of uint8 image batches, augmented and normalised on the device.
 
-    def __init__(self, model: nn.Module, cfg: ClassifyConfig, classes: list[str],
-                 mean: Sequence[float], std: Sequence[float], augmenter: Augmenter | None = None):
+    ``normaliser`` is the run's (the data's mean/std, or its augmentation's standardization); ``model_kwargs``
+    what rebuilds the model from the checkpoint."""
+
+    def __init__(self, model: nn.Module, cfg: ClassifyConfig, classes: list[str], normaliser: Normaliser,
+                 model_kwargs: dict[str, Any], augmenter: Augmenter | None = None):
         self.model, self.cfg, self.classes = model, cfg, classes
-        self.mean, self.std = list(mean), list(std)
+        self.normaliser, self.model_kwargs = normaliser, dict(model_kwargs)
         self.augmenter = augmenter
         self._val: list[Tensor] = []
 
@@ -130,12 +112,8 @@ class ClassificationTask(Normalising):
         return {"val_loss": loss / n, "val_acc": correct / n}
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        m = self.model
-        meta = {"task": "classify", "model": self.cfg.model, "model_kwargs": model_kwargs(self.cfg, m),
-                "classes": self.classes, "mean": self.mean, "std": self.std}
-        if self.augmenter is not None:
-            meta["augment"] = self.augmenter.state()
-        return meta
+        return {"task": "classify", "model": self.cfg.model, "model_kwargs": self.model_kwargs,
+                "classes": self.classes, **self.normalisation_meta()}
 
 
 def build_augmenter(cfg: ClassifyConfig) -> tuple[ClassifyConfig, Augmenter | None]:
@@ -175,41 +153,36 @@ def fit_augmenter(aug: Augmenter, splits: DataSplits, max_images: int = 20_000, 
     aug.fit(images[:max_images])
 
 
-def model_kwargs(cfg: ClassifyConfig, model: nn.Module | None = None, splits: DataSplits | None = None
-                 ) -> dict[str, Any]:
-    if model is not None:
-        kw = {"num_classes": model.num_classes, "in_chans": model.in_chans, "img_size": list(model.img_size)}
-    else:
-        assert splits is not None
-        kw = {"num_classes": splits.num_classes, "in_chans": splits.channels, "img_size": list(splits.img_size)}
-    for key in ("dropout", "width", "stem"):
-        if getattr(cfg, key) is not None:
-            kw[key] = getattr(cfg, key)
-    return kw
+def classifier_kwargs(cfg: ClassifyConfig, splits: DataSplits) -> dict[str, Any]:
+    """The builder's kwargs: the data's classes, channels and size, and the model options given."""
+    return model_kwargs(get_task("classify"), cfg, num_classes=splits.num_classes, in_chans=splits.channels,
+                        img_size=list(splits.img_size))
 
 
 def build_model(cfg: ClassifyConfig, splits: DataSplits
-                ) -> tuple[ClassifyConfig, nn.Module, tuple[list[float], list[float]] | None]:
+                ) -> tuple[ClassifyConfig, nn.Module, dict[str, Any], tuple[list[float], list[float]] | None]:
     """The model for ``cfg`` and ``splits``, with ``--pretrained`` weights loaded (its new head fresh).
 
-    Returns the config (width and stem filled in from a dcvkit checkpoint when not given), the model and
-    the input normalisation the pretrained weights expect (None: use the data's own)."""
+    Returns the config (width and stem filled in from a dcvkit checkpoint when not given), the model, its
+    builder kwargs and the input normalisation the pretrained weights expect (None: use the data's own)."""
     if cfg.freeze_backbone and not cfg.pretrained:
         raise ConfigError("--freeze-backbone needs --pretrained weights (a random backbone is not worth freezing)")
     if not cfg.pretrained:
-        return cfg, create_model(cfg.model, **model_kwargs(cfg, splits=splits)), None
+        kw = classifier_kwargs(cfg, splits)
+        return cfg, create_model(cfg.model, **kw), kw, None
     from dcvkit.engine.loop import console
     from dcvkit.models.pretrained import apply_pretrained, input_stats, read_pretrained
 
     pre = read_pretrained(cfg.pretrained, cfg.download)
     saved = (pre.meta or {}).get("model_kwargs", {})
     cfg = dataclasses.replace(cfg, **{k: saved[k] for k in ("width", "stem") if getattr(cfg, k) is None and k in saved})
-    model = create_model(cfg.model, **model_kwargs(cfg, splits=splits))
+    kw = classifier_kwargs(cfg, splits)
+    model = create_model(cfg.model, **kw)
     notes = apply_pretrained(model, pre, splits.classes)
     if cfg.progress:
         console.print(f"pretrained weights from {pre.source}" + (f" ({'; '.join(notes)})" if notes else ""),
                       highlight=False)
-    return cfg, model, input_stats(pre, splits.channels)
+    return cfg, model, kw, input_stats(pre, splits.channels)
 
 
 # --- train / evaluate / predict -----------------------------------------------------------------------
@@ -223,42 +196,44 @@ def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> Trai
         run_dir = resume_dir
     seed_everything(cfg.seed, cfg.deterministic)
     cfg, augmenter = build_augmenter(cfg)
-    splits = cfg.load_splits(cfg.seed)
+    splits = load_splits(cfg)
     if ckpt:  # the architecture, its (pretrained) weights, the normalisation and augmentation statistics
-        model = create_model(cfg.model, **model_kwargs(cfg, splits=splits))
+        kw = classifier_kwargs(cfg, splits)
+        model = create_model(cfg.model, **kw)
         mean, std = ckpt["meta"]["mean"], ckpt["meta"]["std"]
         if "augment" in ckpt["meta"]:
             augmenter = Augmenter.from_state(ckpt["meta"]["augment"], cfg.seed)
     else:
-        cfg, model, stats = build_model(cfg, splits)
+        cfg, model, kw, stats = build_model(cfg, splits)
         mean, std = stats or splits.train.mean_std()
         if augmenter is not None:
             fit_augmenter(augmenter, splits, seed=cfg.seed)
-    task = ClassificationTask(model, cfg, splits.classes, mean, std, augmenter)
+    task = ClassificationTask(model, cfg, splits.classes, Normaliser(mean, std, augmenter), kw, augmenter)
     return fit_run(task, cfg, splits, run_dir, "classify", evaluate, ckpt, val_batch=512, test=cfg.test)
+
+
+def load_splits(cfg: ClassifyConfig) -> DataSplits:
+    """The run's train / val / test splits (a named dataset or an image folder)."""
+    return cfg.load_splits(cfg.seed)
 
 
 def load_classifier(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[str, Any] | None = None
                     ) -> tuple[nn.Module, dict[str, Any]]:
     """A trained classifier (in eval mode) and its meta (classes, mean, std) from a run dir or .pt file
     (``ckpt``: that file's contents when the caller has already loaded them)."""
-    model, meta = load_run_model(weights, "classify", "dcv classify train", device, ckpt)
-    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
-        model.to(memory_format=torch.channels_last)
-    return model, meta
+    return load_run_model(weights, "classify", "dcv classify train", device, ckpt, channels_last=True)
 
 
 @torch.inference_mode()
 def predict_tensors(model: nn.Module, meta: dict[str, Any], images: Tensor, batch_size: int = 512) -> Tensor:
     """Class probabilities (N, K) for uint8 images (N, C, H, W)."""
     dev = next(model.parameters()).device
-    augmenter = Augmenter.from_state(meta["augment"]) if "augment" in meta else None
-    task = ClassificationTask(model, ClassifyConfig(), meta["classes"], meta["mean"], meta["std"], augmenter)
+    normalise = Normaliser.from_meta(meta)
     out = []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].to(dev)
         x = x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
-        out.append(model(task.preprocess(x)).float().softmax(1).cpu())
+        out.append(model(normalise(x)).float().softmax(1).cpu())
     return torch.cat(out) if out else torch.empty(0, len(meta["classes"]))
 
 
@@ -278,7 +253,7 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, data_dir: str | No
         cfg = from_dict(ClassifyConfig, ckpt.get("config", {}), where=str(weights))
         overrides = {k: v for k, v in (("data", data), ("data_dir", data_dir)) if v is not None}
         cfg = from_dict(ClassifyConfig, overrides, base=cfg)
-        splits = cfg.load_splits(cfg.seed)
+        splits = load_splits(cfg)
         data, source = getattr(splits, split), f"{cfg.data} ({split})"
         if data is None:
             raise DataError(f"{cfg.data}: has no '{split}' split")

@@ -1,16 +1,16 @@
-"""What every task's ``train`` shares: resuming a run with its saved config, and the run itself (run
-directory, config.yaml, the engine's fit, curves, the test-split evaluation of best.pt)."""
+"""What every task's glue shares: resuming a run with its saved config, the model's builder kwargs from the
+config, the image tasks' normalisation and augmentation, and the run itself (run directory, config.yaml,
+the engine's fit, curves, the test-split evaluation of best.pt)."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from dcvkit.config import TrainConfig, from_dict, to_dict
 from dcvkit.data import DataSplits
@@ -18,6 +18,10 @@ from dcvkit.data.core import Shard
 from dcvkit.engine import FitResult, Trainer
 from dcvkit.errors import CheckpointError, ConfigError
 from dcvkit.io import load_checkpoint, new_run_dir, write_yaml
+from dcvkit.models.normalise import Normaliser
+
+if TYPE_CHECKING:
+    from dcvkit.tasks import TaskSpec
 
 C = TypeVar("C")
 
@@ -40,37 +44,71 @@ def resume_config(cls: type[C], cfg: C) -> tuple[C, dict[str, Any], Path]:
     return resumed, ckpt, ckpt_path.parent
 
 
-class Normalising:
-    """``preprocess`` for tasks with ``mean``, ``std`` (per channel, [0, 1] units) and an optional
-    ``augmenter``: the augmentation's own standardization when it has one, else the data's mean/std."""
+def model_kwargs(task: "TaskSpec", cfg: Any, **from_data: Any) -> dict[str, Any]:
+    """The registry kwargs of ``cfg.model``: ``from_data`` (classes, channels, size) and each of the task's
+    model options (:attr:`TaskSpec.model_options`) that the builder names and the config sets.
 
-    mean: list[float]
-    std: list[float]
-    augmenter: Any
-    _norm: tuple[Tensor, Tensor] | None = None
+    An option the builder does not name is dropped, unless it was set although its default is None: such
+    options exist to be asked of the models that have them (``--arch`` of a VAE), so asking one of another
+    model is an error naming the models that take it. Options with a real default (``--backbone cnn``) are
+    settings shared by a comparison, which the models without them ignore (their help says so). A model of
+    another family is refused with the family's names."""
+    from dcvkit.models import list_models, model_entry
+
+    entry = model_entry(cfg.model)  # an unknown name: the registry's error, with suggestions
+    if entry.task != task.family:
+        raise ConfigError(f"'{cfg.model}' is a {entry.task} model, not a {task.family} one; choose one of "
+                          f"{', '.join(list_models(task.family))}")
+    defaults = type(cfg)()
+    kw = dict(from_data)
+    for name in task.model_options:
+        value = getattr(cfg, name)
+        if name in entry.options:
+            if value is not None:
+                kw[name] = value
+        elif value is not None and getattr(defaults, name) is None:
+            flag = "--" + name.replace("_", "-")
+            others = [m for m in list_models(task.family) if name in model_entry(m).options]
+            takes = [f"--{o.replace('_', '-')}" for o in task.model_options if o in entry.options]
+            raise ConfigError(f"{flag} is an option of {', '.join(others) or 'no ' + task.family + ' model'}, not "
+                              f"of {cfg.model} (its options: {', '.join(takes) or 'none'})")
+    return kw
+
+
+class ImageTask:
+    """What the tasks that learn from images share: the run's :class:`~dcvkit.models.normalise.Normaliser`
+    (pixels -> model input: the one implementation, also used by predict, export and the explanations),
+    its optional augmenter, and the random generators a training step draws from besides torch's (the
+    engine checkpoints them)."""
+
+    normaliser: Normaliser
+    augmenter: Any = None
 
     def generators(self) -> dict[str, torch.Generator]:
-        """The random generators a training step draws from besides torch's (the engine checkpoints them)."""
         return {"augment": self.augmenter.generator} if self.augmenter is not None else {}
 
     def preprocess(self, images: Tensor) -> Tensor:
         """uint8 (or augmented float, pixel units) (B, C, H, W) -> normalised float."""
-        if self.augmenter is not None and self.augmenter.cfg.standardizes:
-            return self.augmenter.standardize(images)
-        if self._norm is None or self._norm[0].device != images.device:
-            m = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1) * 255
-            s = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1) * 255
-            self._norm = (m, s)
-        m, s = self._norm
-        return (images.float() - m) / s
+        return self.normaliser(images)
+
+    def normalisation_meta(self) -> dict[str, Any]:
+        """What a checkpoint records so that :meth:`Normaliser.from_meta` rebuilds the same normalisation."""
+        meta: dict[str, Any] = {"mean": list(self.normaliser.stats[0]), "std": list(self.normaliser.stats[1])}
+        if self.augmenter is not None:
+            meta["augment"] = self.augmenter.state()
+        return meta
 
 
 @dataclass
 class TrainResult:
+    """What a task's ``train`` returns: the run directory, the fit's history, the test split's scores (None
+    without a test split), the data it trained on and the config it ran with (as config.yaml saved it)."""
+
     run_dir: Path
     fit: FitResult
     test: dict[str, Any] | None
     splits: DataSplits
+    config: Any = None
 
 
 def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | None, subdir: str,
@@ -106,7 +144,7 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
     val_loader = splits.val.loader(val_batch, shuffle=False, workers=cfg.workers) if splits.val is not None else None
     fit = trainer.fit(train_loader, val_loader, resume=ckpt)
     if not w.is_main:  # rank 0 plots and tests
-        return TrainResult(run_dir, fit, None, splits)
+        return TrainResult(run_dir, fit, None, splits, cfg)
 
     from dcvkit.viz.plots import plot_history
 
@@ -115,28 +153,7 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
     result = None
     if test and splits.test is not None and (run_dir / "best.pt").exists():  # (--max-time may stop before one)
         result = evaluate(run_dir / "best.pt", data=splits.test, device=cfg.device, out_dir=run_dir)
-    return TrainResult(run_dir, fit, result, splits)
+    return TrainResult(run_dir, fit, result, splits, cfg)
 
 
-def load_run_model(weights: str | os.PathLike, task: str, train_command: str, device: str = "cpu",
-                   ckpt: dict[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """The model of a ``task`` checkpoint (eval mode, on ``device``) and its meta, from a run directory or a
-    .pt file (``ckpt``: its contents when the caller has loaded them). Checkpoints of another task or of
-    another program are refused naming the command that makes the right ones."""
-    from dcvkit.engine import resolve_device
-    from dcvkit.models import create_model
-
-    ckpt = ckpt if ckpt is not None else load_checkpoint(weights, map_location="cpu")
-    meta = ckpt.get("meta")
-    if not meta or meta.get("task") != task:
-        kind = f"a {meta['task']} checkpoint" if meta and "task" in meta else "not a dcvkit checkpoint"
-        raise CheckpointError(f"{weights}: {kind}; this needs a run of {train_command}")
-    model = create_model(meta["model"], **meta["model_kwargs"])
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{weights}: weights do not fit model '{meta['model']}' ({str(e).splitlines()[0]})")
-    return model.to(resolve_device(device)).eval(), meta
-
-
-__all__ = ["resume_config", "fit_run", "TrainResult", "Normalising", "load_run_model"]
+__all__ = ["resume_config", "fit_run", "TrainResult", "ImageTask", "model_kwargs"]

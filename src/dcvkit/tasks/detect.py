@@ -14,9 +14,14 @@ Batches are ``(uint8 images, [boxes], [labels], [proposals])`` (:mod:`dcvkit.dat
 gives its own loss through one face, ``model.loss(images, boxes, labels, proposals)``
 (:class:`~dcvkit.models.detect.base.Detector`). The region classifiers train on ``rois_per_image`` regions
 per image sampled from the proposals and the ground truth (Fast R-CNN's recipe); Faster R-CNN adds its
-RPN's loss and samples from the RPN's proposals; YOLO scores every grid cell. ``rcnn`` then fits its SVMs
-and ridge box regressors on the CNN's features. Proposals are computed (and attached to the data) only for
-detectors whose ``proposal_method`` is external (selective search, sliding windows).
+RPN's loss and samples from the RPN's proposals; YOLO scores every grid cell. A detector with a second
+stage (``rcnn``: its SVMs and ridge box regressors on the CNN's features) trains it after the network.
+Proposals are computed (and attached to the data) only for detectors whose ``proposal_method`` is external
+(selective search, sliding windows).
+
+Whatever depends on the detector is read from its family's class (:class:`Detector`'s ``kind``,
+``proposal_method``, ``defaults``, ``second_stage``, ``export_outputs``), so the task never branches on a
+model's name and a detector registered from outside the package trains here as it is.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import torch
 from torch import Tensor
 
 from dcvkit.augment import functional as aug
-from dcvkit.config import TrainConfig, from_dict, opt
+from dcvkit.config import TrainConfig, from_dict, to_dict
 from dcvkit.data import DataSplits
 from dcvkit.data.detection import DetectionTensors
 from dcvkit.engine import build_optimizer, param_groups, seed_everything
@@ -40,154 +45,28 @@ from dcvkit.engine.distributed import world
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, save_checkpoint, write_json
 from dcvkit.metrics.detection import coco_eval
-from dcvkit.models import create_model, list_models
+from dcvkit.models import create_model, list_models, model_entry
 from dcvkit.models.detect.base import EXTERNAL_PROPOSALS, Detector
 from dcvkit.models.detect.postprocess import Detections, PostProcess
-from dcvkit.models.detect.proposals import METHODS, SlidingWindows, build_proposer, propose_all
+from dcvkit.models.detect.proposals import build_proposer, propose_all
 from dcvkit.models.detect.targets import RoISampler
-from dcvkit.tasks.common import Normalising, TrainResult, fit_run, load_run_model, resume_config
-
-
-def _floats(spec: str, name: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(v) for v in str(spec).split(",") if v.strip())
-    except ValueError:
-        raise ConfigError(f"--{name.replace('_', '-')} '{spec}': give comma-separated numbers") from None
-    if not vals or any(v <= 0 for v in vals):
-        raise ConfigError(f"--{name.replace('_', '-')} '{spec}': give positive numbers")
-    return vals
-
-
-@dataclass
-class DetectConfig(TrainConfig):
-    """Detection: data, detector, proposals, training regions, post-processing."""
-
-    data: str = opt("scenes", "scenes (FashionScenes: Fashion-MNIST items on textured backgrounds, 10 classes), "
-                    "a COCO .json, a YOLO data .yaml, or a folder with Annotations/ (VOC), annotations.json or "
-                    "data.yaml")
-    test_data: str | None = opt(None, "annotations of a test split (same formats; default: the YOLO YAML's test "
-                                      "entry, or none)")
-    data_dir: str | None = opt(None, "folder holding Fashion-MNIST's files (the scenes' items)")
-    download: bool = opt(False, "download Fashion-MNIST from its official source (checksum-verified)")
-    val_split: float = opt(0.1, "fraction of training images held out for validation")
-    limit: int | None = opt(None, "use a random subset of this many training images")
-    img_size: int | None = opt(None, "scene size (default 128), or resize dataset images to this size")
-    scenes: int = opt(4000, "FashionScenes: training scenes (the validation split comes out of them)")
-    test_scenes: int = opt(500, "FashionScenes: test scenes (items from Fashion-MNIST's test split)")
-    scene_seed: int = opt(0, "FashionScenes: seed of the scenes (kept apart from --seed)")
-    model: str = opt("fast_rcnn", "detector: sliding_window, rcnn, fast_rcnn, faster_rcnn, yolo_v1 or yolo "
-                                  "(dcv models --task detect)")
-    backbone: str = opt("cnn", "the registry classifier inside the region detectors (cnn, cnn_small, resnet20, "
-                               "...); the YOLOs have their own")
-    width: float | None = opt(None, "width multiplier of the backbone")
-    crop_size: int = opt(40, "sliding_window/rcnn: side of the warped crops fed to the CNN")
-    roi: str = opt("align", "fast_rcnn, faster_rcnn: RoI Align (bilinear, no rounding: Mask R-CNN's, torchvision's "
-                            "Faster R-CNN's) or RoI max pooling (the papers')", ("pool", "align"))
-    roi_size: int = opt(3, "fast_rcnn, faster_rcnn: side of the pooled grid")
-    proposals: str = opt("auto", "region source: auto (the detector's own: windows for sliding_window, the RPN "
-                                 "for faster_rcnn, none for the YOLOs, selective search otherwise)",
-                         ("auto", *METHODS))
-    ss_mode: str = opt("fast", "selective search mode", ("fast", "quality"))
-    max_proposals: int = opt(2000, "at most this many selective-search proposals per image")
-    window_sizes: str = opt("32,44", "sliding windows: sides (pixels, at aspect ratio 1)")
-    window_ratios: str = opt("0.6,1,1.6", "sliding windows: width/height ratios")
-    window_stride: int = opt(8, "sliding windows: stride in pixels")
-    rois_per_image: int | None = opt(None, "training regions sampled per image (default: 64 for fast_rcnn; 16 for the "
-                                           "crop classifiers: 128 regions per batch of 8, R-CNN's mini-batch)")
-    fg_fraction: float = opt(0.25, "at most this share of them foreground")
-    fg_iou: float = opt(0.5, "a region is foreground at this IoU with a ground-truth box")
-    bg_iou: float = opt(0.5, "and background below this IoU (in between: not sampled)")
-    box_weight: float = opt(1.0, "weight of the box-regression term of the multi-task loss")
-    hflip: bool = opt(True, "random horizontal flips (images, boxes and proposals together)")
-    mosaic: float | None = opt(None, "probability of a mosaic (4 training images tiled, a random window kept; "
-                                     "default 0.5 for yolo, 0 otherwise; detectors without proposals only)")
-    score_thresh: float = opt(0.05, "drop detections scoring below this")
-    nms_iou: float = opt(0.5, "per-class NMS: suppress boxes overlapping a better one above this IoU")
-    top_k: int = opt(100, "keep at most this many detections per image")
-    svm_c: float = opt(0.01, "rcnn: C of the linear SVMs")
-    svm_rounds: int = opt(3, "rcnn: hard-negative mining rounds")
-    svm_images: int = opt(600, "rcnn: training images whose proposals feed the SVMs")
-    bbox_reg: bool = opt(True, "rcnn: fit ridge box regressors on the CNN features")
-    val_images: int = opt(200, "validation images detected each epoch for val_map50 (all but the crop "
-                               "classifiers, which monitor region accuracy)")
-    test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
-    epochs: int | None = opt(None, "passes over the training set (default: 16 for fast_rcnn and faster_rcnn, 8 for "
-                                   "the crop classifiers, whose steps cost a CNN pass per region, 50 for the YOLOs, "
-                                   "whose steps are cheap)")
-    batch_size: int | None = opt(None, "images per training step (default 8; 16 for the YOLOs)")
-    lr: float = opt(2e-3, "(peak) learning rate")
-    optimizer: str = opt("adamw", "optimizer", ("sgd", "adam", "adamw", "rmsprop"))
-    weight_decay: float = opt(1e-4, "L2 weight decay (decoupled for adamw)")
-    scheduler: str = opt("cosine", "learning-rate schedule",
-                         ("none", "step", "exponential", "cosine", "onecycle", "plateau"))
-    monitor: str = opt("auto", "metric for early stopping and best.pt: auto = val_acc (region accuracy) for the "
-                               "crop classifiers, val_map50 for the others")
-
-    def post(self) -> PostProcess:
-        return PostProcess(self.score_thresh, self.nms_iou, self.top_k)
-
-    def windows(self) -> SlidingWindows:
-        return SlidingWindows(tuple(int(s) for s in _floats(self.window_sizes, "window_sizes")),
-                              _floats(self.window_ratios, "window_ratios"), self.window_stride)
+from dcvkit.models.normalise import Normaliser
+from dcvkit.models.trained import load_run_model
+from dcvkit.tasks import get_task
+from dcvkit.tasks.common import ImageTask, TrainResult, fit_run, model_kwargs, resume_config
+from dcvkit.tasks.configs import DetectConfig
 
 
 # --- data ------------------------------------------------------------------------------------------
 
 
-def load_scene_splits(cfg: DetectConfig) -> DataSplits:
-    """FashionScenes for detection: train/val from Fashion-MNIST's training items, test from its test items."""
-    from dcvkit.data import named
-    from dcvkit.data.core import split_train_val
-    from dcvkit.data.detection import from_scenes
-    from dcvkit.data.scenes import SceneConfig, fashion_scenes
-
-    items_train, items_test = named.load("fashion-mnist", cfg.data_dir, download_ok=cfg.download)
-    sc = SceneConfig(size=cfg.img_size or 128)
-    n_train = min(cfg.scenes, cfg.limit) if cfg.limit else cfg.scenes
-    train = from_scenes(fashion_scenes(items_train, n_train, sc, seed=cfg.scene_seed))
-    test = from_scenes(fashion_scenes(items_test, cfg.test_scenes, sc, seed=cfg.scene_seed + 1)) \
-        if cfg.test_scenes else None
-    train, val = split_train_val(train, cfg.val_split, cfg.scene_seed)
-    return DataSplits("fashion-scenes", list(train.classes), train, val, test)
-
-
 def load_splits(cfg: DetectConfig) -> DataSplits:
-    if cfg.data.lower() in ("scenes", "fashion-scenes"):
-        return load_scene_splits(cfg)
-    from dcvkit.data.core import split_train_val
-    from dcvkit.data.detection import read_annotations, to_tensors
+    """The run's train / val / test splits: FashionScenes or the user's annotations (any format)."""
+    from dcvkit.data.splits import detection_splits
 
-    ann = read_annotations(cfg.data, "train")
-    train = to_tensors(ann, cfg.img_size)
-    if cfg.limit:
-        perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.limit]
-        train = train.subset(perm.sort().values)
-    val = None
-    p = Path(cfg.data)
-    if p.suffix.lower() in (".yaml", ".yml") and _yaml_has(p, "val", unlike="train"):
-        val = to_tensors(read_annotations(p, "val"), train.img_size)
-    else:
-        train, val = split_train_val(train, cfg.val_split, cfg.seed)
-    test = None
-    if cfg.test_data:
-        t = Path(cfg.test_data)
-        entry = "val" if t.suffix.lower() in (".yaml", ".yml") and not _yaml_has(t, "test") else "test"
-        test = to_tensors(read_annotations(t, entry), train.img_size)
-    elif p.suffix.lower() in (".yaml", ".yml") and _yaml_has(p, "test"):
-        test = to_tensors(read_annotations(p, "test"), train.img_size)
-    for name, split in (("test", test), ("val", val)):
-        if split is not None and split.classes != train.classes:
-            raise DataError(f"{cfg.data}: the {name} annotations name classes {split.classes}, the training ones "
-                            f"{train.classes}; they must be the same list")
-    return DataSplits(Path(cfg.data).stem, list(train.classes), train, val, test)
-
-
-def _yaml_has(path: Path, key: str, unlike: str | None = None) -> bool:
-    """Whether a YOLO data YAML names a ``key`` split (different from its ``unlike`` split, when given)."""
-    from dcvkit.config import load_yaml
-
-    spec = load_yaml(path)
-    return bool(spec.get(key)) and (unlike is None or spec.get(key) != spec.get(unlike))
+    return detection_splits(cfg.data, test_data=cfg.test_data, val_split=cfg.val_split, seed=cfg.seed,
+                            img_size=cfg.img_size, limit=cfg.limit, scenes=cfg.scenes, test_scenes=cfg.test_scenes,
+                            scene_seed=cfg.scene_seed, data_dir=cfg.data_dir, download=cfg.download)
 
 
 def proposal_method(cfg: DetectConfig, model: Detector) -> str:
@@ -224,17 +103,19 @@ def with_proposals(splits: DataSplits, proposer, progress: bool = False) -> Data
 # --- the task ---------------------------------------------------------------------------------------
 
 
-class DetectionTask(Normalising):
-    """Trains any :class:`Detector` through ``model.loss``; detection mAP on validation images."""
+class DetectionTask(ImageTask):
+    """Trains any :class:`Detector` through ``model.loss``; detection mAP on validation images (when
+    ``monitor_map``: the family validates by mAP, or the run monitors it)."""
 
     find_unused_parameters = True  # DistributedDataParallel: not every detector's loss uses every parameter
 
-    def __init__(self, model: Detector, cfg: DetectConfig, classes: list[str], mean: Sequence[float],
-                 std: Sequence[float], model_kwargs: dict[str, Any], monitor_map: bool):
+    def __init__(self, model: Detector, cfg: DetectConfig, classes: list[str], normaliser: Normaliser,
+                 model_kwargs: dict[str, Any], monitor_map: bool):
         self.model, self.cfg, self.classes = model, cfg, classes
-        self.mean, self.std, self.augmenter = list(mean), list(std), None
+        self.normaliser, self.augmenter = normaliser, None
         self.model_kwargs = dict(model_kwargs)
-        self.sampler = RoISampler(cfg.rois_per_image, cfg.fg_fraction, cfg.fg_iou, cfg.bg_iou)
+        self.sampler = RoISampler(per_image=cfg.rois_per_image, fg_fraction=cfg.fg_fraction, fg_iou=cfg.fg_iou,
+                                  bg_iou=cfg.bg_iou)
         self.monitor_map = monitor_map
         self._gen = torch.Generator().manual_seed(cfg.seed)
         self._sums: dict[str, list[Tensor]] = {}
@@ -255,7 +136,7 @@ class DetectionTask(Normalising):
 
     def training_step(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
         images, boxes, labels, proposals = batch
-        if self.cfg.mosaic:  # resolve_defaults allows it only for detectors without external proposals
+        if self.cfg.mosaic:  # resolve_defaults allows it only for detectors that take mosaics
             apply = torch.rand(len(images), generator=self._gen) < self.cfg.mosaic
             images, boxes, labels = aug.mosaic(images, boxes, labels, apply, self._gen)
         if self.cfg.hflip:  # images, boxes and proposals together
@@ -298,7 +179,7 @@ class DetectionTask(Normalising):
     def checkpoint_meta(self) -> dict[str, Any]:
         c = self.cfg
         return {"task": "detect", "model": c.model, "model_kwargs": self.model_kwargs, "classes": self.classes,
-                "mean": self.mean, "std": self.std, "img_size": list(self.model.img_size),
+                **self.normalisation_meta(), "img_size": list(self.model.img_size),
                 "proposals": {"method": proposal_method(c, self.model),
                               "ss_mode": c.ss_mode, "max_proposals": c.max_proposals,
                               "window_sizes": c.window_sizes, "window_ratios": c.window_ratios,
@@ -306,43 +187,28 @@ class DetectionTask(Normalising):
                 "post": dataclasses.asdict(c.post())}
 
 
-def model_kwargs(cfg: DetectConfig, splits: DataSplits) -> dict[str, Any]:
-    kw: dict[str, Any] = {"num_classes": splits.num_classes, "in_chans": splits.channels,
-                          "img_size": list(splits.img_size)}
-    if cfg.width is not None:
-        kw["width"] = cfg.width
-    if cfg.model in YOLOS:
-        return kw
-    kw["backbone"] = cfg.backbone
-    if cfg.model in CROPS:
-        kw["crop_size"] = cfg.crop_size
-    elif cfg.model in ("fast_rcnn", "faster_rcnn"):
-        kw.update(roi=cfg.roi, roi_size=cfg.roi_size)
-    return kw
-
-
-CROPS = ("sliding_window", "rcnn")  # crop classifiers: a CNN pass per region
-YOLOS = ("yolo_v1", "yolo")  # one pass over a grid, no regions
+def detector_class(cfg: DetectConfig) -> type[Detector]:
+    """The class of ``cfg.model``'s detectors: what the family says about itself (kind, defaults, ...)."""
+    entry = model_entry(cfg.model)  # an unknown name: the registry's error, with suggestions
+    if entry.task != "detect":
+        raise ConfigError(f"'{cfg.model}' is not a detector; choose one of {', '.join(list_models('detect'))}")
+    return entry.model_class  # type: ignore[return-value]
 
 
 def resolve_defaults(cfg: DetectConfig) -> DetectConfig:
-    """Fill the options whose default depends on the detector (monitor, regions per image, epochs, batch
-    size, mosaic)."""
-    crops, yolo = cfg.model in CROPS, cfg.model in YOLOS
+    """Fill the options the config leaves to the detector (monitor, regions per image, epochs, batch size,
+    mosaic) from its family's ``defaults``; refuse a mosaic for a detector trained on precomputed proposals."""
+    family = detector_class(cfg)
+    d = family.defaults
     changes: dict[str, Any] = {}
     if cfg.monitor == "auto":
-        changes["monitor"] = "val_acc" if crops else "val_map50"
-    if cfg.rois_per_image is None:
-        changes["rois_per_image"] = 16 if crops else 64
-    if cfg.epochs is None:
-        changes["epochs"] = 8 if crops else 50 if yolo else 16
-    if cfg.batch_size is None:
-        changes["batch_size"] = 16 if yolo else 8
-    if cfg.mosaic is None:
-        changes["mosaic"] = 0.5 if cfg.model == "yolo" else 0.0
-    elif cfg.mosaic and cfg.model not in YOLOS + ("faster_rcnn",):
-        raise ConfigError(f"--mosaic: {cfg.model} trains on precomputed proposals, which a mosaic would cut; "
-                          "use it with faster_rcnn or the YOLOs")
+        changes["monitor"] = d["monitor"]
+    for name in ("rois_per_image", "epochs", "batch_size", "mosaic"):
+        if getattr(cfg, name) is None:
+            changes[name] = d[name]
+    if cfg.mosaic and not family.takes_mosaic():
+        raise ConfigError(f"--mosaic: {cfg.model} trains on precomputed proposals, which a mosaic would cut; use it "
+                          "with a detector that finds its own regions (faster_rcnn, the YOLOs)")
     return dataclasses.replace(cfg, **changes)
 
 
@@ -356,55 +222,44 @@ def train(cfg: DetectConfig, run_dir: str | os.PathLike | None = None, splits: D
     ckpt = None
     if cfg.resume:
         cfg, ckpt, run_dir = resume_config(DetectConfig, cfg)
-    if cfg.model not in list_models("detect"):
-        create_model(cfg.model)  # unknown name: the registry's error, with suggestions
-        raise ConfigError(f"'{cfg.model}' is not a detector; choose one of {', '.join(list_models('detect'))}")
+    task_spec = get_task("detect")
+    model_kwargs(task_spec, cfg)  # the model is a detector and takes the options given (names the others)
     cfg = resolve_defaults(cfg)
     seed_everything(cfg.seed, cfg.deterministic)
     splits = splits if splits is not None else load_splits(cfg)
     if splits.train.objects == 0:
         raise DataError(f"{cfg.data}: the training images have no objects to learn from")
-    kw = model_kwargs(cfg, splits)
+    kw = model_kwargs(task_spec, cfg, num_classes=splits.num_classes, in_chans=splits.channels,
+                      img_size=list(splits.img_size))
     model = create_model(cfg.model, **kw)
     mean, std = (ckpt["meta"]["mean"], ckpt["meta"]["std"]) if ckpt else splits.train.mean_std()
     splits = with_proposals(splits, proposer_for(cfg, model), cfg.progress)
-    task = DetectionTask(model, cfg, list(splits.classes), mean, std, kw,
-                         monitor_map=cfg.model not in CROPS or cfg.monitor.startswith("val_map"))
+    monitor_map = type(model).defaults["monitor"].startswith("val_map") or cfg.monitor.startswith("val_map")
+    task = DetectionTask(model, cfg, list(splits.classes), Normaliser(mean, std), kw, monitor_map=monitor_map)
     result = fit_run(task, cfg, splits, run_dir, "detect", evaluate, ckpt, val_batch=cfg.batch_size, test=False)
-    if not world().is_main:  # distributed training: rank 0 fits the SVMs and tests
+    if not world().is_main:  # distributed training: rank 0 fits a second stage and tests
         return result
     best = result.run_dir / "best.pt"
-    if cfg.model == "rcnn" and best.exists():
-        fit_rcnn_svms(best, splits.train, cfg)
+    if best.exists():
+        second_stage(best, splits.train, cfg)
     if cfg.test and splits.test is not None and best.exists():
         result.test = evaluate(best, data=splits.test, device=cfg.device, out_dir=result.run_dir,
                                progress=cfg.progress)
     return result
 
 
-def fit_rcnn_svms(weights: Path, data: DetectionTensors, cfg: DetectConfig) -> dict[str, float]:
-    """R-CNN stage 2 on a trained run: SVMs with hard-negative mining and box regressors, saved into best.pt."""
-    from dcvkit.models.detect.rcnn import SVMConfig, collect_features, fit_svms
-
+def second_stage(weights: Path, data: DetectionTensors, cfg: DetectConfig) -> dict[str, Any] | None:
+    """The detector's training after the network's (:meth:`Detector.second_stage`: R-CNN's SVMs), on the
+    trained run's best.pt, saved into it; None for detectors without one."""
     state = load_checkpoint(weights)
     model, meta = load_detector(weights, "cpu", state)
-    prep = preprocessor(meta)
-    n = min(cfg.svm_images, len(data))
-    assert data.proposals is not None
-    feats = collect_features(model, data.images[:n], data.boxes[:n], data.labels[:n], data.proposals[:n], prep,
-                             SVMConfig().proposals_per_image, progress=cfg.progress)
-    t0 = time.perf_counter()
-    stats = fit_svms(model, feats, SVMConfig(c=cfg.svm_c, rounds=cfg.svm_rounds, bbox_reg=cfg.bbox_reg), cfg.seed)
-    stats["seconds"] = round(time.perf_counter() - t0, 1)
+    extra = model.second_stage(data, Normaliser.from_meta(meta), to_dict(cfg), progress=cfg.progress)
+    if extra is None:
+        return None
     state["model"] = model.state_dict()
-    state["meta"]["svm"] = stats
+    state["meta"].update(extra)
     save_checkpoint(weights, state)
-    if cfg.progress:
-        from dcvkit.engine.loop import console
-
-        console.print(f"R-CNN SVMs: {stats['positives']} positives, {stats['hard_negatives_added']} hard negatives "
-                      f"mined over {cfg.svm_rounds} rounds ({stats['seconds']} s)", highlight=False)
-    return stats
+    return extra
 
 
 def load_detector(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[str, Any] | None = None
@@ -415,12 +270,6 @@ def load_detector(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[st
         model.fuse()  # YOLO: batch norms folded into the convolutions (same outputs, fewer operations)
     model.to(memory_format=torch.channels_last)  # 2-4x faster convolutions on CPU, as in training
     return model, meta  # type: ignore[return-value]
-
-
-def preprocessor(meta: dict[str, Any]):
-    norm = Normalising()
-    norm.mean, norm.std, norm.augmenter = meta["mean"], meta["std"], None
-    return norm.preprocess
 
 
 def meta_proposer(meta: dict[str, Any]):
@@ -440,7 +289,7 @@ def detect_images(model: Detector, meta: dict[str, Any], images: Tensor, proposa
     (forward + post-processing; external proposals are timed apart, an RPN's are part of the network)."""
     dev = next(model.parameters()).device
     post = post or PostProcess(**meta["post"])
-    prep = preprocessor(meta)
+    prep = Normaliser.from_meta(meta)
     out, seconds = [], []
     it = range(len(images))
     if progress:
@@ -464,10 +313,10 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
     ckpt = load_checkpoint(weights, map_location="cpu")
     model, meta = load_detector(weights, device, ckpt)
     if isinstance(data, (str, os.PathLike)) and str(data).lower() not in ("scenes", "fashion-scenes"):
-        from dcvkit.data.detection import read_annotations, to_tensors
+        from dcvkit.data.detection import read_annotations, to_tensors, yaml_names_split
 
         p = Path(data)  # annotations given: evaluate on all their images (a YAML: its `split` entry, else val)
-        entry = split if p.suffix.lower() not in (".yaml", ".yml") or _yaml_has(p, split) else "val"
+        entry = "val" if p.suffix.lower() in (".yaml", ".yml") and not yaml_names_split(p, split) else split
         data = to_tensors(read_annotations(p, entry), tuple(meta["img_size"]), channels=model.in_chans)
     elif data is None or isinstance(data, (str, os.PathLike)):
         cfg = from_dict(DetectConfig, ckpt.get("config", {}), where=str(weights))
@@ -564,4 +413,4 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out
 
 
 __all__ = ["DetectConfig", "DetectionTask", "train", "evaluate", "predict", "load_detector", "load_splits",
-           "detect_images", "fit_rcnn_svms", "with_proposals", "meta_proposer"]
+           "detect_images", "second_stage", "with_proposals", "meta_proposer", "resolve_defaults", "detector_class"]

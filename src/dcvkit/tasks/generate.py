@@ -10,6 +10,10 @@ Python API (the CLI calls exactly these)::
 Batches are ``(uint8 images (B, C, H, W), labels (B,))``; images become floats in [0, 1] (VAE) or [-1, 1]
 (GAN) on the device, resized to ``--img-size`` when it differs (e.g. 64 for the 64x64 DCGAN).
 
+Which of the two trains a model is its family's ``trainer`` (:class:`~dcvkit.models.generate.Generative`),
+and its defaults (epochs, lr, monitor) are the family's too: nothing here branches on a model's name, so a
+generator registered from outside the package trains, evaluates and exports as it is.
+
 The GAN steps its two players itself (``manual_optimization``) with **one** Adam holding two parameter
 groups, the generator's first: Adam skips parameters without a gradient, so D's step (on detached fakes)
 never moves G, and G's step drops D's gradients before stepping. That is exactly two Adams (per-parameter
@@ -24,101 +28,50 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dcvkit.config import DataConfig, TrainConfig, from_dict, opt
+from dcvkit.config import TrainConfig, from_dict
 from dcvkit.data import DataSplits
 from dcvkit.engine import seed_everything
 from dcvkit.engine.callbacks import Callback, TensorBoard
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, write_csv, write_json
-from dcvkit.losses.generative import (GAN_LOSSES, KL_SCHEDULES, RECONSTRUCTIONS, discriminator_loss,
-                                      generator_loss, kl_weight, negative_elbo)
-from dcvkit.metrics.generative import (active_units, class_coverage, frechet_distance, gaussian_stats,
-                                       importance_sampled_nll)
-from dcvkit.models import create_model
+from dcvkit.losses.generative import discriminator_loss, generator_loss, kl_weight, negative_elbo
+from dcvkit.metrics.fid import Judge, inception_fid
+from dcvkit.metrics.generative import active_units, importance_sampled_nll
+from dcvkit.models import create_model, list_models, model_entry
 from dcvkit.models.generate import Generative
-from dcvkit.tasks.common import TrainResult, fit_run, load_run_model, resume_config
+from dcvkit.models.generate.base import to_uint8, to_unit
+from dcvkit.models.trained import load_run_model
+from dcvkit.tasks import get_task
+from dcvkit.tasks.common import TrainResult, fit_run, model_kwargs, resume_config
+from dcvkit.tasks.configs import GenerateConfig
 
-VAES = ("vae", "cvae")
-GANS = ("dcgan",)
-MODEL_OPTIONS = ("latent_dim", "arch", "width", "hidden", "spectral_norm")
-
-
-@dataclass
-class GenerateConfig(TrainConfig, DataConfig):
-    """Generative model: VAE (KL annealing) or GAN options, and the offline metrics."""
-
-    img_size: int | None = opt(None, "size to generate at (square): folder images are resized when loaded, named "
-                               "datasets (28x28) on the fly; e.g. 64 for the 64x64 DCGAN")
-    model: str = opt("vae", "vae, cvae (class-conditional) or dcgan (`dcv models --task generate`)")
-    latent_dim: int | None = opt(None, "latent dimensions (default: 20 for the VAEs, 100 for dcgan; 2 gives the "
-                                 "VAE's 2-D latent grid)")
-    arch: str | None = opt(None, "VAE encoder/decoder: conv (default) or mlp (flattened pixels -> --hidden)",
-                           ("conv", "mlp"))
-    width: int | None = opt(None, "channels of the full-resolution layer, doubled at each halving (default 32)")
-    hidden: int | None = opt(None, "VAE hidden layer between features and latent (default 256)")
-    # VAE
-    reconstruction: str = opt("bce", "VAE reconstruction term: bce (Bernoulli log-likelihood, nats) or mse "
-                              "(the course's ||x - d(z)||^2)", RECONSTRUCTIONS)
-    beta: float = opt(1.0, "weight of the KL term once annealed (beta-VAE when > 1)")
-    kl_schedule: str = opt("linear", "KL annealing: none (beta throughout), linear or sigmoid (0 -> beta over "
-                           "--kl-ratio of training), cyclical (--kl-cycles cycles, each ramping over --kl-ratio)",
-                           KL_SCHEDULES)
-    kl_ratio: float = opt(0.5, "fraction of training (cyclical: of each cycle) spent raising the KL weight")
-    kl_cycles: int = opt(4, "cyclical annealing: number of cycles (Fu et al. 2019: 4)")
-    nll_samples: int = opt(64, "importance samples per test image for the NLL estimate")
-    nll_images: int = opt(2000, "test images for the NLL estimate (0: all)")
-    # GAN
-    gan_loss: str = opt("non_saturating", "generator/discriminator losses", GAN_LOSSES)
-    d_steps: int = opt(1, "discriminator steps per generator step")
-    label_smoothing: float = opt(0.0, "one-sided label smoothing: real targets 1 - this (e.g. 0.1)")
-    spectral_norm: bool | None = opt(None, "spectral norm on the discriminator's layers instead of batch norm")
-    d_lr: float | None = opt(None, "discriminator learning rate (default: --lr)")
-    beta1: float = opt(0.5, "Adam's beta1 (DCGAN: 0.5; the VAEs use 0.9)")
-    # metrics
-    fid_classifier: str = opt("auto", "classifier whose features give FID and class coverage: a dcv classify run, "
-                              "'auto' (train a cnn on the training data once, kept in "
-                              "<project>/generate/fid-classifier-<data>) or 'none'")
-    fid_samples: int = opt(10000, "generated images for the final FID and class coverage")
-    fid_epoch_samples: int = opt(2000, "dcgan: generated images for the per-epoch FID against the validation split")
-    samples_every: int = opt(1, "write a grid of samples from fixed noise every N epochs (and to TensorBoard)")
-    test: bool = opt(True, "evaluate best.pt on the test split at the end")
-    # engine defaults that suit generative models
-    epochs: int | None = opt(None, "passes over the training set (default: 20 for the VAEs, 15 for dcgan)")
-    lr: float | None = opt(None, "learning rate (default: 1e-3 for the VAEs, 2e-4 for dcgan)")
-    optimizer: str = opt("adam", "optimizer (the GAN always uses Adam with --beta1)", ("sgd", "adam", "adamw",
-                                                                                       "rmsprop"))
-    weight_decay: float = opt(0.0, "L2 weight decay")
-    scheduler: str = opt("none", "learning-rate schedule",
-                         ("none", "step", "exponential", "cosine", "onecycle", "plateau"))
-    monitor: str = opt("auto", "metric for best.pt and early stopping (default: val_loss, the -ELBO, for the "
-                       "VAEs; val_fid for dcgan)")
-    histogram_freq: int = opt(0, "weight histograms every N epochs (0: off)")
+def generator_class(cfg: GenerateConfig) -> type[Generative]:
+    """The class of ``cfg.model``'s models: its trainer (VAE or GAN) and training defaults."""
+    entry = model_entry(cfg.model)  # an unknown name: the registry's error, with suggestions
+    if entry.task != "generate":
+        raise ConfigError(f"'{cfg.model}' is not a generative model; choose {', '.join(list_models('generate'))}")
+    return entry.model_class  # type: ignore[return-value]
 
 
 def resolve_defaults(cfg: GenerateConfig) -> GenerateConfig:
-    """Fill the options whose default depends on the model."""
-    if cfg.model not in VAES + GANS:
-        raise ConfigError(f"unknown generative model '{cfg.model}'; choose {', '.join(VAES + GANS)}")
-    gan = cfg.model in GANS
+    """Fill the options the config leaves to the model's family (epochs, lr, monitor) and check the rest
+    before any data is loaded."""
+    family = generator_class(cfg)
+    model_kwargs(get_task("generate"), cfg)  # model options the model does not take: one line naming its own
+    gan = family.trainer == "gan"
     changes: dict[str, Any] = {}
-    if cfg.epochs is None:
-        changes["epochs"] = 15 if gan else 20
-    if cfg.lr is None:
-        changes["lr"] = 2e-4 if gan else 1e-3
+    for name in ("epochs", "lr"):
+        if getattr(cfg, name) is None:
+            changes[name] = family.defaults[name]
     if cfg.monitor == "auto":
-        changes["monitor"] = "val_fid" if gan and cfg.fid_classifier != "none" else "val_loss"
-    if gan and cfg.arch is not None:
-        raise ConfigError("--arch is a VAE option; dcgan is convolutional")
-    if not gan and cfg.spectral_norm:
-        raise ConfigError("--spectral-norm is a GAN (discriminator) option")
+        monitor = family.defaults["monitor"]
+        changes["monitor"] = "val_loss" if monitor == "val_fid" and cfg.fid_classifier == "none" else monitor
     if cfg.d_steps < 1:
         raise ConfigError(f"--d-steps must be >= 1, got {cfg.d_steps}")
     if not gan:  # check the schedule's options now, not at the first step after loading data
@@ -128,20 +81,12 @@ def resolve_defaults(cfg: GenerateConfig) -> GenerateConfig:
     return dataclasses.replace(cfg, **changes)
 
 
+def task_class(model: Generative | type[Generative]) -> type["GenerativeTask"]:
+    """The task that trains the model's family: :attr:`Generative.trainer` ``vae`` or ``gan``."""
+    return {"vae": VAETask, "gan": GANTask}[model.trainer]
+
+
 # --- data ------------------------------------------------------------------------------------------
-
-
-def to_unit(images: Tensor, size: int) -> Tensor:
-    """uint8 (B, C, H, W) -> float in [0, 1], resized (bilinear, antialiased) to size x size if needed."""
-    x = images.float() / 255
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-    return x
-
-
-def to_uint8(x: Tensor) -> Tensor:
-    """[0, 1] floats -> uint8 on the CPU."""
-    return (x.float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
 
 
 def load_splits(cfg: GenerateConfig) -> DataSplits:
@@ -158,66 +103,13 @@ def load_splits(cfg: GenerateConfig) -> DataSplits:
     return splits
 
 
-# --- FID-FMNIST: a dcvkit classifier as the judge ---------------------------------------------------------
+# --- FID-FMNIST: which classifier judges the run ---------------------------------------------------------
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-class Judge:
-    """A trained dcvkit classifier seen as a feature extractor (its penultimate layer, for the Fréchet
-    distance) and a labeller (for class coverage). Images are uint8 (N, C, H, W) of any size: they are
-    resized to the classifier's input size."""
-
-    def __init__(self, weights: str | os.PathLike, device: str | torch.device = "cpu"):
-        from dcvkit.tasks.classify import load_classifier
-
-        self.path = str(weights)
-        self.model, self.meta = load_classifier(weights, str(device))
-        self.classes: list[str] = list(self.meta["classes"])
-        self.size = self.model.img_size[0] if isinstance(self.model.img_size, tuple) else int(self.model.img_size)
-        dev = next(self.model.parameters()).device
-        self.mean = torch.tensor(self.meta["mean"], device=dev).view(1, -1, 1, 1)
-        self.std = torch.tensor(self.meta["std"], device=dev).view(1, -1, 1, 1)
-
-    @torch.inference_mode()
-    def features_and_probs(self, images: Tensor, batch_size: int = 500) -> tuple[Tensor, Tensor]:
-        """(penultimate features (N, F) float64, class probabilities (N, K)): one forward pass per batch."""
-        dev = self.mean.device
-        feats, probs = [], []
-        for i in range(0, len(images), batch_size):
-            x = to_unit(images[i:i + batch_size].to(dev), self.size)
-            x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-            f = self.model.forward_head(self.model.forward_features(x), pre_logits=True).float()
-            feats.append(f.double().cpu())
-            probs.append(self.model.get_classifier()(f).softmax(1).cpu())
-        return torch.cat(feats), torch.cat(probs)
-
-    def __call__(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """(features (N, F) float64, predicted class ids (N,))."""
-        feats, probs = self.features_and_probs(images)
-        return feats, probs.argmax(1)
-
-    def label(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """(class ids (N,), the classifier's probability of that class (N,))."""
-        conf, ids = self.features_and_probs(images)[1].max(1)
-        return ids, conf
-
-    def score(self, images: Tensor, ref: tuple[Tensor, Tensor], asked: Tensor | None = None) -> dict[str, Any]:
-        """FID-FMNIST of generated uint8 ``images`` against reference statistics ``ref``, their class coverage,
-        and (``asked``: the classes a conditional model was asked for) the share classified as asked."""
-        feats, ids = self(images)
-        out: dict[str, Any] = {"fid": frechet_distance(*gaussian_stats(feats), *ref),
-                               "coverage": class_coverage(ids, self.classes)}
-        if asked is not None:
-            out["conditional_accuracy"] = float((ids == asked).float().mean())
-        return out
-
-    def stats(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        return gaussian_stats(self(images)[0])
 
 
 def judge_for(cfg: GenerateConfig, splits: DataSplits | None = None, log: Callable[[str], None] | None = None
@@ -257,62 +149,6 @@ def judge_for(cfg: GenerateConfig, splits: DataSplits | None = None, log: Callab
             if tmp.exists() and tmp != final:
                 shutil.rmtree(tmp, ignore_errors=True)
     return Judge(final, cfg.device if cfg.device != "auto" else "cpu")
-
-
-INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name for the FID Inception
-
-
-def inception_weights() -> Path | None:
-    """The FID Inception weights if they are on this machine: ``$DCV_INCEPTION_WEIGHTS`` or torch-fidelity's
-    file in the torch hub cache. Never downloaded by dcvkit."""
-    env = os.environ.get("DCV_INCEPTION_WEIGHTS")
-    cands = [Path(env)] if env else []
-    cands.append(Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS)
-    return next((p for p in cands if p.is_file()), None)
-
-
-def _safe_inception(cls: Any, weights: Path) -> Any:
-    """torchmetrics' FID metric on local weights. torch-fidelity reads the file with ``torch.load(...,
-    weights_only=False)``; dcvkit loads every checkpoint with ``weights_only=True``, so that is forced here
-    while the extractor is built (a file whose pickle would run code is refused, and runs nothing)."""
-    from unittest import mock
-
-    real_load = torch.load
-
-    def weights_only_load(f: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs["weights_only"] = True
-        return real_load(f, *args, **kwargs)
-
-    try:
-        with mock.patch.object(torch, "load", weights_only_load):
-            return cls(feature=2048, feature_extractor_weights_path=str(weights))
-    except Exception as e:  # UnpicklingError for unsafe pickles, RuntimeError for wrong tensors
-        from dcvkit.errors import CheckpointError
-
-        raise CheckpointError(f"{weights}: not usable as the FID Inception weights ({str(e).splitlines()[0][:200]}); "
-                              "use torch-fidelity's weights-inception-2015-12-05-6726825d.pth") from None
-
-
-def inception_fid(real: Tensor, fake: Tensor, device: torch.device, batch: int = 100) -> tuple[float | None, str]:
-    """Standard FID (Inception-v3 pool features, 2048-d) through torchmetrics + torch-fidelity, when both and
-    the weights are present locally; else (None, the reason). uint8 (N, C, H, W) images, gray repeated to RGB."""
-    weights = inception_weights()
-    try:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-        from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
-    except ImportError:
-        return None, "skipped: torchmetrics is not installed (pip install 'dcvkit[fid]')"
-    if not _TORCH_FIDELITY_AVAILABLE:
-        return None, "skipped: torch-fidelity is not installed (pip install 'dcvkit[fid]')"
-    if weights is None:
-        return None, (f"skipped: no Inception weights on this machine (put {INCEPTION_WEIGHTS} in "
-                      f"{Path(torch.hub.get_dir()) / 'checkpoints'} or set DCV_INCEPTION_WEIGHTS)")
-    fid = _safe_inception(FrechetInceptionDistance, weights).to(device)
-    for images, is_real in ((real, True), (fake, False)):
-        for i in range(0, len(images), batch):
-            x = images[i:i + batch].to(device)
-            fid.update(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x, real=is_real)
-    return float(fid.compute()), f"Inception-v3 ({weights.name}), {len(real)} real vs {len(fake)} generated"
 
 
 # --- the tasks ------------------------------------------------------------------------------------------
@@ -527,16 +363,14 @@ class SampleGrids(Callback):
                 tb.flush()
 
 
-def model_kwargs(cfg: GenerateConfig, splits: DataSplits) -> dict[str, Any]:
+def generator_kwargs(cfg: GenerateConfig, splits: DataSplits) -> dict[str, Any]:
+    """Registry kwargs: the data's classes and channels, the size to generate at, the model options given."""
     size = cfg.img_size or splits.img_size[0]
     if cfg.img_size is None and splits.img_size[0] != splits.img_size[1]:
         raise DataError(f"{cfg.data}: images are {splits.img_size[0]}x{splits.img_size[1]}; generative models need "
                         "square images: give --img-size")
-    kw: dict[str, Any] = {"num_classes": splits.num_classes, "in_chans": splits.channels, "img_size": int(size)}
-    for key in MODEL_OPTIONS:
-        if getattr(cfg, key) is not None:
-            kw[key] = getattr(cfg, key)
-    return kw
+    return model_kwargs(get_task("generate"), cfg, num_classes=splits.num_classes, in_chans=splits.channels,
+                        img_size=int(size))
 
 
 # --- train / evaluate ----------------------------------------------------------------------------------
@@ -553,19 +387,16 @@ def train(cfg: GenerateConfig, run_dir: str | os.PathLike | None = None, splits:
     cfg = resolve_defaults(cfg)
     seed_everything(cfg.seed, cfg.deterministic)
     splits = splits if splits is not None else load_splits(cfg)
-    if cfg.model == "cvae" and splits.num_classes < 2:
-        raise DataError(f"{cfg.data}: cvae conditions on the class and needs at least 2 classes; use vae")
+    kw = generator_kwargs(cfg, splits)
+    model = create_model(cfg.model, **kw)  # before the judge: a model that cannot be built fails at once
     judge = judge_for(cfg, splits, log or _log(cfg))
     if judge is not None and cfg.fid_classifier == "auto":
         cfg = dataclasses.replace(cfg, fid_classifier=judge.path)
-    kw = model_kwargs(cfg, splits)
-    model = create_model(cfg.model, **kw)
     spe = math.ceil(len(splits.train) / cfg.batch_size)
     val_stats = None
-    if cfg.model in GANS and judge is not None and splits.val is not None:
-        val_stats = judge.stats(splits.val.images)
-    cls = GANTask if cfg.model in GANS else VAETask
-    task = cls(model, cfg, list(splits.classes), kw, spe, judge, val_stats)
+    if model.trainer == "gan" and judge is not None and splits.val is not None:
+        val_stats = judge.stats(splits.val.images)  # each epoch's FID is against the validation split
+    task = task_class(model)(model, cfg, list(splits.classes), kw, spe, judge, val_stats)
     scorer: Callable[..., dict[str, Any]] = evaluate
     if splits.test is None and splits.val is not None:  # an image folder without test/: score on validation
         splits = dataclasses.replace(splits, test=splits.val)
@@ -618,11 +449,12 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
     if data.images.shape[1] != model.in_chans:
         raise DataError(f"data has {data.images.shape[1]} channels, the model expects {model.in_chans}")
     dev = resolve_device(device)
-    task_cls = GANTask if meta["model"] in GANS else VAETask
+    task_cls = task_class(model)
     task = task_cls(model, cfg, meta["classes"], meta["model_kwargs"], 1)
     result: dict[str, Any] = {"model": meta["model"], "split": split, "images": len(data)}
     torch.manual_seed(cfg.seed)
-    if meta["model"] in VAES:
+    vae = model.trainer == "vae"
+    if vae:
         result.update(vae_scores(model, data.images, data.labels, cfg, dev, nll_samples, nll_images))
     judge_path = cfg.fid_classifier if cfg.fid_classifier not in ("auto",) else meta.get("fid_classifier")
     judge = Judge(judge_path, dev) if judge_path and judge_path != "none" else None
@@ -651,7 +483,7 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
         if "coverage" in result:
             plot_coverage(result["coverage"], out_dir / "coverage.png",
                           title=f"{meta['model']}: classes of {n:,} samples (FID-FMNIST {result['fid_fmnist']:.1f})")
-        if meta["model"] in VAES:
+        if vae:
             x = to_unit(data.images[:16].to(dev), model.img_size)
             y = data.labels[:16].to(dev) if model.num_classes else None
             with torch.no_grad():
@@ -703,5 +535,5 @@ def vae_scores(model: Any, images: Tensor, labels: Tensor, cfg: GenerateConfig, 
             "reconstruction_loss": cfg.reconstruction}
 
 
-__all__ = ["inception_fid", "GenerateConfig", "VAETask", "GANTask", "Judge", "judge_for", "train", "evaluate",
-           "load_generator", "resolve_defaults", "to_unit", "to_uint8", "vae_scores", "elbo_and_nll"]
+__all__ = ["GenerateConfig", "VAETask", "GANTask", "judge_for", "train", "evaluate", "load_generator", "load_splits",
+           "resolve_defaults", "generator_class", "task_class", "vae_scores", "elbo_and_nll"]

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from dcvkit.augment import Augmenter, parse_augment
-from dcvkit.config import TrainConfig, from_dict, opt
+from dcvkit.config import TrainConfig, from_dict
 from dcvkit.data import DataSplits
 from dcvkit.data.masks import IGNORE
 from dcvkit.engine import build_optimizer, epoch_seed, param_groups, seed_everything
@@ -35,69 +35,11 @@ from dcvkit.io import load_checkpoint, write_json
 from dcvkit.losses.segmentation import LOSSES, RECONSTRUCTION_LOSSES, reconstruction_loss, segmentation_loss
 from dcvkit.metrics.segmentation import confusion, scores
 from dcvkit.models import create_model
-from dcvkit.tasks.common import Normalising, TrainResult, fit_run, load_run_model, resume_config
-
-TARGETS = ("mask", "image")
-MODEL_OPTIONS = ("depth", "base", "upsample", "batch_norm", "encoder", "dropout")
-
-
-@dataclass
-class SegmentConfig(TrainConfig):
-    """Segmentation: data, model, loss, augmentation."""
-
-    data: str = opt("scenes", "scenes (FashionScenes: Fashion-MNIST items on textured backgrounds, 10 classes + "
-                    "background), a folder of images/ + masks/ (docs/segmentation.md), or for --target image "
-                    "also fashion-mnist, mnist or an image folder")
-    data_dir: str | None = opt(None, "folder holding Fashion-MNIST's files (the scenes' items)")
-    download: bool = opt(False, "download Fashion-MNIST from its official source (checksum-verified)")
-    val_split: float = opt(0.1, "fraction of training images held out for validation")
-    limit: int | None = opt(None, "use a random subset of this many training images")
-    img_size: int | None = opt(None, "scene size (default 128), or resize folder images to this size")
-    scenes: int = opt(8000, "FashionScenes: training scenes (drawn from Fashion-MNIST's train split; "
-                            "the validation split comes out of them)")
-    test_scenes: int = opt(1000, "FashionScenes: test scenes (drawn from Fashion-MNIST's test split)")
-    scene_seed: int = opt(0, "FashionScenes: seed of the scenes (kept apart from --seed, so every model of a "
-                             "comparison sees the same scenes)")
-    target: str = opt("mask", "mask: a class per pixel; image: reconstruct the input (autoencoder)", TARGETS)
-    model: str = opt("unet", "segment model from `dcv models --task segment`")
-    depth: int | None = opt(None, "max-pools in the encoder (default: the model's own, 4)")
-    base: int | None = opt(None, "channels of the first section, doubled at each depth (default 8: 8-128 channels at depth 4)")
-    upsample: str | None = opt(None, "decoder upsampling (default bilinear)", ("nearest", "bilinear", "transpose"))
-    batch_norm: bool | None = opt(None, "batch norm after each convolution (default: on)")
-    encoder: str | None = opt(None, "a ResNet of the registry as the encoder (resnet18, resnet34, resnet20, ...)")
-    dropout: float | None = opt(None, "spatial dropout on the bottleneck features")
-    loss: str = opt("auto", "auto (ce_dice for masks, mse for images), or one of the names",
-                    ("auto", *LOSSES, *RECONSTRUCTION_LOSSES))
-    dice_smooth: float = opt(1.0, "smooth term of the Dice loss")
-    dice_weight: float = opt(1.0, "weight of the Dice term in ce_dice")
-    augment: str | None = opt(None, "augmentation (masks follow every geometric op): a YAML file or inline "
-                              "'rotation_range=10, horizontal_flip=true' (docs/augmentation.md)")
-    test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
-    # Engine defaults that suit dense prediction (re-declared: same flags, other defaults).
-    epochs: int = opt(15, "number of passes over the training set")
-    batch_size: int = opt(16, "images per training step")
-    lr: float = opt(6e-3, "(peak) learning rate")
-    scheduler: str = opt("cosine", "learning-rate schedule",
-                         ("none", "step", "exponential", "cosine", "onecycle", "plateau"))
-    optimizer: str = opt("adamw", "optimizer", ("sgd", "adam", "adamw", "rmsprop"))
-    weight_decay: float = opt(1e-4, "L2 weight decay (decoupled for adamw)")
-    monitor: str = opt("val_dice", "metric for early stopping, best.pt and the plateau schedule (val_loss "
-                                   "for --target image)")
-
-
-@dataclass
-class AutoencoderConfig(SegmentConfig):
-    """Autoencoder: reconstruct the input through a bottleneck (the segmentation options, other defaults)."""
-
-    data: str = opt("fashion-mnist", "fashion-mnist, mnist, an image folder, or scenes")
-    target: str = opt("image", "image: reconstruct the input; mask: segment", TARGETS)
-    model: str = opt("conv_autoencoder", "conv_autoencoder (no skips); a unet would copy its input through the skips")
-    depth: int | None = opt(2, "max-pools in the encoder: 28x28 -> 7x7 at depth 2")
-    base: int | None = opt(32, "channels of the first section, doubled at each depth")
-    epochs: int = opt(10, "number of passes over the training set")
-    batch_size: int = opt(128, "images per training step")
-    monitor: str = opt("val_loss", "metric for early stopping and best.pt")
-
+from dcvkit.models.normalise import Normaliser
+from dcvkit.models.trained import load_run_model
+from dcvkit.tasks import get_task
+from dcvkit.tasks.common import ImageTask, TrainResult, fit_run, model_kwargs, resume_config
+from dcvkit.tasks.configs import AutoencoderConfig, SegmentConfig
 
 # --- data ------------------------------------------------------------------------------------------
 
@@ -149,17 +91,15 @@ def ids_from_logits(logits: Tensor) -> Tensor:
     return (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
 
 
-class SegmentationTask(Normalising):
+class SegmentationTask(ImageTask):
     """Per-pixel classification (``target="mask"``) or reconstruction (``target="image"``) of uint8 batches,
     augmented (images and masks together) and normalised on the device."""
 
-    def __init__(self, model: nn.Module, cfg: SegmentConfig, classes: list[str], mean: Sequence[float],
-                 std: Sequence[float], augmenter: Augmenter | None = None,
-                 model_kwargs: dict[str, Any] | None = None):
+    def __init__(self, model: nn.Module, cfg: SegmentConfig, classes: list[str], normaliser: Normaliser,
+                 model_kwargs: dict[str, Any], augmenter: Augmenter | None = None):
         self.model, self.cfg, self.classes = model, cfg, classes
-        self.model_kwargs = dict(model_kwargs or {})
-        self.mean, self.std = list(mean), list(std)
-        self.augmenter = augmenter
+        self.model_kwargs = dict(model_kwargs)
+        self.normaliser, self.augmenter = normaliser, augmenter
         self.loss_name = resolve_loss(cfg)
         self.num_classes = len(classes)
         self._cm: Tensor | None = None
@@ -225,11 +165,8 @@ class SegmentationTask(Normalising):
         return out
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        meta = {"task": "segment", "target": self.cfg.target, "model": self.cfg.model,
-                "model_kwargs": self.model_kwargs, "classes": self.classes, "mean": self.mean, "std": self.std}
-        if self.augmenter is not None:
-            meta["augment"] = self.augmenter.state()
-        return meta
+        return {"task": "segment", "target": self.cfg.target, "model": self.cfg.model,
+                "model_kwargs": self.model_kwargs, "classes": self.classes, **self.normalisation_meta()}
 
 
 def resolve_loss(cfg: SegmentConfig) -> str:
@@ -241,18 +178,15 @@ def resolve_loss(cfg: SegmentConfig) -> str:
     return cfg.loss
 
 
-def model_kwargs(cfg: SegmentConfig, splits: DataSplits) -> dict[str, Any]:
+def segmenter_kwargs(cfg: SegmentConfig, splits: DataSplits) -> dict[str, Any]:
     """Registry kwargs: output channels (one per class, one for two classes: a sigmoid head; the image's
     channels for reconstruction), input channels, size, and the model options given."""
     if cfg.target == "image":
         out = splits.channels
     else:
         out = 1 if splits.num_classes == 2 else splits.num_classes
-    kw: dict[str, Any] = {"num_classes": out, "in_chans": splits.channels, "img_size": list(splits.img_size)}
-    for key in MODEL_OPTIONS:
-        if getattr(cfg, key) is not None:
-            kw[key] = getattr(cfg, key)
-    return kw
+    return model_kwargs(get_task("segment"), cfg, num_classes=out, in_chans=splits.channels,
+                        img_size=list(splits.img_size))
 
 
 def build_augmenter(cfg: SegmentConfig) -> Augmenter | None:
@@ -287,23 +221,21 @@ def train(cfg: SegmentConfig, run_dir: str | os.PathLike | None = None, splits: 
     splits = splits if splits is not None else load_splits(cfg)
     if cfg.target == "mask" and splits.num_classes < 2:
         raise DataError(f"{cfg.data}: segmentation needs at least 2 classes (background and one more)")
-    kw = model_kwargs(cfg, splits)
+    kw = segmenter_kwargs(cfg, splits)
     model = create_model(cfg.model, **kw)
     if ckpt:
         mean, std = ckpt["meta"]["mean"], ckpt["meta"]["std"]
     else:
         mean, std = splits.train.mean_std()
-    task = SegmentationTask(model, cfg, list(splits.classes), mean, std, augmenter, kw)
-    return fit_run(task, cfg, splits, run_dir, "autoencoder" if cfg.target == "image" else "segment", evaluate,
-                   ckpt, val_batch=64, test=cfg.test)
+    task = SegmentationTask(model, cfg, list(splits.classes), Normaliser(mean, std, augmenter), kw, augmenter)
+    return fit_run(task, cfg, splits, run_dir, cfg.run_folder, evaluate, ckpt, val_batch=64, test=cfg.test)
 
 
 def load_segmenter(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[str, Any] | None = None
                    ) -> tuple[nn.Module, dict[str, Any]]:
     """A trained segmentation model or autoencoder (eval mode) and its meta, from a run dir or .pt file."""
-    model, meta = load_run_model(weights, "segment", "dcv segment train or dcv autoencoder train", device, ckpt)
-    model.to(memory_format=torch.channels_last)
-    return model, meta
+    return load_run_model(weights, "segment", "dcv segment train or dcv autoencoder train", device, ckpt,
+                          channels_last=True)
 
 
 @torch.inference_mode()
@@ -311,12 +243,11 @@ def predict_tensors(model: nn.Module, meta: dict[str, Any], images: Tensor, batc
     """Class ids (N, H, W) uint8 for uint8 images (N, C, H, W); reconstructions (N, C, H, W) uint8 for an
     autoencoder."""
     dev = next(model.parameters()).device
-    task = SegmentationTask(model, SegmentConfig(target=meta.get("target", "mask")), meta["classes"], meta["mean"],
-                            meta["std"])
+    normalise = Normaliser.from_meta(meta)
     out = []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].to(dev).contiguous(memory_format=torch.channels_last)
-        logits = model(task.preprocess(x)).float()
+        logits = model(normalise(x)).float()
         if meta.get("target") == "image":
             out.append((logits.sigmoid() * 255).round().to(torch.uint8).cpu())
         else:

@@ -56,9 +56,15 @@ class Classifier(nn.Module):
     feature_layers: list[str]
     head_name: str = "fc"
     input_ndim: int = 4  # 5 for models of clips (B, T, C, H, W)
+    export_inputs: tuple[str, ...] = ("images",)  # what dcv export's graph takes and gives (forward_export)
+    export_outputs: tuple[str, ...] = ("probs",)
 
     def forward_features(self, x: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def forward_export(self, x: Tensor) -> Tensor:
+        """Class probabilities (B, num_classes): what ``dcv export`` puts in the graph."""
+        return self(x).softmax(1)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         raise NotImplementedError

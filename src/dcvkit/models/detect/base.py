@@ -14,22 +14,36 @@ R-CNN's second stage): ``forward(images, regions)`` gives logits over ``num_clas
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from dcvkit.choices import PROPOSAL_METHODS
 from dcvkit.models.detect.box_coder import decode
 from dcvkit.models.detect.postprocess import Detections, PostProcess
 from dcvkit.models.detect.targets import RoISampler
 
 #: proposal methods computed outside the network (the task attaches their boxes to the data)
-EXTERNAL_PROPOSALS = ("selective_search", "sliding_window")
+EXTERNAL_PROPOSALS = PROPOSAL_METHODS
 
 
 class Detector(nn.Module):
     """Base class of every detector. Subclasses set ``num_classes`` (object classes, background not
-    counted), ``in_chans``, ``img_size`` and ``proposal_method``, and implement :meth:`loss` and :meth:`detect`.
+    counted), ``in_chans`` and ``img_size``, and implement :meth:`loss` and :meth:`detect`.
+
+    The class attributes are what the family says about itself. The detect task, ``dcv export`` and ``dcv
+    bench detect`` read them from the class (``model_entry(name).model_class``) before any model is built, so
+    a detector registered from outside the package trains, evaluates and exports with no edit to them:
+
+    * ``kind``: ``crop`` (a CNN pass per region), ``region`` (RoI features of one pass) or ``grid`` (one pass,
+      no regions);
+    * ``proposal_method``: where regions come from (see the module docstring);
+    * ``fixed_size``: takes ``img_size`` images only (dense layers over the whole image);
+    * ``defaults``: the training options ``dcv detect train`` leaves to the detector (epochs, batch size,
+      regions per image, mosaic probability, the metric to monitor);
+    * ``export_outputs``: the names of :meth:`forward_export`'s outputs when the detector is one graph from
+      pixels to boxes (``dcv export``); empty when it is not (proposals or RoI ops outside the network).
 
     Shape:
         images: (B, in_chans, H, W) float, normalised; boxes: per image (n_i, 4) x1 y1 x2 y2 pixels;
@@ -40,8 +54,30 @@ class Detector(nn.Module):
     num_classes: int
     in_chans: int
     img_size: tuple[int, int]
-    proposal_method: str = "selective_search"
-    fixed_size: bool = False  # True: takes img_size images only (e.g. dense layers over the whole image)
+    kind: ClassVar[str] = "region"
+    proposal_method: ClassVar[str] = "selective_search"
+    fixed_size: ClassVar[bool] = False
+    defaults: ClassVar[Mapping[str, Any]] = {"epochs": 16, "batch_size": 8, "rois_per_image": 64, "mosaic": 0.0,
+                                             "monitor": "val_map50"}
+    export_inputs: ClassVar[tuple[str, ...]] = ("images",)
+    export_outputs: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def takes_mosaic(cls) -> bool:
+        """A mosaic moves and cuts objects: fine for detectors that find their own regions, not for ones
+        trained on proposals computed beforehand from the untouched images."""
+        return cls.proposal_method not in EXTERNAL_PROPOSALS
+
+    def second_stage(self, data: Any, preprocess: Any, options: Mapping[str, Any], progress: bool = False
+                     ) -> dict[str, Any] | None:
+        """Training after the network's (R-CNN's SVMs on its features), on the training ``data``
+        (:class:`~dcvkit.data.detection.DetectionTensors` with proposals) with the run's ``options``; returns
+        what to add to the checkpoint's meta, or None when the family has no second stage."""
+        return None
+
+    def forward_export(self, images: Tensor) -> tuple[Tensor, ...]:
+        """What ``dcv export`` puts in the graph (detectors with ``export_outputs``)."""
+        raise NotImplementedError(f"{type(self).__name__} is not one graph from pixels to boxes")
 
     @property
     def needs_proposals(self) -> bool:

@@ -1,6 +1,6 @@
 """Detectors that run a CNN on every region, cut out and warped to a fixed size: the brute-force sliding
-window (regions: a window pyramid) and R-CNN (regions: selective search; then one linear SVM per class
-and box regressors on the CNN's features, see :mod:`dcvkit.models.detect.rcnn`).
+window (regions: a window pyramid, here) and R-CNN (regions: selective search; then one linear SVM per class
+and box regressors on the CNN's features: :mod:`dcvkit.models.detect.rcnn`).
 
 Data flow (R-CNN, crop 40)::
 
@@ -16,11 +16,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from dcvkit.models.classify.base import pair
 from dcvkit.models.detect.base import RegionDetector
-from dcvkit.models.detect.box_coder import decode
 from dcvkit.models.detect.roi import warp_crops
 from dcvkit.models.registry import create_model, register_model
 
@@ -28,7 +27,8 @@ CHUNK = 1024  # regions per CNN pass at inference: bounds memory for thousands o
 
 
 class CropDetector(RegionDetector):
-    """A classifier over warped crops of the regions.
+    """A classifier over warped crops of the regions. Subclasses say where the regions come from
+    (:class:`SlidingWindowDetector`; R-CNN in :mod:`dcvkit.models.detect.rcnn`).
 
     Args:
         num_classes: object classes (the CNN has one more output: background).
@@ -36,30 +36,22 @@ class CropDetector(RegionDetector):
         img_size: the image size the detector is trained on (regions are in its pixels).
         backbone: a registry classifier (``dcv models --task classify``) built for ``crop_size`` inputs.
         crop_size: side of the warped crops.
-        proposal_method: ``sliding_window`` or ``selective_search``.
-        svm: keep room for R-CNN's per-class linear SVMs and box regressors (fitted after the CNN).
+        backbone_kwargs: passed to the backbone's builder (``width``, ``dropout``...).
     """
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
-                 backbone: str = "cnn", crop_size: int = 40, proposal_method: str = "selective_search",
-                 svm: bool = False, **backbone_kwargs):
+    kind = "crop"
+    # a step costs a CNN pass per sampled region: fewer epochs, 16 regions per image (R-CNN's 128 per batch of
+    # 8), and region accuracy to monitor (detecting the validation images every epoch would cost more than
+    # training)
+    defaults = {"epochs": 8, "batch_size": 8, "rois_per_image": 16, "mosaic": 0.0, "monitor": "val_acc"}
+
+    def __init__(self, *, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
+                 backbone: str = "cnn", crop_size: int = 40, **backbone_kwargs):
         super().__init__()
         self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, pair(img_size)
-        self.crop_size, self.proposal_method = crop_size, proposal_method
+        self.crop_size = crop_size
         self.backbone = create_model(backbone, num_classes=num_classes + 1, in_chans=in_chans, img_size=crop_size,
                                      **backbone_kwargs)
-        self.has_svm = svm
-        if svm:
-            dim = self.backbone.get_classifier().in_features
-            # Filled by fit_svms: standardisation of the features, SVM hyperplanes, ridge box regressors.
-            self.register_buffer("feat_mean", torch.zeros(dim))
-            self.register_buffer("feat_std", torch.ones(dim))
-            self.register_buffer("svm_fitted", torch.zeros((), dtype=torch.bool))
-            self.svm = nn.Linear(dim, num_classes)
-            self.bbox_reg = nn.Linear(dim, 4 * num_classes)
-            for p in (*self.svm.parameters(), *self.bbox_reg.parameters()):
-                p.requires_grad_(False)
-                nn.init.zeros_(p)
 
     def crops(self, images: Tensor, regions: Sequence[Tensor]) -> Tensor:
         """(K, C, crop, crop) warped crops of every region."""
@@ -82,27 +74,25 @@ class CropDetector(RegionDetector):
 
     def predict_regions(self, images: Tensor, regions: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
         flat = torch.cat(list(regions)).to(images.device).float()
-        if self.has_svm and bool(self.svm_fitted):
-            f = (self.features(images, regions) - self.feat_mean) / self.feat_std
-            scores = torch.sigmoid(self.svm(f))  # monotone in the SVM margin; [0, 1] for thresholds and plots
-            deltas = self.bbox_reg(f).view(-1, self.num_classes, 4)
-            return scores, decode(deltas, flat[:, None])
         logits = self._chunked(images, regions, pre_logits=False)
         return logits.float().softmax(1)[:, 1:], flat[:, None].expand(-1, self.num_classes, 4)
 
 
+class SlidingWindowDetector(CropDetector):
+    """Brute force: the CNN on every window of a pyramid (sizes, aspect ratios, stride)."""
+
+    proposal_method = "sliding_window"
+
+
 @register_model("detect")
 def sliding_window(num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
-                   backbone: str = "cnn", crop_size: int = 40, **kwargs) -> CropDetector:
+                   backbone: str = "cnn", crop_size: int = 40, width: float | None = None,
+                   **kwargs) -> SlidingWindowDetector:
     """Brute force: a CNN on every window of a pyramid (sizes, aspect ratios, stride), then NMS."""
-    return CropDetector(num_classes, in_chans, img_size, backbone, crop_size, "sliding_window", False, **kwargs)
+    if width is not None:
+        kwargs["width"] = width
+    return SlidingWindowDetector(num_classes=num_classes, in_chans=in_chans, img_size=img_size, backbone=backbone,
+                                 crop_size=crop_size, **kwargs)
 
 
-@register_model("detect")
-def rcnn(num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128, backbone: str = "cnn",
-         crop_size: int = 40, **kwargs) -> CropDetector:
-    """R-CNN: selective search, a CNN on each warped proposal, linear SVMs per class, ridge box regression."""
-    return CropDetector(num_classes, in_chans, img_size, backbone, crop_size, "selective_search", True, **kwargs)
-
-
-__all__ = ["CropDetector", "sliding_window", "rcnn"]
+__all__ = ["CropDetector", "SlidingWindowDetector", "sliding_window"]

@@ -15,6 +15,7 @@ registry classifier serves both, only the place where regions are cut out moves.
 
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 from torch import Tensor, nn
@@ -22,7 +23,7 @@ from torch import Tensor, nn
 from dcvkit.models.classify.base import pair
 from dcvkit.models.detect.base import RegionDetector
 from dcvkit.models.detect.roi import RoIPool, feature_stride
-from dcvkit.models.registry import create_model, register_model
+from dcvkit.models.registry import create_model, model_entry, register_model
 
 
 class FastRCNN(RegionDetector):
@@ -38,11 +39,11 @@ class FastRCNN(RegionDetector):
 
     proposal_method = "selective_search"
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
+    def __init__(self, *, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
                  backbone: str = "cnn", roi: str = "align", roi_size: int = 3, **backbone_kwargs):
         super().__init__()
         self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, pair(img_size)
-        if backbone.startswith("cnn"):  # the cnn family sizes its dense head by head_grid
+        if _sizes_head_by_grid(backbone):  # the cnn family: its dense head takes the pooled grid
             backbone_kwargs.setdefault("head_grid", roi_size)
         self.backbone = create_model(backbone, num_classes=num_classes + 1, in_chans=in_chans,
                                      img_size=list(self.img_size), **backbone_kwargs)
@@ -64,11 +65,19 @@ class FastRCNN(RegionDetector):
         return logits, self.bbox_pred(hidden).view(-1, self.num_classes, 4)
 
 
+def _sizes_head_by_grid(backbone: str) -> bool:
+    """Whether the backbone's class sizes its dense head by the grid it pools to (``head_grid``)."""
+    return "head_grid" in inspect.signature(model_entry(backbone).model_class.__init__).parameters
+
+
 @register_model("detect")
 def fast_rcnn(num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128, backbone: str = "cnn",
-              roi: str = "align", roi_size: int = 3, **kwargs) -> FastRCNN:
+              roi: str = "align", roi_size: int = 3, width: float | None = None, **kwargs) -> FastRCNN:
     """Fast R-CNN: whole-image CNN, RoI pooling of selective-search proposals, class + box heads."""
-    return FastRCNN(num_classes, in_chans, img_size, backbone, roi, roi_size, **kwargs)
+    if width is not None:
+        kwargs["width"] = width
+    return FastRCNN(num_classes=num_classes, in_chans=in_chans, img_size=img_size, backbone=backbone, roi=roi,
+                    roi_size=roi_size, **kwargs)
 
 
 __all__ = ["FastRCNN", "fast_rcnn"]

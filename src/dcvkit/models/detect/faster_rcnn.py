@@ -51,12 +51,11 @@ class FasterRCNN(FastRCNN):
 
     proposal_method = "rpn"
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
-                 backbone: str = "cnn", roi: str = "align", roi_size: int = 3,
-                 anchor_sizes: Sequence[float] = (24, 32, 48), anchor_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+    def __init__(self, *, anchor_sizes: Sequence[float] = (24, 32, 48), anchor_ratios: Sequence[float] = (0.5, 1.0, 2.0),
                  rpn_pre_nms: Sequence[int] = (600, 300), rpn_post_nms: Sequence[int] = (300, 150),
-                 rpn_nms: float = 0.7, **backbone_kwargs):
-        super().__init__(num_classes, in_chans, img_size, backbone, roi, roi_size, **backbone_kwargs)
+                 rpn_nms: float = 0.7, **fast_rcnn_kwargs):
+        super().__init__(**fast_rcnn_kwargs)
+        in_chans = self.in_chans
         anchors = anchor_generator(anchor_sizes, anchor_ratios)
         channels = self.backbone.forward_features(torch.zeros(1, in_chans, 32, 32)).shape[1]
         self.rpn = RegionProposalNetwork(
@@ -101,9 +100,12 @@ class FasterRCNN(FastRCNN):
 
 @register_model("detect")
 def faster_rcnn(num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128, backbone: str = "cnn",
-                roi: str = "align", roi_size: int = 3, **kwargs) -> FasterRCNN:
+                roi: str = "align", roi_size: int = 3, width: float | None = None, **kwargs) -> FasterRCNN:
     """Faster R-CNN: Fast R-CNN's backbone and RoI heads, proposals from a region proposal network."""
-    return FasterRCNN(num_classes, in_chans, img_size, backbone, roi, roi_size, **kwargs)
+    if width is not None:
+        kwargs["width"] = width
+    return FasterRCNN(num_classes=num_classes, in_chans=in_chans, img_size=img_size, backbone=backbone, roi=roi,
+                      roi_size=roi_size, **kwargs)
 
 
 __all__ = ["FasterRCNN", "faster_rcnn", "anchor_generator"]

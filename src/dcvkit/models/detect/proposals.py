@@ -24,9 +24,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dcvkit.choices import PROPOSAL_METHODS
 from dcvkit.errors import ConfigError, DataError
 
-METHODS = ("selective_search", "sliding_window")
+METHODS = PROPOSAL_METHODS
 
 
 class Proposer(Protocol):

@@ -1,4 +1,6 @@
-"""R-CNN's second stage (Girshick et al. 2014, sections 2.3 and C): on the fine-tuned CNN's features,
+"""R-CNN (Girshick et al. 2014): selective-search proposals, the crop classifier of
+:class:`~dcvkit.models.detect.crop.CropDetector` on each, and a second stage (sections 2.3 and C) on the
+fine-tuned CNN's features:
 
 * one linear SVM per class (scikit-learn ``LinearSVC``): positives are the ground-truth boxes of the class,
   negatives the proposals overlapping every box of the class by less than ``neg_iou`` (0.3); the negatives
@@ -14,15 +16,16 @@ checkpoint stays plain tensors (``weights_only=True``) and inference is one matr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torchvision.ops import box_iou
 
-from dcvkit.models.detect.box_coder import encode
+from dcvkit.models.detect.box_coder import decode, encode
 from dcvkit.models.detect.crop import CropDetector
+from dcvkit.models.registry import register_model
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,67 @@ class SVMConfig:
     proposals_per_image: int = 300
     ridge_alpha: float = 100.0
     bbox_reg: bool = True
+
+
+class RCNN(CropDetector):
+    """The crop classifier on selective-search proposals, with room for the per-class linear SVMs and box
+    regressors that :meth:`second_stage` fits after the CNN (until then it scores regions by its softmax)."""
+
+    proposal_method = "selective_search"
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        dim = self.backbone.get_classifier().in_features
+        # Filled by fit_svms: standardisation of the features, SVM hyperplanes, ridge box regressors.
+        self.register_buffer("feat_mean", torch.zeros(dim))
+        self.register_buffer("feat_std", torch.ones(dim))
+        self.register_buffer("svm_fitted", torch.zeros((), dtype=torch.bool))
+        self.svm = nn.Linear(dim, self.num_classes)
+        self.bbox_reg = nn.Linear(dim, 4 * self.num_classes)
+        for p in (*self.svm.parameters(), *self.bbox_reg.parameters()):
+            p.requires_grad_(False)
+            nn.init.zeros_(p)
+
+    def predict_regions(self, images: Tensor, regions: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+        if not bool(self.svm_fitted):
+            return super().predict_regions(images, regions)
+        flat = torch.cat(list(regions)).to(images.device).float()
+        f = (self.features(images, regions) - self.feat_mean) / self.feat_std
+        scores = torch.sigmoid(self.svm(f))  # monotone in the SVM margin; [0, 1] for thresholds and plots
+        deltas = self.bbox_reg(f).view(-1, self.num_classes, 4)
+        return scores, decode(deltas, flat[:, None])
+
+    def second_stage(self, data: Any, preprocess: Any, options: Mapping[str, Any], progress: bool = False
+                     ) -> dict[str, Any]:
+        """The SVMs (hard-negative mining) and box regressors on the CNN's features of the proposals of the
+        first ``svm_images`` training images; options ``svm_c``, ``svm_rounds``, ``bbox_reg``, ``seed``."""
+        import time
+
+        n = min(int(options.get("svm_images", 600)), len(data))
+        assert data.proposals is not None, "R-CNN's second stage needs the training images' proposals"
+        cfg = SVMConfig(c=float(options.get("svm_c", SVMConfig.c)), rounds=int(options.get("svm_rounds", 3)),
+                        bbox_reg=bool(options.get("bbox_reg", True)))
+        feats = collect_features(self, data.images[:n], data.boxes[:n], data.labels[:n], data.proposals[:n],
+                                 preprocess, cfg.proposals_per_image, progress=progress)
+        t0 = time.perf_counter()
+        stats: dict[str, Any] = fit_svms(self, feats, cfg, int(options.get("seed", 0)))
+        stats["seconds"] = round(time.perf_counter() - t0, 1)
+        if progress:
+            from dcvkit.engine.loop import console
+
+            console.print(f"R-CNN SVMs: {stats['positives']} positives, {stats['hard_negatives_added']} hard "
+                          f"negatives mined over {cfg.rounds} rounds ({stats['seconds']} s)", highlight=False)
+        return {"svm": stats}
+
+
+@register_model("detect")
+def rcnn(num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128, backbone: str = "cnn",
+         crop_size: int = 40, width: float | None = None, **kwargs) -> RCNN:
+    """R-CNN: selective search, a CNN on each warped proposal, linear SVMs per class, ridge box regression."""
+    if width is not None:
+        kwargs["width"] = width
+    return RCNN(num_classes=num_classes, in_chans=in_chans, img_size=img_size, backbone=backbone,
+                crop_size=crop_size, **kwargs)
 
 
 @torch.no_grad()
@@ -78,7 +142,7 @@ def collect_features(model: CropDetector, images: Tensor, boxes: list[Tensor], l
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-def fit_svms(model: CropDetector, data: dict[str, Tensor], cfg: SVMConfig = SVMConfig(), seed: int = 0
+def fit_svms(model: RCNN, data: dict[str, Tensor], cfg: SVMConfig = SVMConfig(), seed: int = 0
              ) -> dict[str, float]:
     """Fit the per-class SVMs (with hard-negative mining) and box regressors into ``model``; returns counts."""
     from sklearn.linear_model import Ridge
@@ -137,4 +201,4 @@ def fit_svms(model: CropDetector, data: dict[str, Tensor], cfg: SVMConfig = SVMC
     return stats
 
 
-__all__ = ["SVMConfig", "collect_features", "fit_svms"]
+__all__ = ["RCNN", "rcnn", "SVMConfig", "collect_features", "fit_svms"]

@@ -108,6 +108,18 @@ def _widths(width: float) -> tuple[int, ...]:
 
 
 class _Fusable(Detector):
+    """What both YOLOs share: one pass over a grid (no regions), exportable as one graph, batch norms folded
+    for inference."""
+
+    kind = "grid"
+    proposal_method = "none"
+    # steps are cheap (one pass, no regions): more epochs, larger batches
+    defaults = {"epochs": 50, "batch_size": 16, "rois_per_image": 64, "mosaic": 0.0, "monitor": "val_map50"}
+    export_outputs = ("boxes", "scores")
+
+    def forward_export(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        return self.predict(images)
+
     def fuse(self) -> "_Fusable":
         """Fold every batch norm into its convolution (eval mode only: the running statistics are used)."""
         self.eval()
@@ -145,10 +157,10 @@ class YOLO(_Fusable):
         box_gain: weight of the box (CIoU) loss against the objectness and class losses.
     """
 
-    proposal_method = "none"
     stride = 8
+    defaults = {**_Fusable.defaults, "mosaic": 0.5}  # trained with mosaics by default (its loss sees every cell)
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
+    def __init__(self, *, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
                  width: float = 1.0, radius: float = 1.5, box_gain: float = 5.0):
         super().__init__()
         self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, pair(img_size)
@@ -216,10 +228,9 @@ class YOLOv1(_Fusable):
         lambda_coord, lambda_noobj: the paper's loss weights (5 and 0.5).
     """
 
-    proposal_method = "none"
     fixed_size = True  # an S x S grid of the training size (and, with the dense head, dense layers)
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
+    def __init__(self, *, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
                  boxes_per_cell: int = 2, width: float = 1.0, head: str = "conv", hidden: int = 512,
                  dropout: float = 0.5, lambda_coord: float = 5.0, lambda_noobj: float = 0.5):
         super().__init__()
@@ -292,14 +303,14 @@ class YOLOv1(_Fusable):
 def yolo(num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128, width: float = 1.0,
          **kwargs) -> YOLO:
     """YOLO, modern and small: anchor-free stride-8 grid with a stride-16 path, IoU-aware loss (~0.31M params)."""
-    return YOLO(num_classes, in_chans, img_size, width, **kwargs)
+    return YOLO(num_classes=num_classes, in_chans=in_chans, img_size=img_size, width=width, **kwargs)
 
 
 @register_model("detect")
 def yolo_v1(num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128, width: float = 1.0,
             **kwargs) -> YOLOv1:
     """YOLO v1: S x S grid (S = size / 16), B = 2 boxes per cell, confidence, C classes, the paper's loss."""
-    return YOLOv1(num_classes, in_chans, img_size, width=width, **kwargs)
+    return YOLOv1(num_classes=num_classes, in_chans=in_chans, img_size=img_size, width=width, **kwargs)
 
 
 __all__ = ["YOLO", "YOLOv1", "yolo", "yolo_v1", "ConvBNAct"]

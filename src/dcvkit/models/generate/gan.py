@@ -61,7 +61,10 @@ class Discriminator(nn.Module):
 class DCGAN(Generative):
     """``generator`` and ``discriminator`` in one module (one checkpoint). ``forward(z)`` = G(z) in [-1, 1]."""
 
-    def __init__(self, in_chans: int = 1, img_size: int = 28, latent_dim: int = 100, width: int = 32,
+    trainer = "gan"
+    defaults = {"epochs": 15, "lr": 2e-4, "monitor": "val_fid"}  # the DCGAN paper's lr; FID of samples per epoch
+
+    def __init__(self, *, in_chans: int = 1, img_size: int = 28, latent_dim: int = 100, width: int = 32,
                  d_width: int | None = None, spectral_norm: bool = False):
         super().__init__()
         self.in_chans, self.img_size, self.latent_dim, self.num_classes = in_chans, img_size, latent_dim, 0
@@ -90,6 +93,7 @@ def dcgan(num_classes: int = 10, in_chans: int = 1, img_size: int = 28, latent_d
     size = img_size if isinstance(img_size, int) else int(img_size[0])
     if not isinstance(img_size, int) and int(img_size[0]) != int(img_size[1]):
         raise ConfigError(f"generative models need square images, got {list(img_size)}; resize with --img-size")
-    return DCGAN(in_chans, size, latent_dim, width, d_width, spectral_norm)
+    return DCGAN(in_chans=in_chans, img_size=size, latent_dim=latent_dim, width=width, d_width=d_width,
+                 spectral_norm=spectral_norm)
 
 

@@ -13,17 +13,21 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from dcvkit.choices import VAE_ARCHS
 from dcvkit.errors import ConfigError
 from dcvkit.models.generate.base import Generative, one_hot, stages
 from dcvkit.models.registry import register_model
 
-ARCHS = ("conv", "mlp")
+ARCHS = VAE_ARCHS
 
 
 class VAE(Generative):
     """Shapes: x (B, C, H, W) float in [0, 1]; y (B,) ids or (B, K) weights; z (B, D); logits (B, C, H, W)."""
 
-    def __init__(self, in_chans: int = 1, img_size: int = 28, latent_dim: int = 20, num_classes: int = 0,
+    trainer = "vae"
+    defaults = {"epochs": 20, "lr": 1e-3, "monitor": "val_loss"}  # val_loss: the negative ELBO
+
+    def __init__(self, *, in_chans: int = 1, img_size: int = 28, latent_dim: int = 20, num_classes: int = 0,
                  arch: str = "conv", width: int = 32, hidden: int = 256):
         super().__init__()
         if arch not in ARCHS:
@@ -100,7 +104,8 @@ def _build(in_chans: int, img_size, latent_dim: int, num_classes: int, arch: str
     size = img_size if isinstance(img_size, int) else int(img_size[0])
     if not isinstance(img_size, int) and int(img_size[0]) != int(img_size[1]):
         raise ConfigError(f"generative models need square images, got {list(img_size)}; resize with --img-size")
-    return VAE(in_chans, size, latent_dim, num_classes, arch, width, hidden)
+    return VAE(in_chans=in_chans, img_size=size, latent_dim=latent_dim, num_classes=num_classes, arch=arch, width=width,
+               hidden=hidden)
 
 
 @register_model("generate")

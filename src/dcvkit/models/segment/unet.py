@@ -21,10 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dcvkit.choices import UPSAMPLING
 from dcvkit.errors import ConfigError
 from dcvkit.models.registry import register_model
 
-UPSAMPLE = ("nearest", "bilinear", "transpose")
+UPSAMPLE = UPSAMPLING
 
 
 def section(in_chans: int, c1: int, c2: int, batch_norm: bool = True) -> nn.Sequential:

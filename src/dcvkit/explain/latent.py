@@ -24,12 +24,15 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
+from dcvkit.choices import INTERPOLATIONS
 from dcvkit.data.core import parse_classes
 from dcvkit.errors import ConfigError, DataError
-from dcvkit.tasks.generate import VAES, Judge, load_generator, to_uint8, to_unit
+from dcvkit.metrics.fid import Judge
+from dcvkit.models.generate.base import to_uint8, to_unit
+from dcvkit.tasks.generate import load_generator
 from dcvkit.viz.generate import image_grid, plot_latent_grid, plot_rows, save_grid
 
-METHODS = ("slerp", "linear")
+METHODS = INTERPOLATIONS
 
 
 def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -91,7 +94,7 @@ class Latent:
         self.model, self.meta = load_generator(weights, str(self.device), ckpt)
         self.config: dict[str, Any] = dict(ckpt.get("config", {}))
         self.classes: list[str] = list(self.meta["classes"])
-        self.vae = self.meta["model"] in VAES
+        self.vae = self.model.trainer == "vae"
         self.g = torch.Generator().manual_seed(seed)
         self._data: Any = None
 

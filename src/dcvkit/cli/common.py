@@ -1,0 +1,106 @@
+"""What many ``dcv`` commands take, defined once: a run's weights, image files, ``--device``, ``--split``,
+``--out``, ``--seed`` and the run-directory options, and the ``train`` mode every task shares.
+
+The options that are also config fields (``--device``, ``--seed``, ``--project``, ``--name``) take their help
+and choices from that field, so a flag reads the same on every command. Paths are checked while the command
+line is parsed: a missing file is a one-line usage error before anything heavy (torch) is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any, Callable
+
+from dcvkit.config import RunConfig, TrainConfig, add_config_arguments, field_meta, resolve
+from dcvkit.tasks import TaskSpec
+
+RAW = argparse.RawDescriptionHelpFormatter
+
+
+def existing(kind: str = "file or folder") -> Callable[[str], str]:
+    """An argparse ``type``: the path must exist (argparse then reports the argument, the path and why)."""
+
+    def check(path: str) -> str:
+        if not os.path.exists(path):
+            raise argparse.ArgumentTypeError(f"{path}: no such {kind}")
+        return path
+
+    return check
+
+
+def add_field(parser: argparse.ArgumentParser, cls: type, name: str, **kwargs: Any) -> None:
+    """``--<name>`` as the config field ``cls.name`` defines it (help, choices, default), for commands that
+    are not a config (val, predict, latent tools...)."""
+    meta = field_meta(cls, name)
+    default = kwargs.pop("default", cls.__dataclass_fields__[name].default)
+    kw: dict[str, Any] = {"default": default, "help": f"{meta.get('help', '')} (default: {default})"}
+    if meta.get("choices"):
+        kw["choices"] = meta["choices"]
+    elif isinstance(default, int) and not isinstance(default, bool):
+        kw["type"] = int
+    parser.add_argument("--" + name.replace("_", "-"), **{**kw, **kwargs})
+
+
+def add_weights(parser: argparse.ArgumentParser, what: str = "run directory or checkpoint (.pt)") -> None:
+    parser.add_argument("weights", metavar="RUN_OR_CKPT", type=existing("checkpoint or run directory"), help=what)
+
+
+def add_images(parser: argparse.ArgumentParser, nargs: str = "+", what: str = "image files") -> None:
+    parser.add_argument("images", nargs=nargs, metavar="IMAGE", type=existing("image file"), help=what)
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    add_field(parser, TrainConfig, "device")
+
+
+def add_seed(parser: argparse.ArgumentParser) -> None:
+    add_field(parser, RunConfig, "seed")
+
+
+def add_run_dir(parser: argparse.ArgumentParser) -> None:
+    """``--project`` and ``--name``: where a command that writes a run directory writes it."""
+    add_field(parser, RunConfig, "project")
+    add_field(parser, RunConfig, "name")
+
+
+def add_split(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--split", default="test", choices=("test", "val", "train"),
+                        help="which split of the run's data (default: test)")
+
+
+def add_out(parser: argparse.ArgumentParser, what: str, default: str | None = None) -> None:
+    note = f" (default: {default})" if default else ""
+    parser.add_argument("--out", default=default, metavar="DIR", help=what + note)
+
+
+def add_train(modes: argparse._SubParsersAction, task: TaskSpec, help: str, description: str,
+              func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    """``dcv <task> train``: one flag per field of the task's config (and ``--config FILE.yaml``)."""
+    t = modes.add_parser("train", help=help, formatter_class=RAW, description=description)
+    add_config_arguments(t, task.config)
+    t.set_defaults(func=func, task=task.name)
+    return t
+
+
+def train_config(args: argparse.Namespace, task: TaskSpec) -> Any:
+    """The config the command line asks for: defaults < ``--config`` YAML < flags, checked (a missing
+    ``--config`` or ``--resume`` is a one-line error) before the task's module, and torch, is imported."""
+    cfg = resolve(task.config, args)
+    if getattr(cfg, "resume", None) and not os.path.exists(cfg.resume):
+        from dcvkit.errors import ConfigError
+
+        raise ConfigError(f"--resume {cfg.resume}: no such run directory or checkpoint")
+    return cfg
+
+
+def fit_line(fit: Any, monitor: str) -> str:
+    """``done: 12 epochs in 340s; best val_acc 0.9132 (epoch 11)``."""
+    line = f"done: {fit.epochs_run} epochs in {fit.seconds:.0f}s"
+    if fit.best is not None:
+        line += f"; best {monitor} {fit.best:.4f} (epoch {fit.best_epoch})"
+    return line
+
+
+__all__ = ["RAW", "existing", "add_field", "add_weights", "add_images", "add_device", "add_seed", "add_run_dir",
+           "add_split", "add_out", "add_train", "train_config", "fit_line"]

@@ -1,0 +1,233 @@
+"""Every task's options, one dataclass per task: what ``dcv <task> train --help`` lists and ``config.yaml``
+holds.
+
+Each config inherits the shared fields (:class:`~dcvkit.config.TrainConfig` for the engine,
+:class:`~dcvkit.config.ImageDataConfig` or :class:`~dcvkit.config.SceneDataConfig` for data) and adds the
+task's own; a task that wants another default for a shared field says so with
+:func:`~dcvkit.config.override` (help and choices stay the base's). The file imports neither torch nor the
+task modules, so the CLI builds its parsers from it at once; the task modules (``tasks/classify.py``, ...)
+import their config from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dcvkit.choices import (CLASSIFICATION_LOSSES, GAN_LOSSES, KL_SCHEDULES, OPTIMIZERS, PROPOSAL_METHODS,
+                            RECONSTRUCTION_LOSSES, ROI_OPS, SEGMENT_TARGETS, SEGMENTATION_LOSSES, SELECTIVE_SEARCH_MODES,
+                            STEMS, UPSAMPLING, VAE_ARCHS, VAE_RECONSTRUCTIONS)
+from dcvkit.config import ImageDataConfig, SceneDataConfig, TrainConfig, opt, override
+from dcvkit.errors import ConfigError
+
+
+@dataclass
+class ClassifyConfig(TrainConfig, ImageDataConfig):
+    """Classification: model, loss, augmentation."""
+
+    model: str = opt("cnn", "model name from `dcv models`")
+    dropout: float | None = opt(None, "dropout probability (default: the model's own)")
+    width: float | None = opt(None, "channel-width multiplier of the model (default 1.0)")
+    stem: str | None = opt(None, "input stem: auto (small under 64 px), small (3x3/1) or imagenet (strided)", STEMS)
+    loss: str = opt("cross_entropy", "loss function", CLASSIFICATION_LOSSES)
+    label_smoothing: float = opt(0.0, "label smoothing for the loss")
+    augment: str | None = opt(None, "data augmentation: a YAML file of Keras ImageDataGenerator-style options, or "
+                              "inline 'rotation_range=10, width_shift_range=0.1, horizontal_flip=true' "
+                              "(see docs/augmentation.md; preview with dcv augment preview)")
+    hflip: bool = opt(False, "random horizontal flips during training (the same as augment horizontal_flip=true)")
+    test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
+    # transfer learning
+    pretrained: str | None = opt(None, "start from these weights: a dcvkit run/checkpoint, a torchvision/timm "
+                                 "state-dict file, or a torchvision weights name (local torch cache; --download)")
+    freeze_backbone: bool = opt(False, "train only the new head; the pretrained backbone stays fixed")
+    unfreeze_at: int | None = opt(None, "with --freeze-backbone: fine-tune everything from this epoch (1-based)")
+    backbone_lr: float = opt(0.1, "learning-rate factor for the pretrained backbone (the new head gets --lr); "
+                                  "1 did better when the new classes differ from the old (dcv experiment transfer)")
+
+
+@dataclass
+class SegmentConfig(TrainConfig, SceneDataConfig):
+    """Segmentation: model, loss, augmentation."""
+
+    data: str = opt("scenes", "scenes (FashionScenes: Fashion-MNIST items on textured backgrounds, 10 classes + "
+                    "background), a folder of images/ + masks/ (docs/segmentation.md), or for --target image "
+                    "also fashion-mnist, mnist or an image folder")
+    scenes: int = override(8000)
+    test_scenes: int = override(1000)
+    target: str = opt("mask", "mask: a class per pixel; image: reconstruct the input (autoencoder)", SEGMENT_TARGETS)
+    model: str = opt("unet", "segment model from `dcv models --task segment`")
+    depth: int | None = opt(None, "max-pools in the encoder (default: the model's own, 4)")
+    base: int | None = opt(None, "channels of the first section, doubled at each depth (default 8: 8-128 channels at "
+                                 "depth 4)")
+    upsample: str | None = opt(None, "decoder upsampling (default bilinear)", UPSAMPLING)
+    batch_norm: bool | None = opt(None, "batch norm after each convolution (default: on)")
+    encoder: str | None = opt(None, "a ResNet of the registry as the encoder (resnet18, resnet34, resnet20, ...)")
+    dropout: float | None = opt(None, "spatial dropout on the bottleneck features")
+    loss: str = opt("auto", "auto (ce_dice for masks, mse for images), or one of the names",
+                    ("auto", *SEGMENTATION_LOSSES, *RECONSTRUCTION_LOSSES))
+    dice_smooth: float = opt(1.0, "smooth term of the Dice loss")
+    dice_weight: float = opt(1.0, "weight of the Dice term in ce_dice")
+    augment: str | None = opt(None, "augmentation (masks follow every geometric op): a YAML file or inline "
+                              "'rotation_range=10, horizontal_flip=true' (docs/augmentation.md)")
+    test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
+    # engine defaults that suit dense prediction
+    epochs: int = override(15)
+    batch_size: int = override(16)
+    lr: float = override(6e-3)
+    scheduler: str = override("cosine")
+    optimizer: str = override("adamw")
+    weight_decay: float = override(1e-4)
+    monitor: str = opt("val_dice", "metric for early stopping, best.pt and the plateau schedule (val_loss "
+                                   "for --target image)")
+
+    @property
+    def run_folder(self) -> str:
+        """``<project>/<run_folder>/<name>``: reconstruction runs live beside ``dcv autoencoder``'s."""
+        return "autoencoder" if self.target == "image" else "segment"
+
+
+@dataclass
+class AutoencoderConfig(SegmentConfig):
+    """Autoencoder: reconstruct the input through a bottleneck (the segmentation options, other defaults)."""
+
+    data: str = opt("fashion-mnist", "fashion-mnist, mnist, an image folder, or scenes")
+    target: str = opt("image", "image: reconstruct the input; mask: segment", SEGMENT_TARGETS)
+    model: str = opt("conv_autoencoder", "conv_autoencoder (no skips); a unet would copy its input through the skips")
+    depth: int | None = opt(2, "max-pools in the encoder: 28x28 -> 7x7 at depth 2")
+    base: int | None = opt(32, "channels of the first section, doubled at each depth")
+    epochs: int = override(10)
+    batch_size: int = override(128)
+    monitor: str = opt("val_loss", "metric for early stopping and best.pt")
+
+
+def _floats(spec: str, name: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(v) for v in str(spec).split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"--{name.replace('_', '-')} '{spec}': give comma-separated numbers") from None
+    if not vals or any(v <= 0 for v in vals):
+        raise ConfigError(f"--{name.replace('_', '-')} '{spec}': give positive numbers")
+    return vals
+
+
+@dataclass
+class DetectConfig(TrainConfig, SceneDataConfig):
+    """Detection: data, detector, proposals, training regions, post-processing."""
+
+    data: str = opt("scenes", "scenes (FashionScenes: Fashion-MNIST items on textured backgrounds, 10 classes), "
+                    "a COCO .json, a YOLO data .yaml, or a folder with Annotations/ (VOC), annotations.json or "
+                    "data.yaml")
+    test_data: str | None = opt(None, "annotations of a test split (same formats; default: the YOLO YAML's test "
+                                      "entry, or none)")
+    model: str = opt("fast_rcnn", "detector: sliding_window, rcnn, fast_rcnn, faster_rcnn, yolo_v1 or yolo "
+                                  "(dcv models --task detect)")
+    backbone: str = opt("cnn", "the registry classifier inside the region detectors (cnn, cnn_small, resnet20, "
+                               "...); the YOLOs have their own")
+    width: float | None = opt(None, "width multiplier of the backbone")
+    crop_size: int = opt(40, "sliding_window/rcnn: side of the warped crops fed to the CNN")
+    roi: str = opt("align", "fast_rcnn, faster_rcnn: RoI Align (bilinear, no rounding: Mask R-CNN's, torchvision's "
+                            "Faster R-CNN's) or RoI max pooling (the papers')", ROI_OPS)
+    roi_size: int = opt(3, "fast_rcnn, faster_rcnn: side of the pooled grid")
+    proposals: str = opt("auto", "region source: auto (the detector's own: windows for sliding_window, the RPN "
+                                 "for faster_rcnn, none for the YOLOs, selective search otherwise)",
+                         ("auto", *PROPOSAL_METHODS))
+    ss_mode: str = opt("fast", "selective search mode", SELECTIVE_SEARCH_MODES)
+    max_proposals: int = opt(2000, "at most this many selective-search proposals per image")
+    window_sizes: str = opt("32,44", "sliding windows: sides (pixels, at aspect ratio 1)")
+    window_ratios: str = opt("0.6,1,1.6", "sliding windows: width/height ratios")
+    window_stride: int = opt(8, "sliding windows: stride in pixels")
+    rois_per_image: int | None = opt(None, "training regions sampled per image (default: 64 for fast_rcnn; 16 for the "
+                                           "crop classifiers: 128 regions per batch of 8, R-CNN's mini-batch)")
+    fg_fraction: float = opt(0.25, "at most this share of them foreground")
+    fg_iou: float = opt(0.5, "a region is foreground at this IoU with a ground-truth box")
+    bg_iou: float = opt(0.5, "and background below this IoU (in between: not sampled)")
+    box_weight: float = opt(1.0, "weight of the box-regression term of the multi-task loss")
+    hflip: bool = opt(True, "random horizontal flips (images, boxes and proposals together)")
+    mosaic: float | None = opt(None, "probability of a mosaic (4 training images tiled, a random window kept; "
+                                     "default 0.5 for yolo, 0 otherwise; detectors without proposals only)")
+    score_thresh: float = opt(0.05, "drop detections scoring below this")
+    nms_iou: float = opt(0.5, "per-class NMS: suppress boxes overlapping a better one above this IoU")
+    top_k: int = opt(100, "keep at most this many detections per image")
+    svm_c: float = opt(0.01, "rcnn: C of the linear SVMs")
+    svm_rounds: int = opt(3, "rcnn: hard-negative mining rounds")
+    svm_images: int = opt(600, "rcnn: training images whose proposals feed the SVMs")
+    bbox_reg: bool = opt(True, "rcnn: fit ridge box regressors on the CNN features")
+    val_images: int = opt(200, "validation images detected each epoch for val_map50 (all but the crop "
+                               "classifiers, which monitor region accuracy)")
+    test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
+    epochs: int | None = opt(None, "passes over the training set (default: 16 for fast_rcnn and faster_rcnn, 8 for "
+                                   "the crop classifiers, whose steps cost a CNN pass per region, 50 for the YOLOs, "
+                                   "whose steps are cheap)")
+    batch_size: int | None = opt(None, "images per training step (default 8; 16 for the YOLOs)")
+    lr: float = override(2e-3)
+    optimizer: str = override("adamw")
+    weight_decay: float = override(1e-4)
+    scheduler: str = override("cosine")
+    monitor: str = opt("auto", "metric for early stopping and best.pt: auto = val_acc (region accuracy) for the "
+                               "crop classifiers, val_map50 for the others")
+
+    def post(self) -> Any:
+        """The run's :class:`~dcvkit.models.detect.postprocess.PostProcess`."""
+        from dcvkit.models.detect.postprocess import PostProcess
+
+        return PostProcess(score_thresh=self.score_thresh, nms_iou=self.nms_iou, top_k=self.top_k)
+
+    def windows(self) -> Any:
+        """The run's :class:`~dcvkit.models.detect.proposals.SlidingWindows`."""
+        from dcvkit.models.detect.proposals import SlidingWindows
+
+        return SlidingWindows(sizes=tuple(int(s) for s in _floats(self.window_sizes, "window_sizes")),
+                              ratios=_floats(self.window_ratios, "window_ratios"), stride=self.window_stride)
+
+
+@dataclass
+class GenerateConfig(TrainConfig, ImageDataConfig):
+    """Generative model: VAE (KL annealing) or GAN options, and the offline metrics."""
+
+    img_size: int | None = opt(None, "size to generate at (square): folder images are resized when loaded, named "
+                               "datasets (28x28) on the fly; e.g. 64 for the 64x64 DCGAN")
+    model: str = opt("vae", "vae, cvae (class-conditional) or dcgan (`dcv models --task generate`)")
+    latent_dim: int | None = opt(None, "latent dimensions (default: 20 for the VAEs, 100 for dcgan; 2 gives the "
+                                 "VAE's 2-D latent grid)")
+    arch: str | None = opt(None, "VAE encoder/decoder: conv (default) or mlp (flattened pixels -> --hidden)",
+                           VAE_ARCHS)
+    width: int | None = opt(None, "channels of the full-resolution layer, doubled at each halving (default 32)")
+    hidden: int | None = opt(None, "VAE hidden layer between features and latent (default 256)")
+    # VAE
+    reconstruction: str = opt("bce", "VAE reconstruction term: bce (Bernoulli log-likelihood, nats) or mse "
+                              "(the course's ||x - d(z)||^2)", VAE_RECONSTRUCTIONS)
+    beta: float = opt(1.0, "weight of the KL term once annealed (beta-VAE when > 1)")
+    kl_schedule: str = opt("linear", "KL annealing: none (beta throughout), linear or sigmoid (0 -> beta over "
+                           "--kl-ratio of training), cyclical (--kl-cycles cycles, each ramping over --kl-ratio)",
+                           KL_SCHEDULES)
+    kl_ratio: float = opt(0.5, "fraction of training (cyclical: of each cycle) spent raising the KL weight")
+    kl_cycles: int = opt(4, "cyclical annealing: number of cycles (Fu et al. 2019: 4)")
+    nll_samples: int = opt(64, "importance samples per test image for the NLL estimate")
+    nll_images: int = opt(2000, "test images for the NLL estimate (0: all)")
+    # GAN
+    gan_loss: str = opt("non_saturating", "generator/discriminator losses", GAN_LOSSES)
+    d_steps: int = opt(1, "discriminator steps per generator step")
+    label_smoothing: float = opt(0.0, "one-sided label smoothing: real targets 1 - this (e.g. 0.1)")
+    spectral_norm: bool | None = opt(None, "spectral norm on the discriminator's layers instead of batch norm")
+    d_lr: float | None = opt(None, "discriminator learning rate (default: --lr)")
+    beta1: float = opt(0.5, "Adam's beta1 (DCGAN: 0.5; the VAEs use 0.9)")
+    # metrics
+    fid_classifier: str = opt("auto", "classifier whose features give FID and class coverage: a dcv classify run, "
+                              "'auto' (train a cnn on the training data once, kept in "
+                              "<project>/generate/fid-classifier-<data>) or 'none'")
+    fid_samples: int = opt(10000, "generated images for the final FID and class coverage")
+    fid_epoch_samples: int = opt(2000, "dcgan: generated images for the per-epoch FID against the validation split")
+    samples_every: int = opt(1, "write a grid of samples from fixed noise every N epochs (and to TensorBoard)")
+    test: bool = opt(True, "evaluate best.pt on the test split at the end")
+    # engine defaults that suit generative models
+    epochs: int | None = opt(None, "passes over the training set (default: 20 for the VAEs, 15 for dcgan)")
+    lr: float | None = opt(None, "learning rate (default: 1e-3 for the VAEs, 2e-4 for dcgan)")
+    optimizer: str = opt("adam", "optimizer (the GAN always uses Adam with --beta1)", OPTIMIZERS)
+    weight_decay: float = override(0.0)
+    scheduler: str = override("none")
+    monitor: str = opt("auto", "metric for best.pt and early stopping (default: val_loss, the -ELBO, for the "
+                       "VAEs; val_fid for dcgan)")
+    histogram_freq: int = override(0)
+
+
+__all__ = ["ClassifyConfig", "SegmentConfig", "AutoencoderConfig", "DetectConfig", "GenerateConfig"]
