@@ -284,7 +284,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
         helptext = meta.get("help", "")
         if "default" not in helptext:
             helptext += f" (default: {default})"
-        kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": helptext}
+        kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": helptext.replace("%", "%%")}
         if base is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -87,19 +86,3 @@ def test_preview_from_a_dataset(idx_dir, capsys):
     assert Path("runs/augment/exp/preview.png").stat().st_size > 3000
 
 
-def test_bench_augment_writes_ratios(capsys):
-    code, out, err = run(capsys, "bench", "augment", "--sizes", "28", "--images-28", "64", "--batch-size", "32",
-                         "--rounds", "1", "--workers", "0")
-    assert code == 0, err
-    res = json.loads(Path("runs/bench/augment/exp/bench.json").read_text())
-    r = res["sizes"]["28"]
-    assert set(r["images_per_s"]) == {"dcvkit (batched)", "torchvision v2 per sample, 0 workers",
-                                      "keras semantics per sample (scipy)"}
-    assert r["speedup_vs_torchvision"] == pytest.approx(
-        r["images_per_s"]["dcvkit (batched)"] / r["images_per_s"]["torchvision v2 per sample, 0 workers"])
-    assert "dcvkit speed-up" in Path("runs/bench/augment/exp/table.md").read_text()
-    # no torchvision rows: no torchvision ratio, and no crash
-    code, _, err = run(capsys, "bench", "augment", "--sizes", "28", "--images-28", "32", "--rounds", "1",
-                       "--workers", "", "--no-keras")
-    assert code == 0, err
-    assert json.loads(Path("runs/bench/augment/exp2/bench.json").read_text())["sizes"]["28"]["speedup_vs_torchvision"] is None

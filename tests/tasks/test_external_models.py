@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from torch import Tensor, nn
@@ -68,7 +69,6 @@ class TinyGrid(Detector):
         return [post(b, s, tuple(images.shape[-2:])) for b, s in zip(boxes, scores)]
 
 
-@register_model("detect")
 def tiny_grid(num_classes: int = 2, in_chans: int = 3, img_size=64, width: float | None = None) -> TinyGrid:
     """A test detector registered outside the package."""
     return TinyGrid(num_classes=num_classes, in_chans=in_chans, img_size=img_size, width=width or 1.0)
@@ -104,10 +104,22 @@ class TinyVAE(Generative):
         return self.decode(z).sigmoid()
 
 
-@register_model("generate")
 def tiny_vae(num_classes: int = 10, in_chans: int = 1, img_size: int = 28, latent_dim: int | None = None) -> TinyVAE:
     """A test generator registered outside the package."""
     return TinyVAE(in_chans=in_chans, img_size=int(img_size), latent_dim=latent_dim or 4)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def registered():
+    """The two builders registered as any outside module would (``@register_model``), for this module's tests
+    only: the rest of the suite counts the package's own models."""
+    from dcvkit.models import registry
+
+    for task, builder in (("detect", tiny_grid), ("generate", tiny_vae)):
+        register_model(task)(builder)
+    yield
+    for name in ("tiny_grid", "tiny_vae"):
+        registry._REGISTRY.pop(name)
 
 
 def squares(root: Path, n: int = 24, size: int = 64) -> Path:

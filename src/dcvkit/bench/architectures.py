@@ -28,6 +28,7 @@ from dcvkit.config import RunConfig, opt, to_dict
 from dcvkit.data import load_dataset
 from dcvkit.engine import resolve_device
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
+from dcvkit.viz.report import markdown_table
 from dcvkit.models import create_model
 
 # Test accuracy on Fashion-MNIST from the benchmark table of github.com/zalandoresearch/fashion-mnist
@@ -186,15 +187,6 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             for r in results["rows"]] + [{"model": "human", "params (M)": "-", "MFLOPs/img": "-",
                                           "train img/s": "-", "epochs": "-", "test acc": "-",
                                           "published": f"{results['human']:.3f}"}]
-
-
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return ""
-    cols = list(rows[0])
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 def plot_architectures(rows: list[dict[str, Any]], path: Path) -> None:

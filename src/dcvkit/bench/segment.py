@@ -20,10 +20,11 @@ from typing import Any, Callable
 
 import torch
 
-from dcvkit.bench.architectures import flops_per_image, markdown_table, plan_budget, training_throughput
+from dcvkit.bench.architectures import flops_per_image, plan_budget, training_throughput
 from dcvkit.config import RunConfig, opt, to_dict
 from dcvkit.engine import resolve_device
 from dcvkit.errors import ConfigError
+from dcvkit.viz.report import markdown_table
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
 from dcvkit.models import create_model
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from dcvkit.bench.architectures import markdown_table
 from dcvkit.config import RunConfig, opt, to_dict
+from dcvkit.viz.report import markdown_table
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
 
 SPACE = {"lr": {"type": "float", "low": 1e-3, "high": 0.3, "log": True},

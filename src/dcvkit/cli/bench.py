@@ -7,129 +7,93 @@ import argparse
 from dcvkit.config import add_config_arguments, resolve
 
 
+#: dcv bench KIND: name -> (module under dcvkit.bench, its config class, its line in --help, its description)
+BENCHES = {
+    "classify": ("classify", "BenchClassifyConfig",
+        "training throughput: dcvkit vs bare PyTorch vs PIL/ToTensor DataLoader",
+        ("Training throughput (images/s) of the same model, optimizer and batch size: dcvkit's engine, a bare "
+         "PyTorch loop, and torchvision's usual PIL -> ToTensor -> DataLoader pipeline; interleaved rounds, medians. "
+         "Writes runs/bench/classify/<name>/bench.json.\nexample: dcv bench classify --models cnn,mlp")),
+    "architectures": ("architectures", "BenchArchitecturesConfig",
+        "classic architectures trained under the same time budget",
+        ("Trains each architecture on Fashion-MNIST for the same wall-clock budget (the budget is turned into epochs "
+         "from a measured throughput) and prints parameters, FLOPs per image, images/s and test accuracy beside the "
+         "Fashion-MNIST benchmark's published figure for the family. Writes "
+         "runs/bench/architectures/<name>/{bench.json, table.md, accuracy.png} and one run directory per "
+         "model.\nexample: dcv bench architectures --models cnn,resnet20 --budget-minutes 2")),
+    "augment": ("augment", "BenchAugmentConfig",
+        "augmentation throughput: batched dcvkit vs per-sample torchvision v2 and Keras semantics",
+        ("The same pipeline (rotation, shift, zoom, horizontal flip, brightness) on batches of uint8 images: dcvkit "
+         "on whole batches, torchvision.transforms.v2 per sample in a DataLoader, and Keras' ImageDataGenerator "
+         "semantics per sample with scipy. Interleaved rounds, medians. Writes "
+         "runs/bench/augment/<name>/{bench.json, table.md}.\nexample: dcv bench augment --sizes 28,224")),
+    "saliency": ("saliency", "BenchSaliencyConfig",
+        "perturbation saliency: the naive loop vs dcvkit's batched and incremental engines vs captum",
+        ("The course's perturbation saliency on the same model and image: the literal per-pixel loop (one forward "
+         "pass per perturbed copy), dcvkit's batched and incremental engines, and captum's FeatureAblation; at "
+         "28x28x1 for --models and at --large-size RGB for --large-model (on images with more than --naive-values "
+         "pixel values the naive loop, captum and the batched engine run on that many and are scaled to the whole "
+         "image, as the table says). Each map is checked against the naive loop's. Writes "
+         "runs/bench/saliency/<name>/{bench.json, table.md}.\nexample: dcv bench saliency --large-size 0")),
+    "segment": ("segment", "BenchSegmentConfig",
+        "unet vs skip-less conv_autoencoder vs smp.Unet, same scenes and budget",
+        ("Trains each model on the same FashionScenes split (128x128, 10 classes + background) for the same "
+         "wall-clock budget through the same task (loss, optimizer, schedule, metrics), then prints parameters, "
+         "GFLOPs per image, training and prediction images/s, and test mean Dice / IoU over the foreground classes. "
+         "smp_unet is segmentation_models_pytorch.Unet with random init (pip install 'dcvkit[bench]'). Writes "
+         "runs/bench/segment/<name>/{bench.json, table.md, dice.png} and one run directory per model.\nexample: dcv "
+         "bench segment --models unet,conv_autoencoder --budget-minutes 3")),
+    "proposals": ("proposals", "BenchProposalsConfig",
+        "selective-search recall at IoU 0.5/0.7 vs proposals kept, s/image",
+        ("On FashionScenes test scenes: the share of ground-truth boxes that the first N proposals cover at IoU >= "
+         "0.5 and >= 0.7 (N = 100, 500, 2000 by default), for selective search (OpenCV-contrib ximgproc, fast and "
+         "quality modes) beside the sliding-window pyramid, and seconds per image on one core. Writes "
+         "runs/bench/proposals/<name>/{bench.json, table.md, recall.png}.\nexample: dcv bench proposals --scenes 100 "
+         "--modes fast")),
+    "detect": ("detect", "BenchDetectConfig",
+        "the detection lineage side by side: mAP, seconds per image, speed-ups",
+        ("The lineage table: trains (or loads, --runs model=RUN_DIR) every detector (sliding_window, rcnn, "
+         "fast_rcnn, faster_rcnn, yolo_v1, yolo) on the same FashionScenes split with dcv detect train's defaults, "
+         "evaluates each on the same test scenes (COCO mAP@0.5 and mAP@[.5:.95]), and times them side by side on the "
+         "same test images, batch 1 (blocks of --block images, each detector in turn, medians): proposal, network "
+         "and total seconds per image, the speed-up over rcnn, parameters. Writes "
+         "runs/bench/detect/<name>/{bench.json, table.md, speeds.png} (speeds.png: the course's comparison of "
+         "detection speeds).\nexamples:\n  dcv bench detect                      # trains all six (hours on 2 "
+         "cores)\n  dcv bench detect --runs rcnn=runs/detect/exp2,yolo=runs/detect/exp5 --models rcnn,yolo")),
+    "generative": ("generative", "BenchGenerativeConfig",
+        "dcvkit's VAE vs the PyTorch examples' MLP VAE: -ELBO and images/s",
+        ("Trains, for the same epochs on the same split: the PyTorch examples' VAE (MLP 784-400-20, bare loop, "
+         "written in the benchmark), the same design through dcvkit (dcv generate train --arch mlp --hidden 400 "
+         "--kl-schedule none), and dcv generate train's default VAE (convolutional, linear KL annealing). Scores all "
+         "three with the same function on the same test images: negative ELBO (nats per image), its terms, an "
+         "importance-sampled NLL estimate, training images/s (ratios vs the reference). Writes "
+         "runs/bench/generative/<name>/{bench.json, table.md}.\nexample: dcv bench generative --epochs 10")),
+    "tune": ("tune", "BenchTuneConfig",
+        "TPE vs random search vs a grid: best validation accuracy vs trials",
+        ("Runs one dcv tune study per sampler (no pruning) on the same small problem (--fixed; default cnn_small, 2 "
+         "epochs, 5,000 Fashion-MNIST images) and search space (default lr and dropout, a 4 x 4 grid): the best "
+         "validation accuracy each found, the trial that found it, and best_so_far.png. Writes "
+         "runs/bench/tune/<name>/{bench.json, table.md, best_so_far.png} and each study's run directory.\nexample: "
+         "dcv bench tune --trials 16")),
+    "startup": ("startup", "BenchStartupConfig",
+        "how fast dcv answers (--help, argument errors) vs importing torch",
+        ("Starts each dcv command line (--help, a train command's --help, an argument error) in fresh processes, "
+         "round after round beside `python -c 'import torch'` and a bare interpreter; medians, ratios to importing "
+         "torch, and whether each command imported torch (none may: parsing never does). Writes "
+         "runs/bench/startup/<name>/{bench.json, table.md}.\nexample: dcv bench startup --repeats 20")),
+}
+
+
 def build(p: argparse.ArgumentParser, command: str) -> None:
-    from dcvkit.bench.classify import BenchClassifyConfig
+    import importlib
 
     p.description = "Benchmarks: comparisons run side by side in one process, reported as ratios, JSON and a table."
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
-    c = kinds.add_parser("classify", help="training throughput: dcvkit vs bare PyTorch vs PIL/ToTensor DataLoader",
-                         description=(
-        "Training throughput (images/s) of the same model, optimizer and batch size: dcvkit's engine, a bare "
-        "PyTorch loop, and torchvision's usual PIL -> ToTensor -> DataLoader pipeline; interleaved rounds, "
-        "medians. Writes runs/bench/classify/<name>/bench.json.\nexample: dcv bench classify --models cnn,mlp"),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_arguments(c, BenchClassifyConfig)
-    c.set_defaults(func=cmd_bench_classify)
-
-    from dcvkit.bench.architectures import BenchArchitecturesConfig
-
-    a = kinds.add_parser("architectures", help="classic architectures trained under the same time budget",
-                         description=(
-        "Trains each architecture on Fashion-MNIST for the same wall-clock budget (the budget is turned into "
-        "epochs from a measured throughput) and prints parameters, FLOPs per image, images/s and test accuracy "
-        "beside the Fashion-MNIST benchmark's published figure for the family. Writes "
-        "runs/bench/architectures/<name>/{bench.json, table.md, accuracy.png} and one run directory per model.\n"
-        "example: dcv bench architectures --models cnn,resnet20 --budget-minutes 2"),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_arguments(a, BenchArchitecturesConfig)
-    a.set_defaults(func=cmd_bench_architectures)
-
-    from dcvkit.bench.augment import BenchAugmentConfig
-
-    g = kinds.add_parser("augment", help="augmentation throughput: batched dcvkit vs per-sample torchvision v2 "
-                                         "and Keras semantics", description=(
-        "The same pipeline (rotation, shift, zoom, horizontal flip, brightness) on batches of uint8 images: "
-        "dcvkit on whole batches, torchvision.transforms.v2 per sample in a DataLoader, and Keras' "
-        "ImageDataGenerator semantics per sample with scipy. Interleaved rounds, medians. Writes "
-        "runs/bench/augment/<name>/{bench.json, table.md}.\nexample: dcv bench augment --sizes 28,224"),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_arguments(g, BenchAugmentConfig)
-    g.set_defaults(func=cmd_bench_augment)
-
-    from dcvkit.bench.saliency import BenchSaliencyConfig
-
-    s = kinds.add_parser("saliency", help="perturbation saliency: the naive loop vs dcvkit's batched and "
-                                          "incremental engines vs captum", description=(
-        "The course's perturbation saliency on the same model and image: the literal per-pixel loop (one "
-        "forward pass per perturbed copy), dcvkit's batched and incremental engines, and captum's "
-        "FeatureAblation; at 28x28x1 for --models and at --large-size RGB for --large-model (on images with "
-        "more than --naive-values pixel values the naive loop, captum and the batched engine run on that many "
-        "and are scaled to the whole image, as the table says). Each map is checked against the naive loop's. Writes "
-        "runs/bench/saliency/<name>/{bench.json, table.md}.\nexample: dcv bench saliency --large-size 0"),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_arguments(s, BenchSaliencyConfig)
-    s.set_defaults(func=cmd_bench_saliency)
-
-    from dcvkit.bench.segment import BenchSegmentConfig
-
-    sg = kinds.add_parser("segment", help="unet vs skip-less conv_autoencoder vs smp.Unet, same scenes and budget",
-                          description=(
-        "Trains each model on the same FashionScenes split (128x128, 10 classes + background) for the same "
-        "wall-clock budget through the same task (loss, optimizer, schedule, metrics), then prints parameters, "
-        "GFLOPs per image, training and prediction images/s, and test mean Dice / IoU over the foreground "
-        "classes. smp_unet is segmentation_models_pytorch.Unet with random init (pip install 'dcvkit[bench]'). "
-        "Writes runs/bench/segment/<name>/{bench.json, table.md, dice.png} and one run directory per model.\n"
-        "example: dcv bench segment --models unet,conv_autoencoder --budget-minutes 3"),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_arguments(sg, BenchSegmentConfig)
-    sg.set_defaults(func=cmd_bench_segment)
-
-    from dcvkit.bench.proposals import BenchProposalsConfig
-
-    pp = kinds.add_parser("proposals", help="selective-search recall at IoU 0.5/0.7 vs proposals kept, s/image",
-                          description=(
-        "On FashionScenes test scenes: the share of ground-truth boxes that the first N proposals cover at IoU >= "
-        "0.5 and >= 0.7 (N = 100, 500, 2000 by default), for selective search (OpenCV-contrib ximgproc, fast and "
-        "quality modes) beside the sliding-window pyramid, and seconds per image on one core. Writes "
-        "runs/bench/proposals/<name>/{bench.json, table.md, recall.png}.\n"
-        "example: dcv bench proposals --scenes 100 --modes fast"),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_arguments(pp, BenchProposalsConfig)
-    pp.set_defaults(func=cmd_bench_proposals)
-
-    from dcvkit.bench.detect import BenchDetectConfig
-
-    dd = kinds.add_parser("detect", help="the detection lineage side by side: mAP, seconds per image, speed-ups",
-                          description=(
-        "The lineage table: trains (or loads, --runs model=RUN_DIR) every detector (sliding_window, rcnn, fast_rcnn, "
-        "faster_rcnn, yolo_v1, yolo) on the same FashionScenes split with dcv detect train's defaults, evaluates each "
-        "on the same test scenes (COCO mAP@0.5 and mAP@[.5:.95]), and times them side by side on the same test "
-        "images, batch 1 (blocks of --block images, each detector in turn, medians): proposal, network and total "
-        "seconds per image, the "
-        "speed-up over rcnn, parameters. Writes runs/bench/detect/<name>/{bench.json, table.md, speeds.png} "
-        "(speeds.png: the course's comparison of detection speeds).\n"
-        "examples:\n  dcv bench detect                      # trains all six (hours on 2 cores)\n"
-        "  dcv bench detect --runs rcnn=runs/detect/exp2,yolo=runs/detect/exp5 --models rcnn,yolo"),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_arguments(dd, BenchDetectConfig)
-    dd.set_defaults(func=cmd_bench_detect)
-
-    from dcvkit.bench.generative import BenchGenerativeConfig
-
-    gv = kinds.add_parser("generative", help="dcvkit's VAE vs the PyTorch examples' MLP VAE: -ELBO and images/s",
-                          description=(
-        "Trains, for the same epochs on the same split: the PyTorch examples' VAE (MLP 784-400-20, bare loop, written "
-        "in the benchmark), the same design through dcvkit (dcv generate train --arch mlp --hidden 400 --kl-schedule "
-        "none), and dcv generate train's default VAE (convolutional, linear KL annealing). Scores all three with the "
-        "same function on the same test images: negative ELBO (nats per image), its terms, an importance-sampled NLL "
-        "estimate, training images/s (ratios vs the reference). Writes runs/bench/generative/<name>/{bench.json, "
-        "table.md}.\nexample: dcv bench generative --epochs 10"),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_arguments(gv, BenchGenerativeConfig)
-    gv.set_defaults(func=cmd_bench_generative)
-
-    from dcvkit.bench.tune import BenchTuneConfig
-
-    tn = kinds.add_parser("tune", help="TPE vs random search vs a grid: best validation accuracy vs trials",
-                          description=(
-        "Runs one dcv tune study per sampler (no pruning) on the same small problem (--fixed; default cnn_small, 2 "
-        "epochs, 5,000 Fashion-MNIST images) and search space (default lr and dropout, a 4 x 4 grid): the best "
-        "validation accuracy each found, the trial that found it, and best_so_far.png. Writes "
-        "runs/bench/tune/<name>/{bench.json, table.md, best_so_far.png} and each study's run directory.\n"
-        "example: dcv bench tune --trials 16"),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_arguments(tn, BenchTuneConfig)
-    tn.set_defaults(func=cmd_bench_tune)
+    for name, (module, config, summary, description) in BENCHES.items():
+        k = kinds.add_parser(name, help=summary, description=description,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_config_arguments(k, getattr(importlib.import_module(f"dcvkit.bench.{module}"), config))
+        k.set_defaults(func=globals()[f"cmd_bench_{name}"])
 
 
 def _log(line: str) -> None:
@@ -147,6 +111,14 @@ def _report(results: dict, rows: list[dict], title: str, files: str, lines: list
         out.print(line)
     out.print(f"wrote {results['out_dir']}/{files}")
     return 0
+
+
+def cmd_bench_startup(args: argparse.Namespace) -> int:
+    from dcvkit.bench.startup import BenchStartupConfig, bench_startup, table_rows
+
+    r = bench_startup(resolve(BenchStartupConfig, args), log=_log)
+    return _report(r, table_rows(r), f"dcv's answer time, fresh processes, Python {r['python']} (medians)",
+                   "bench.json and table.md")
 
 
 def cmd_bench_tune(args: argparse.Namespace) -> int:

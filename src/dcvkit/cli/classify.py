@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from dcvkit.cli.common import (RAW, add_device, add_images, add_out, add_split, add_train, add_weights, fit_line,
-                               train_config)
+from dcvkit.cli.common import RAW, add_device, add_evaluation, add_images, add_train, add_weights, fit_line
 from dcvkit.tasks import get_task
 
 
 def build(p: argparse.ArgumentParser, command: str) -> None:
     p.description = "Image classification: train a model, evaluate it, predict classes."
     modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
-    add_train(modes, get_task("classify"), "train a classifier", func=cmd_train, description=(
+    add_train(modes, get_task("classify"), "train a classifier", report=report_train, description=(
         "Train a classifier on a named dataset or an image folder. Writes runs/classify/<name>: config.yaml, "
         "best.pt, last.pt, metrics.csv, tensorboard/, curves.png, confusion_matrix.png, results.json.\n"
         "example: dcv classify train --model cnn --epochs 12 --scheduler cosine --patience 3"))
@@ -20,12 +19,9 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
     v = modes.add_parser("val", help="evaluate a trained classifier on a split", formatter_class=RAW,
                          description="Accuracy, top-5, per-class precision/recall/F1 and the confusion matrix.\n"
                                      "example: dcv classify val runs/classify/exp")
-    add_weights(v)
-    v.add_argument("--data", help="dataset name or folder (default: the one the model was trained on)")
+    add_evaluation(v, "folder to write results.json and confusion_matrix.png into",
+                   data="dataset name or folder (default: the one the model was trained on)")
     v.add_argument("--data-dir", help="folder holding the named dataset's files")
-    add_split(v)
-    add_device(v)
-    add_out(v, "folder to write results.json and confusion_matrix.png into")
     v.set_defaults(func=cmd_val)
 
     pr = modes.add_parser("predict", help="top-k classes of image files", formatter_class=RAW,
@@ -38,20 +34,13 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
     pr.set_defaults(func=cmd_predict)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from dcvkit.cli.launch import launched
+def report_train(result) -> None:
     from dcvkit.cli.output import out
 
-    task = get_task("classify")
-    cfg = train_config(args, task)
-    if (code := launched(cfg, args)) is not None:
-        return code
-    result = task.train(cfg)
-    line = fit_line(result.fit, cfg.monitor)
+    line = fit_line(result)
     if result.test:
         line += f"; test accuracy {result.test['accuracy']:.4f}"
     out.print(f"{line}\nrun directory: {result.run_dir}")
-    return 0
 
 
 def cmd_val(args: argparse.Namespace) -> int:

@@ -75,12 +75,27 @@ def add_out(parser: argparse.ArgumentParser, what: str, default: str | None = No
 
 
 def add_train(modes: argparse._SubParsersAction, task: TaskSpec, help: str, description: str,
-              func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
-    """``dcv <task> train``: one flag per field of the task's config (and ``--config FILE.yaml``)."""
+              report: Callable[[Any], None]) -> argparse.ArgumentParser:
+    """``dcv <task> train``: one flag per field of the task's config (and ``--config FILE.yaml``); the run's
+    outcome is printed by ``report(result)`` (the task's own summary line)."""
     t = modes.add_parser("train", help=help, formatter_class=RAW, description=description)
     add_config_arguments(t, task.config)
-    t.set_defaults(func=func, task=task.name)
+    t.set_defaults(func=cmd_train, task=task.name, report=report)
     return t
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Every task's train command: the config (resolved and checked before torch is imported), in several
+    processes when ``--devices``/``--num-nodes`` ask for them, else here; then the task's report."""
+    from dcvkit.cli.launch import launched
+    from dcvkit.tasks import get_task
+
+    task = get_task(args.task)
+    cfg = train_config(args, task)
+    if (code := launched(cfg, args)) is not None:
+        return code
+    args.report(task.train(cfg))
+    return 0
 
 
 def train_config(args: argparse.Namespace, task: TaskSpec) -> Any:
@@ -94,13 +109,25 @@ def train_config(args: argparse.Namespace, task: TaskSpec) -> Any:
     return cfg
 
 
-def fit_line(fit: Any, monitor: str) -> str:
-    """``done: 12 epochs in 340s; best val_acc 0.9132 (epoch 11)``."""
+def add_evaluation(parser: argparse.ArgumentParser, out: str, data: str | None = None) -> None:
+    """What every ``val``/``eval`` mode takes: the run, the data to score on (``data``: its help; None: the
+    run's own only), the split, the device, the folder for the results."""
+    add_weights(parser)
+    if data is not None:
+        parser.add_argument("--data", help=data)
+    add_split(parser)
+    add_device(parser)
+    add_out(parser, out)
+
+
+def fit_line(result: Any) -> str:
+    """``done: 12 epochs in 340s; best val_acc 0.9132 (epoch 11)`` for a task's :class:`TrainResult`."""
+    fit = result.fit
     line = f"done: {fit.epochs_run} epochs in {fit.seconds:.0f}s"
     if fit.best is not None:
-        line += f"; best {monitor} {fit.best:.4f} (epoch {fit.best_epoch})"
+        line += f"; best {result.config.monitor} {fit.best:.4f} (epoch {fit.best_epoch})"
     return line
 
 
 __all__ = ["RAW", "existing", "add_field", "add_weights", "add_images", "add_device", "add_seed", "add_run_dir",
-           "add_split", "add_out", "add_train", "train_config", "fit_line"]
+           "add_split", "add_out", "add_train", "cmd_train", "train_config", "add_evaluation", "fit_line"]

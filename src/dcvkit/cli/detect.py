@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dcvkit.choices import COCO_BACKENDS
-from dcvkit.cli.common import (RAW, add_device, add_images, add_out, add_split, add_train, add_weights, fit_line,
-                               train_config)
+from dcvkit.cli.common import RAW, add_device, add_evaluation, add_images, add_out, add_train, add_weights, fit_line
 from dcvkit.tasks import get_task
 
 
@@ -15,7 +14,7 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
                      "CNN + SVMs), Fast R-CNN (RoI pooling), Faster R-CNN (region proposal network), YOLO v1 (S x S "
                      "grid) and a modern anchor-free YOLO.")
     modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
-    add_train(modes, get_task("detect"), "train a detector", func=cmd_train, description=(
+    add_train(modes, get_task("detect"), "train a detector", report=report_train, description=(
         "Train a detector on FashionScenes (--data scenes, the default: Fashion-MNIST items on textured backgrounds, "
         "128x128, 10 classes) or on COCO JSON / YOLO data.yaml / Pascal VOC annotations. The region detectors "
         "learn from regions sampled per image (25% foreground at IoU >= 0.5): proposals for sliding_window, rcnn and "
@@ -36,14 +35,11 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
         "COCO evaluation (faster-coco-eval; --backend pycocotools for the reference): the standard 12-number "
         "summary, per-class AP and AP@0.5, and proposal / network / total seconds per image.\n"
         "example: dcv detect val runs/detect/exp --out runs/detect/exp/val"))
-    add_weights(v)
-    v.add_argument("--data", help="annotations to evaluate on, every image of them (a COCO .json, a YOLO .yaml: its "
-                                  "--split entry, a VOC folder; default: the run's own test split)")
-    add_split(v)
-    add_device(v)
+    add_evaluation(v, "folder to write results.json, pr_curves.png and predictions.png into",
+                   data="annotations to evaluate on, every image of them (a COCO .json, a YOLO .yaml: its --split "
+                        "entry, a VOC folder; default: the run's own test split)")
     v.add_argument("--backend", default=COCO_BACKENDS[0], choices=COCO_BACKENDS,
                    help=f"COCO evaluation library (default: {COCO_BACKENDS[0]})")
-    add_out(v, "folder to write results.json, pr_curves.png and predictions.png into")
     v.set_defaults(func=cmd_val)
 
     pr = modes.add_parser("predict", help="labelled boxes on image files + COCO-style JSON", formatter_class=RAW,
@@ -94,22 +90,14 @@ def print_results(r: dict, title: str) -> None:
               f"total {r['total_s_per_image']:.4f}")
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from dcvkit.cli.launch import launched
+def report_train(result) -> None:
     from dcvkit.cli.output import out
 
-    task = get_task("detect")
-    cfg = train_config(args, task)
-    if (code := launched(cfg, args)) is not None:
-        return code
-    result = task.train(cfg)
-    line = fit_line(result.fit, result.config.monitor)
-    if result.test:
-        t = result.test
+    line, t = fit_line(result), result.test
+    if t:
         line += (f"; test mAP@0.5 {t['map50']:.4f}, mAP@[.5:.95] {t['map']:.4f}, "
                  f"{t['total_s_per_image']:.3f} s/image ({t['proposal_s_per_image']:.3f} proposals)")
     out.print(f"{line}\nrun directory: {result.run_dir}")
-    return 0
 
 
 def cmd_val(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dcvkit.choices import INTERPOLATIONS
-from dcvkit.cli.common import RAW, add_device, add_out, add_seed, add_split, add_train, add_weights, train_config
+from dcvkit.cli.common import RAW, add_device, add_evaluation, add_out, add_seed, add_train, add_weights, fit_line
 from dcvkit.tasks import get_task
 
 
@@ -21,7 +21,7 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
                      "(-ELBO, NLL estimate, FID-FMNIST, class coverage), and use the latent space (samples, "
                      "reconstructions, interpolation, arithmetic, traversals). See docs/generative.md.")
     modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
-    add_train(modes, get_task("generate"), "train a vae, cvae or dcgan", func=cmd_train, description=(
+    add_train(modes, get_task("generate"), "train a vae, cvae or dcgan", report=report_train, description=(
         "Train a generative model on Fashion-MNIST (default), MNIST or an image folder. VAEs minimise the negative "
         "ELBO, reconstruction + w(t) KL, with the KL weight w annealed per step (--kl-schedule none|linear|sigmoid|"
         "cyclical, --beta); dcgan alternates discriminator and generator steps (--gan-loss minimax|non_saturating|"
@@ -44,14 +44,11 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
         "distance on a dcvkit classifier's features: not comparable to Inception FID) of generated vs real images, "
         "the same for an untrained model (the floor), and the class histogram of samples (mode coverage).\n"
         "example: dcv generate eval runs/generate/exp --samples 10000 --out eval/"))
-    add_weights(e)
-    add_split(e)
+    add_evaluation(e, "folder for results.json, samples.png, coverage.png")
     e.add_argument("--samples", type=int, help="generated images for FID and coverage (default: the run's)")
     e.add_argument("--nll-samples", type=int, help="importance samples per image (default: the run's, 64)")
     e.add_argument("--nll-images", type=int, help="images for the NLL estimate (0: all; default: the run's)")
     e.add_argument("--fid-classifier", help="a dcv classify run to judge with (default: the run's)")
-    add_device(e)
-    add_out(e, "folder for results.json, samples.png, coverage.png")
     e.set_defaults(func=cmd_eval)
 
     s = modes.add_parser("sample", help="a grid of samples (per class or a class mix for cvae)", formatter_class=RAW,
@@ -120,24 +117,13 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
     v.set_defaults(func=cmd_latent, tool="traverse")
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from dcvkit.cli.launch import launched
+def report_train(result) -> None:
     from dcvkit.cli.output import out
 
-    task = get_task("generate")
-    cfg = train_config(args, task)
-    if (code := launched(cfg, args)) is not None:
-        return code
-    result = task.train(cfg)
-    fit, t = result.fit, result.test
-    line = f"done: {fit.epochs_run} epochs in {fit.seconds:.0f}s"
-    if fit.best is not None:
-        line += f"; best epoch {fit.best_epoch}"
-    out.print(line)
-    if t:
-        print_summary(t)
+    out.print(fit_line(result))
+    if result.test:
+        print_summary(result.test)
     out.print(f"run directory: {result.run_dir}")
-    return 0
 
 
 def print_summary(r: dict) -> None:

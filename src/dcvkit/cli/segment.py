@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dcvkit.cli.common import (RAW, add_device, add_images, add_out, add_split, add_train, add_weights, fit_line,
-                               train_config)
+from dcvkit.cli.common import RAW, add_device, add_evaluation, add_images, add_out, add_train, add_weights, fit_line
 from dcvkit.tasks import get_task
 
 
@@ -15,7 +14,7 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
     p.description = ("Semantic segmentation (a class per pixel): U-Net, the skip-less autoencoder, the course's small "
                      "U-Net, Dice and IoU.")
     modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
-    add_train(modes, get_task("segment"), "train a segmentation model", func=cmd_train, description=(
+    add_train(modes, get_task("segment"), "train a segmentation model", report=report_train, description=(
         "Train a segmentation model on FashionScenes (--data scenes, the default: Fashion-MNIST items on textured "
         "backgrounds, 128x128, 10 classes + background) or on a folder of images/ + masks/ (PNG class ids, "
         "optional classes.yaml). Loss: cross-entropy + Dice by default. Writes runs/segment/<name>: config.yaml, "
@@ -31,11 +30,8 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
                          description="Per-class Dice and IoU, their means over the foreground classes and pixel "
                                      "accuracy on a split (an autoencoder: MSE and PSNR).\n"
                                      "example: dcv segment val runs/segment/exp")
-    add_weights(v)
-    v.add_argument("--data", help="dataset (default: the one the model was trained on)")
-    add_split(v)
-    add_device(v)
-    add_out(v, "folder to write results.json and predictions.png into")
+    add_evaluation(v, "folder to write results.json and predictions.png into",
+                   data="dataset (default: the one the model was trained on)")
     v.set_defaults(func=cmd_val)
 
     pr = modes.add_parser("predict", help="colour-coded masks and overlays for image files", formatter_class=RAW,
@@ -54,31 +50,23 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
 def build_autoencoder(a: argparse.ArgumentParser) -> None:
     a.description = "Convolutional autoencoders: reconstruct the input through a bottleneck."
     modes = a.add_subparsers(dest="mode", metavar="MODE", required=True)
-    add_train(modes, get_task("autoencoder"), "train a convolutional autoencoder", func=cmd_train, description=(
+    add_train(modes, get_task("autoencoder"), "train a convolutional autoencoder", report=report_train, description=(
         "Train conv_autoencoder (the U-Net without its skips) to reconstruct its input: Fashion-MNIST by default, "
         "MSE loss. Writes runs/autoencoder/<name> with reconstructions.png (inputs above reconstructions) and "
         "results.json (test MSE, PSNR). The same as dcv segment train --target image.\n"
         "example: dcv autoencoder train --depth 2 --base 16 --epochs 5"))
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def report_train(result) -> None:
     """``dcv segment train`` and ``dcv autoencoder train`` (the same task, other defaults)."""
-    from dcvkit.cli.launch import launched
     from dcvkit.cli.output import out
 
-    task = get_task(args.task)
-    cfg = train_config(args, task)
-    if (code := launched(cfg, args)) is not None:
-        return code
-    result = task.train(cfg)
-    line = fit_line(result.fit, "val_loss" if cfg.target == "image" else cfg.monitor)
-    t = result.test
+    line, t = fit_line(result), result.test
     if t and "mean_dice" in t:
         line += f"; test mean Dice {t['mean_dice']:.4f}, mean IoU {t['mean_iou']:.4f}"
     elif t:
         line += f"; test MSE {t['mse']:.5f}, PSNR {t['psnr']:.2f} dB"
     out.print(f"{line}\nrun directory: {result.run_dir}")
-    return 0
 
 
 def print_scores(r: dict, title: str) -> None:

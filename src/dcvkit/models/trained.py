@@ -20,7 +20,8 @@ from dcvkit.models.registry import create_model
 
 
 def load_run_model(weights: str | os.PathLike, task: str, train_command: str, device: str = "cpu",
-                   ckpt: dict[str, Any] | None = None, channels_last: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+                   ckpt: dict[str, Any] | None = None, channels_last: bool = False
+                   ) -> tuple[nn.Module, dict[str, Any]]:
     """The model of a ``task`` checkpoint (eval mode, on ``device``) and its meta, from a run directory or a
     .pt file (``ckpt``: its contents when the caller has loaded them). ``channels_last``: convolution
     weights in channels-last memory, as in training (2-4x faster convolutions on a CPU)."""

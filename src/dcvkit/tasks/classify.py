@@ -197,7 +197,16 @@ def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> Trai
     seed_everything(cfg.seed, cfg.deterministic)
     cfg, augmenter = build_augmenter(cfg)
     splits = load_splits(cfg)
-    if ckpt:  # the architecture, its (pretrained) weights, the normalisation and augmentation statistics
+    cfg, task = build_task(cfg, splits, augmenter, ckpt)
+    return fit_run(task, cfg, splits, run_dir, "classify", evaluate, ckpt, val_batch=512, test=cfg.test)
+
+
+def build_task(cfg: ClassifyConfig, splits: DataSplits, augmenter: Augmenter | None = None,
+               ckpt: dict[str, Any] | None = None) -> tuple[ClassifyConfig, ClassificationTask]:
+    """The training task of ``cfg`` on ``splits``: the model (pretrained weights loaded), the augmentation
+    (fitted on the training images) and the normaliser; from a checkpoint being resumed, the run's own
+    architecture, normalisation and augmentation statistics. Returns the config as completed."""
+    if ckpt:
         kw = classifier_kwargs(cfg, splits)
         model = create_model(cfg.model, **kw)
         mean, std = ckpt["meta"]["mean"], ckpt["meta"]["std"]
@@ -208,8 +217,7 @@ def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> Trai
         mean, std = stats or splits.train.mean_std()
         if augmenter is not None:
             fit_augmenter(augmenter, splits, seed=cfg.seed)
-    task = ClassificationTask(model, cfg, splits.classes, Normaliser(mean, std, augmenter), kw, augmenter)
-    return fit_run(task, cfg, splits, run_dir, "classify", evaluate, ckpt, val_batch=512, test=cfg.test)
+    return cfg, ClassificationTask(model, cfg, splits.classes, Normaliser(mean, std, augmenter), kw, augmenter)
 
 
 def load_splits(cfg: ClassifyConfig) -> DataSplits:

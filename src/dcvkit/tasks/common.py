@@ -44,6 +44,19 @@ def resume_config(cls: type[C], cfg: C) -> tuple[C, dict[str, Any], Path]:
     return resumed, ckpt, ckpt_path.parent
 
 
+def family_class(task: "TaskSpec", name: str) -> type:
+    """The class of the models ``name`` builds: what its family says about itself (a detector's kind and
+    defaults, a generator's trainer...). An unknown name is the registry's error, with suggestions; a model of
+    another family is refused with the task's names."""
+    from dcvkit.models import list_models, model_entry
+
+    entry = model_entry(name)
+    if entry.task != task.family:
+        raise ConfigError(f"'{name}' is a {entry.task} model, not a {task.family} one; choose one of "
+                          f"{', '.join(list_models(task.family))}")
+    return entry.model_class
+
+
 def model_kwargs(task: "TaskSpec", cfg: Any, **from_data: Any) -> dict[str, Any]:
     """The registry kwargs of ``cfg.model``: ``from_data`` (classes, channels, size) and each of the task's
     model options (:attr:`TaskSpec.model_options`) that the builder names and the config sets.
@@ -55,10 +68,8 @@ def model_kwargs(task: "TaskSpec", cfg: Any, **from_data: Any) -> dict[str, Any]
     another family is refused with the family's names."""
     from dcvkit.models import list_models, model_entry
 
-    entry = model_entry(cfg.model)  # an unknown name: the registry's error, with suggestions
-    if entry.task != task.family:
-        raise ConfigError(f"'{cfg.model}' is a {entry.task} model, not a {task.family} one; choose one of "
-                          f"{', '.join(list_models(task.family))}")
+    family_class(task, cfg.model)
+    entry = model_entry(cfg.model)
     defaults = type(cfg)()
     kw = dict(from_data)
     for name in task.model_options:
@@ -156,4 +167,4 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
     return TrainResult(run_dir, fit, result, splits, cfg)
 
 
-__all__ = ["resume_config", "fit_run", "TrainResult", "ImageTask", "model_kwargs"]
+__all__ = ["resume_config", "fit_run", "TrainResult", "ImageTask", "model_kwargs", "family_class"]

@@ -45,7 +45,7 @@ from dcvkit.engine.distributed import world
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, save_checkpoint, write_json
 from dcvkit.metrics.detection import coco_eval
-from dcvkit.models import create_model, list_models, model_entry
+from dcvkit.models import create_model
 from dcvkit.models.detect.base import EXTERNAL_PROPOSALS, Detector
 from dcvkit.models.detect.postprocess import Detections, PostProcess
 from dcvkit.models.detect.proposals import build_proposer, propose_all
@@ -53,7 +53,7 @@ from dcvkit.models.detect.targets import RoISampler
 from dcvkit.models.normalise import Normaliser
 from dcvkit.models.trained import load_run_model
 from dcvkit.tasks import get_task
-from dcvkit.tasks.common import ImageTask, TrainResult, fit_run, model_kwargs, resume_config
+from dcvkit.tasks.common import ImageTask, TrainResult, family_class, fit_run, model_kwargs, resume_config
 from dcvkit.tasks.configs import DetectConfig
 
 
@@ -189,10 +189,7 @@ class DetectionTask(ImageTask):
 
 def detector_class(cfg: DetectConfig) -> type[Detector]:
     """The class of ``cfg.model``'s detectors: what the family says about itself (kind, defaults, ...)."""
-    entry = model_entry(cfg.model)  # an unknown name: the registry's error, with suggestions
-    if entry.task != "detect":
-        raise ConfigError(f"'{cfg.model}' is not a detector; choose one of {', '.join(list_models('detect'))}")
-    return entry.model_class  # type: ignore[return-value]
+    return family_class(get_task("detect"), cfg.model)
 
 
 def resolve_defaults(cfg: DetectConfig) -> DetectConfig:

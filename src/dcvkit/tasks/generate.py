@@ -43,20 +43,17 @@ from dcvkit.io import load_checkpoint, write_csv, write_json
 from dcvkit.losses.generative import discriminator_loss, generator_loss, kl_weight, negative_elbo
 from dcvkit.metrics.fid import Judge, inception_fid
 from dcvkit.metrics.generative import active_units, importance_sampled_nll
-from dcvkit.models import create_model, list_models, model_entry
+from dcvkit.models import create_model
 from dcvkit.models.generate import Generative
 from dcvkit.models.generate.base import to_uint8, to_unit
 from dcvkit.models.trained import load_run_model
 from dcvkit.tasks import get_task
-from dcvkit.tasks.common import TrainResult, fit_run, model_kwargs, resume_config
+from dcvkit.tasks.common import TrainResult, family_class, fit_run, model_kwargs, resume_config
 from dcvkit.tasks.configs import GenerateConfig
 
 def generator_class(cfg: GenerateConfig) -> type[Generative]:
     """The class of ``cfg.model``'s models: its trainer (VAE or GAN) and training defaults."""
-    entry = model_entry(cfg.model)  # an unknown name: the registry's error, with suggestions
-    if entry.task != "generate":
-        raise ConfigError(f"'{cfg.model}' is not a generative model; choose {', '.join(list_models('generate'))}")
-    return entry.model_class  # type: ignore[return-value]
+    return family_class(get_task("generate"), cfg.model)
 
 
 def resolve_defaults(cfg: GenerateConfig) -> GenerateConfig:

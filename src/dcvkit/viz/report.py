@@ -21,6 +21,16 @@ padding:0 .3em}
 """
 
 
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of ``rows`` (dicts with the same keys): what every ``dcv bench`` writes as table.md."""
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def format_value(value: Any, floatfmt: str = ".4f") -> str:
     """Table cells: fractions (accuracy, ratios) with ``floatfmt``; seconds and rates (>= 10) with one decimal."""
     if isinstance(value, float):

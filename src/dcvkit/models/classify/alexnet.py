@@ -23,7 +23,7 @@ from dcvkit.models.registry import register_model
 
 
 class AlexNet(FeaturesClassifier):
-    def __init__(self, num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
+    def __init__(self, *, num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
                  dropout: float = 0.5, width: float = 1.0, stem: str = "auto"):
         super().__init__()
         self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, pair(img_size)
@@ -54,7 +54,8 @@ class AlexNet(FeaturesClassifier):
 def alexnet(num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28, dropout: float = 0.5,
             width: float = 1.0, stem: str = "auto", **kwargs) -> AlexNet:
     """AlexNet: 5 convs (64-256 ch), 3 dense layers with dropout 0.5; torchvision-compatible (61M at 224 px)."""
-    return AlexNet(num_classes, in_chans, img_size, dropout, width, stem, **kwargs)
+    return AlexNet(num_classes=num_classes, in_chans=in_chans, img_size=img_size, dropout=dropout, width=width,
+                   stem=stem, **kwargs)
 
 
 __all__ = ["AlexNet"]

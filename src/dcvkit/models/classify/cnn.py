@@ -44,7 +44,7 @@ class PrototypicalCNN(Classifier):
         batch_norm: batch norm after each convolution.
     """
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
+    def __init__(self, *, num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
                  widths: Sequence[int] = (32, 64, 128), hidden: int = 256, dropout: float = 0.3,
                  batch_norm: bool = True, head_grid: int = 3):
         super().__init__()
@@ -75,7 +75,7 @@ class PrototypicalCNN(Classifier):
 class MLP(Classifier):
     """A multi-layer perceptron on flattened pixels: the deep baseline without convolutions."""
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
+    def __init__(self, *, num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
                  hidden: Sequence[int] = (512, 256), dropout: float = 0.2):
         super().__init__()
         self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, pair(img_size)
@@ -119,22 +119,25 @@ def cnn_tiny(num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[
 
 
 def _cnn(num_classes, in_chans, img_size, widths, hidden, dropout, width, **kwargs) -> PrototypicalCNN:
-    return PrototypicalCNN(num_classes, in_chans, img_size, [scaled(c, width) for c in widths],
-                           scaled(hidden, width), dropout, **kwargs)
+    return PrototypicalCNN(num_classes=num_classes, in_chans=in_chans, img_size=img_size,
+                           widths=[scaled(c, width) for c in widths], hidden=scaled(hidden, width), dropout=dropout,
+                           **kwargs)
 
 
 @register_model("classify")
 def mlp(num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
         dropout: float = 0.2, width: float = 1.0, **kwargs) -> MLP:
     """MLP baseline: flattened pixels -> 512 -> 256 -> classes, ReLU and dropout."""
-    return MLP(num_classes, in_chans, img_size, (scaled(512, width), scaled(256, width)), dropout, **kwargs)
+    return MLP(num_classes=num_classes, in_chans=in_chans, img_size=img_size,
+               hidden=(scaled(512, width), scaled(256, width)), dropout=dropout, **kwargs)
 
 
 @register_model("classify")
 def mlp_tiny(num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
              dropout: float = 0.0, width: float = 1.0, **kwargs) -> MLP:
     """MLP with one hidden layer of 32 units: for tests."""
-    return MLP(num_classes, in_chans, img_size, (scaled(32, width),), dropout, **kwargs)
+    return MLP(num_classes=num_classes, in_chans=in_chans, img_size=img_size, hidden=(scaled(32, width),),
+               dropout=dropout, **kwargs)
 
 
 def count_parameters(model: nn.Module) -> int:

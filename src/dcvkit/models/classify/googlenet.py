@@ -82,7 +82,7 @@ class InceptionAux(nn.Module):
 
 
 class GoogLeNet(Classifier):
-    def __init__(self, num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
+    def __init__(self, *, num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28,
                  dropout: float = 0.4, width: float = 1.0, stem: str = "auto", aux_logits: bool = False):
         super().__init__()
         self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, pair(img_size)
@@ -148,7 +148,8 @@ class GoogLeNet(Classifier):
 def googlenet(num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28, dropout: float = 0.4,
               width: float = 1.0, stem: str = "auto", aux_logits: bool = False, **kwargs) -> GoogLeNet:
     """GoogLeNet: 9 Inception v1 modules (paper's Table 1), batch norm, optional auxiliary classifiers (6.0M)."""
-    return GoogLeNet(num_classes, in_chans, img_size, dropout, width, stem, aux_logits, **kwargs)
+    return GoogLeNet(num_classes=num_classes, in_chans=in_chans, img_size=img_size, dropout=dropout, width=width,
+                     stem=stem, aux_logits=aux_logits, **kwargs)
 
 
 __all__ = ["GoogLeNet", "Inception", "InceptionAux", "BasicConv2d", "INCEPTION"]

@@ -27,7 +27,7 @@ class LRCN(Classifier):
 
     input_ndim = 5
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 36,
+    def __init__(self, *, num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 36,
                  widths: Sequence[int] = (32, 64, 128), embed: int = 256, hidden: int = 256,
                  dropout: float = 0.3, grid: int = 3):
         super().__init__()
@@ -59,8 +59,9 @@ class LRCN(Classifier):
 def lrcn(num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 36, dropout: float = 0.3,
          width: float = 1.0, **kwargs) -> LRCN:
     """LRCN: 3 conv blocks per frame (32, 64, 128) -> LSTM 256 over time; input (B, T, C, H, W)."""
-    return LRCN(num_classes, in_chans, img_size, [scaled(c, width) for c in (32, 64, 128)],
-                scaled(256, width), scaled(256, width), dropout, **kwargs)
+    return LRCN(num_classes=num_classes, in_chans=in_chans, img_size=img_size,
+                widths=[scaled(c, width) for c in (32, 64, 128)], embed=scaled(256, width), hidden=scaled(256, width),
+                dropout=dropout, **kwargs)
 
 
 __all__ = ["LRCN"]

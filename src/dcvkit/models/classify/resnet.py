@@ -80,7 +80,7 @@ class ResNet(Classifier):
         stem: "auto" (small under 64 px), "small" (3x3/1 conv) or "imagenet" (7x7/2 conv + max-pool).
     """
 
-    def __init__(self, layers: Sequence[int], widths: Sequence[int], num_classes: int = 10, in_chans: int = 1,
+    def __init__(self, layers: Sequence[int], widths: Sequence[int], *, num_classes: int = 10, in_chans: int = 1,
                  img_size: int | Sequence[int] = 28, width: float = 1.0, residual: bool = True,
                  shortcut: str = "B", stem: str = "auto", dropout: float = 0.0):
         super().__init__()
@@ -122,7 +122,8 @@ class ResNet(Classifier):
 
 
 def _resnet(layers, widths, shortcut, residual, num_classes, in_chans, img_size, dropout, width, stem, **kw):
-    return ResNet(layers, widths, num_classes, in_chans, img_size, width, residual, shortcut, stem, dropout, **kw)
+    return ResNet(layers, widths, num_classes=num_classes, in_chans=in_chans, img_size=img_size, width=width,
+                  residual=residual, shortcut=shortcut, stem=stem, dropout=dropout, **kw)
 
 
 _IMAGENET = (64, 128, 256, 512)

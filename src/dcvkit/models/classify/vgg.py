@@ -29,7 +29,7 @@ CONFIGS = {
 
 
 class VGG(FeaturesClassifier):
-    def __init__(self, config: Sequence[int | str], num_classes: int = 10, in_chans: int = 1,
+    def __init__(self, config: Sequence[int | str], *, num_classes: int = 10, in_chans: int = 1,
                  img_size: int | Sequence[int] = 28, dropout: float = 0.5, width: float = 1.0,
                  stem: str = "auto", batch_norm: bool = True):
         super().__init__()
@@ -69,14 +69,16 @@ class VGG(FeaturesClassifier):
 def vgg11(num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28, dropout: float = 0.5,
           width: float = 1.0, stem: str = "auto", batch_norm: bool = True, **kwargs) -> VGG:
     """VGG-11 (config A): 8 convs 3x3 + 3 dense, batch norm; torchvision vgg11_bn-compatible."""
-    return VGG(CONFIGS["vgg11"], num_classes, in_chans, img_size, dropout, width, stem, batch_norm, **kwargs)
+    return VGG(CONFIGS["vgg11"], num_classes=num_classes, in_chans=in_chans, img_size=img_size, dropout=dropout,
+               width=width, stem=stem, batch_norm=batch_norm, **kwargs)
 
 
 @register_model("classify")
 def vgg16(num_classes: int = 10, in_chans: int = 1, img_size: int | Sequence[int] = 28, dropout: float = 0.5,
           width: float = 1.0, stem: str = "auto", batch_norm: bool = True, **kwargs) -> VGG:
     """VGG-16 (config D): 13 convs 3x3 + 3 dense, batch norm; torchvision vgg16_bn-compatible."""
-    return VGG(CONFIGS["vgg16"], num_classes, in_chans, img_size, dropout, width, stem, batch_norm, **kwargs)
+    return VGG(CONFIGS["vgg16"], num_classes=num_classes, in_chans=in_chans, img_size=img_size, dropout=dropout,
+               width=width, stem=stem, batch_norm=batch_norm, **kwargs)
 
 
 __all__ = ["VGG", "CONFIGS"]

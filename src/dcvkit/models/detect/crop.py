@@ -36,7 +36,8 @@ class CropDetector(RegionDetector):
         img_size: the image size the detector is trained on (regions are in its pixels).
         backbone: a registry classifier (``dcv models --task classify``) built for ``crop_size`` inputs.
         crop_size: side of the warped crops.
-        backbone_kwargs: passed to the backbone's builder (``width``, ``dropout``...).
+        width: the backbone's width multiplier (None: its own).
+        backbone_kwargs: passed to the backbone's builder (``dropout``...).
     """
 
     kind = "crop"
@@ -46,10 +47,12 @@ class CropDetector(RegionDetector):
     defaults = {"epochs": 8, "batch_size": 8, "rois_per_image": 16, "mosaic": 0.0, "monitor": "val_acc"}
 
     def __init__(self, *, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
-                 backbone: str = "cnn", crop_size: int = 40, **backbone_kwargs):
+                 backbone: str = "cnn", crop_size: int = 40, width: float | None = None, **backbone_kwargs):
         super().__init__()
         self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, pair(img_size)
         self.crop_size = crop_size
+        if width is not None:
+            backbone_kwargs["width"] = width
         self.backbone = create_model(backbone, num_classes=num_classes + 1, in_chans=in_chans, img_size=crop_size,
                                      **backbone_kwargs)
 
@@ -89,10 +92,8 @@ def sliding_window(num_classes: int = 10, in_chans: int = 3, img_size: int | Seq
                    backbone: str = "cnn", crop_size: int = 40, width: float | None = None,
                    **kwargs) -> SlidingWindowDetector:
     """Brute force: a CNN on every window of a pyramid (sizes, aspect ratios, stride), then NMS."""
-    if width is not None:
-        kwargs["width"] = width
     return SlidingWindowDetector(num_classes=num_classes, in_chans=in_chans, img_size=img_size, backbone=backbone,
-                                 crop_size=crop_size, **kwargs)
+                                 crop_size=crop_size, width=width, **kwargs)
 
 
 __all__ = ["CropDetector", "SlidingWindowDetector", "sliding_window"]

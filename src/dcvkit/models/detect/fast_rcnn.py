@@ -35,14 +35,18 @@ class FastRCNN(RegionDetector):
             head (``forward_head(pre_logits=True)``) on each pooled region.
         roi: ``pool`` (RoI max pooling, the paper's) or ``align`` (RoI Align).
         roi_size: side of the pooled grid (for the ``cnn`` family, also the grid its dense head expects).
+        width: the backbone's width multiplier (None: its own).
     """
 
     proposal_method = "selective_search"
 
     def __init__(self, *, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
-                 backbone: str = "cnn", roi: str = "align", roi_size: int = 3, **backbone_kwargs):
+                 backbone: str = "cnn", roi: str = "align", roi_size: int = 3, width: float | None = None,
+                 **backbone_kwargs):
         super().__init__()
         self.num_classes, self.in_chans, self.img_size = num_classes, in_chans, pair(img_size)
+        if width is not None:
+            backbone_kwargs["width"] = width
         if _sizes_head_by_grid(backbone):  # the cnn family: its dense head takes the pooled grid
             backbone_kwargs.setdefault("head_grid", roi_size)
         self.backbone = create_model(backbone, num_classes=num_classes + 1, in_chans=in_chans,
@@ -74,10 +78,8 @@ def _sizes_head_by_grid(backbone: str) -> bool:
 def fast_rcnn(num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128, backbone: str = "cnn",
               roi: str = "align", roi_size: int = 3, width: float | None = None, **kwargs) -> FastRCNN:
     """Fast R-CNN: whole-image CNN, RoI pooling of selective-search proposals, class + box heads."""
-    if width is not None:
-        kwargs["width"] = width
     return FastRCNN(num_classes=num_classes, in_chans=in_chans, img_size=img_size, backbone=backbone, roi=roi,
-                    roi_size=roi_size, **kwargs)
+                    roi_size=roi_size, width=width, **kwargs)
 
 
 __all__ = ["FastRCNN", "fast_rcnn"]

@@ -51,7 +51,8 @@ class FasterRCNN(FastRCNN):
 
     proposal_method = "rpn"
 
-    def __init__(self, *, anchor_sizes: Sequence[float] = (24, 32, 48), anchor_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+    def __init__(self, *, anchor_sizes: Sequence[float] = (24, 32, 48),
+                 anchor_ratios: Sequence[float] = (0.5, 1.0, 2.0),
                  rpn_pre_nms: Sequence[int] = (600, 300), rpn_post_nms: Sequence[int] = (300, 150),
                  rpn_nms: float = 0.7, **fast_rcnn_kwargs):
         super().__init__(**fast_rcnn_kwargs)
@@ -102,10 +103,8 @@ class FasterRCNN(FastRCNN):
 def faster_rcnn(num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128, backbone: str = "cnn",
                 roi: str = "align", roi_size: int = 3, width: float | None = None, **kwargs) -> FasterRCNN:
     """Faster R-CNN: Fast R-CNN's backbone and RoI heads, proposals from a region proposal network."""
-    if width is not None:
-        kwargs["width"] = width
     return FasterRCNN(num_classes=num_classes, in_chans=in_chans, img_size=img_size, backbone=backbone, roi=roi,
-                      roi_size=roi_size, **kwargs)
+                      roi_size=roi_size, width=width, **kwargs)
 
 
 __all__ = ["FasterRCNN", "faster_rcnn", "anchor_generator"]

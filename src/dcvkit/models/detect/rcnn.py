@@ -96,10 +96,8 @@ class RCNN(CropDetector):
 def rcnn(num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128, backbone: str = "cnn",
          crop_size: int = 40, width: float | None = None, **kwargs) -> RCNN:
     """R-CNN: selective search, a CNN on each warped proposal, linear SVMs per class, ridge box regression."""
-    if width is not None:
-        kwargs["width"] = width
     return RCNN(num_classes=num_classes, in_chans=in_chans, img_size=img_size, backbone=backbone,
-                crop_size=crop_size, **kwargs)
+                crop_size=crop_size, width=width, **kwargs)
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ class SMPUnet(nn.Module):
     """smp.Unet with dcvkit's face: ``num_classes``/``in_chans`` attributes and any input size (zero-padded
     to a multiple of 32, the encoder's stride, and cropped back)."""
 
-    def __init__(self, num_classes: int, in_chans: int, encoder: str, decoder_channels: Sequence[int] | None):
+    def __init__(self, *, num_classes: int, in_chans: int, encoder: str, decoder_channels: Sequence[int] | None):
         super().__init__()
         try:
             import segmentation_models_pytorch as smp
@@ -42,7 +42,8 @@ class SMPUnet(nn.Module):
 def smp_unet(num_classes: int = 2, in_chans: int = 3, img_size: int | Sequence[int] = 128, encoder: str = "resnet18",
              decoder_channels: Sequence[int] | None = None, **kwargs) -> SMPUnet:
     """segmentation_models_pytorch.Unet (random init, resnet18 encoder by default); bench-only dependency."""
-    return SMPUnet(num_classes, in_chans, encoder or "resnet18", decoder_channels)
+    return SMPUnet(num_classes=num_classes, in_chans=in_chans, encoder=encoder or "resnet18",
+                   decoder_channels=decoder_channels)
 
 
 __all__ = ["SMPUnet", "smp_unet"]

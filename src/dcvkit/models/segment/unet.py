@@ -109,7 +109,7 @@ class Decoder(nn.Module):
     full resolution under a strided stem).
     """
 
-    def __init__(self, skip_channels: Sequence[int], channels: Sequence[int], bottom: int, upsample: str,
+    def __init__(self, skip_channels: Sequence[int], channels: Sequence[int], *, bottom: int, upsample: str,
                  batch_norm: bool, skips: bool):
         super().__init__()
         if upsample not in UPSAMPLE:
@@ -147,7 +147,7 @@ class EncoderDecoder(nn.Module):
     bottleneck). Inputs of any size are zero-padded to a multiple of the deepest stride, outputs cropped.
     """
 
-    def __init__(self, encoder: nn.Module, decoder_channels: Sequence[int], num_classes: int, in_chans: int,
+    def __init__(self, encoder: nn.Module, decoder_channels: Sequence[int], *, num_classes: int, in_chans: int,
                  upsample: str = "bilinear", batch_norm: bool = True, skips: bool = True, dropout: float = 0.0):
         super().__init__()
         self.num_classes, self.in_chans, self.skips = num_classes, in_chans, skips
@@ -163,7 +163,8 @@ class EncoderDecoder(nn.Module):
             raise ConfigError(f"decoder needs {len(self.levels)} widths, got {len(decoder_channels)}")
         self.multiple = strides[-1]
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
-        self.decoder = Decoder(skip_ch, decoder_channels, chans[-1], upsample, batch_norm, skips)
+        self.decoder = Decoder(skip_ch, decoder_channels, bottom=chans[-1], upsample=upsample, batch_norm=batch_norm,
+                               skips=skips)
         self.head = nn.Conv2d(self.decoder.out_channels, num_classes, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -198,7 +199,8 @@ def _build(num_classes: int, in_chans: int, img_size: int | Sequence[int], depth
         w = _widths(base, depth)
         enc = SectionEncoder(in_chans, [(c, c) for c in w], batch_norm)
         dec = w[:-1]
-    return EncoderDecoder(enc, dec, num_classes, in_chans, upsample, batch_norm, skips, dropout)
+    return EncoderDecoder(enc, dec, num_classes=num_classes, in_chans=in_chans, upsample=upsample,
+                          batch_norm=batch_norm, skips=skips, dropout=dropout)
 
 
 @register_model("segment")
@@ -222,7 +224,8 @@ def unet_course(num_classes: int = 1, in_chans: int = 3, img_size: int | Sequenc
                 **kwargs) -> EncoderDecoder:
     """The course's small U-Net exactly: sections (16,16) (32,32) | (32,64) | (32,32) (16,16), nearest 2x."""
     enc = SectionEncoder(in_chans, [(16, 16), (32, 32), (32, 64)], batch_norm=False)
-    return EncoderDecoder(enc, [16, 32], num_classes, in_chans, upsample="nearest", batch_norm=False)
+    return EncoderDecoder(enc, [16, 32], num_classes=num_classes, in_chans=in_chans, upsample="nearest",
+                          batch_norm=False)
 
 
 __all__ = ["EncoderDecoder", "SectionEncoder", "ClassifierEncoder", "Decoder", "section", "unet",

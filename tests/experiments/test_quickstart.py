@@ -1,4 +1,4 @@
-"""The jobs on top: baselines, quickstart (HTML report), the throughput benchmark; and real data."""
+"""``dcv quickstart`` (the HTML report) on synthetic data, and the real Fashion-MNIST path."""
 
 from __future__ import annotations
 
@@ -8,26 +8,6 @@ from pathlib import Path
 import pytest
 
 from dcvkit.cli.main import main
-from dcvkit.errors import ConfigError
-
-
-def test_baseline_names_and_aliases():
-    from dcvkit.classical import resolve_names
-
-    assert resolve_names("lr,rf,nb") == ["logistic_regression", "random_forest", "naive_bayes"]
-    assert len(resolve_names("all")) == 5
-    with pytest.raises(ConfigError, match="unknown baseline 'knn'"):
-        resolve_names("knn")
-
-
-def test_baseline_cli_on_synthetic_data(idx_dir, capsys):
-    code = main(["baseline", "--data-dir", str(idx_dir), "--models", "nb,lr,dt", "--name", "b"])
-    out = capsys.readouterr().out
-    assert code == 0 and "logistic_regression" in out
-    rows = json.loads(Path("runs/baseline/b/results.json").read_text())
-    assert [r["model"] for r in rows] == ["naive_bayes", "logistic_regression", "decision_tree"]
-    # synthetic classes are bars in different bands: linear models separate them
-    assert rows[1]["test_accuracy"] > 0.9 and all(r["fit_s"] >= 0 for r in rows)
 
 
 def test_quickstart_writes_the_report(idx_dir, capsys):
@@ -44,16 +24,6 @@ def test_quickstart_writes_the_report(idx_dir, capsys):
     assert len(list(d.glob("*_perturbation.npy"))) == 1 and (d / "filters.png").is_file()
     summary = json.loads(Path("runs/quickstart/exp/summary.json").read_text())
     assert {r["model"] for r in summary["rows"]} == {"cnn_tiny (CNN)", "naive_bayes", "logistic_regression"}
-
-
-def test_bench_classify_runs_all_contenders(idx_dir, capsys):
-    code = main(["bench", "classify", "--data-dir", str(idx_dir), "--models", "mlp_tiny", "--steps", "3",
-                 "--warmup", "1", "--rounds", "1", "--batch-size", "32", "--workers", "0", "--name", "bb"])
-    assert code == 0
-    res = json.loads(Path("runs/bench/classify/bb/bench.json").read_text())["models"]["mlp_tiny"]
-    assert set(res["images_per_s"]) == {"dcvkit", "bare", "bare (NCHW)", "torchvision"}
-    assert all(v > 0 for v in res["images_per_s"].values()) and res["dcvkit_vs_bare"] > 0
-    assert "dcvkit/bare" in capsys.readouterr().out
 
 
 @pytest.mark.data

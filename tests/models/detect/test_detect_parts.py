@@ -1,5 +1,5 @@
 """Golden tests of the detection parts: RoI pooling (the course's 4x6 -> 3x3 example), box IoU, NMS and the
-post-processor, box encoding, region sampling, crop warping, sliding windows and the multi-task loss."""
+post-processor, box encoding, region sampling, crop warping, sliding windows."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
-from dcvkit.losses.detection import fast_rcnn_loss
 from dcvkit.models.detect.box_coder import decode, encode
 from dcvkit.models.detect.postprocess import PostProcess
 from dcvkit.models.detect.proposals import SlidingWindows, recall
@@ -116,14 +115,3 @@ def test_sliding_windows_pyramid():
     assert recall(gt, [w], 0.5) == 0.5
 
 
-def test_fast_rcnn_loss_golden():
-    logits = torch.zeros(2, 3)
-    deltas = torch.zeros(2, 2, 4)
-    labels = torch.tensor([1, 0])
-    targets = torch.tensor([[0.1, 0.0, 0.0, 0.0], [5.0, 5.0, 5.0, 5.0]])  # background targets are ignored
-    total, cls, box = fast_rcnn_loss(logits, deltas, labels, targets)
-    assert cls.item() == pytest.approx(math.log(3))
-    assert box.item() == pytest.approx(0.5 * 0.1**2 / (1 / 9) / 2)   # smooth L1 (beta 1/9) summed, / K regions
-    assert total.item() == pytest.approx(math.log(3) + box.item())
-    no_box = fast_rcnn_loss(logits, None, labels, targets)
-    assert no_box[0].item() == pytest.approx(math.log(3)) and no_box[2].item() == 0

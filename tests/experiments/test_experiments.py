@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from dcvkit.bench.architectures import plan_budget
 from dcvkit.cli.main import main
 
 FAST = ["--no-progress", "--seed", "0"]
@@ -76,26 +75,6 @@ def test_transfer_experiment(idx_dir):
     assert all(r["train_images"] == 25 for r in res["rows"]) and 0 <= res["pretrain_test_acc"] <= 1
 
 
-def test_budget_becomes_epochs_or_a_subset():
-    assert plan_budget(60, 10_000, 60_000, 0.1) == (9, None)  # 540k usable images, 56k per epoch
-    epochs, limit = plan_budget(60, 100, 60_000, 0.1)  # 5,400 usable images: one epoch on a subset
-    assert epochs == 1 and 5_000 < limit < 6_000
-
-
-def test_bench_architectures(idx_dir, capsys):
-    assert main(["bench", "architectures", "--data-dir", str(idx_dir), "--models", "cnn_tiny,resnet20",
-                 "--width", "0.25", "--budget-minutes", "0.02", "--max-epochs", "2", "--calibration-steps", "1",
-                 "--no-progress", "--name", "ba"]) == 0
-    out = Path("runs/bench/architectures/ba")
-    res = json.loads((out / "bench.json").read_text())
-    rows = {r["model"]: r for r in res["rows"]}
-    assert rows["resnet20"]["published_acc"] == 0.949 and rows["cnn_tiny"]["published_acc"] is None
-    assert all(r["params"] > 0 and r["mflops"] > 0 and r["images_per_s"] > 0 and 0 <= r["test_acc"] <= 1
-               for r in rows.values())
-    assert "0.835" in (out / "table.md").read_text() and (out / "accuracy.png").is_file()
-    assert "best within the budget" in capsys.readouterr().out
-
-
 def test_kl_annealing_experiment(idx_dir):
     assert main(["experiment", "kl-annealing", "--data-dir", str(idx_dir), "--limit", "240", "--epochs", "2",
                  "--latent-dim", "8", "--nll-images", "20", "--fid-samples", "200", *FAST]) == 0
@@ -122,13 +101,3 @@ def test_gan_loss_experiment(idx_dir):
     assert f"{mm['early_g_grad_norm']:.3g}" in res["verdict"]
 
 
-def test_bench_generative(idx_dir, capsys):
-    assert main(["bench", "generative", "--data-dir", str(idx_dir), "--limit", "240", "--epochs", "1",
-                 "--nll-images", "20", "--nll-samples", "4", "--rounds", "2", "--steps", "2", *FAST]) == 0
-    res = json.loads(Path("runs/bench/generative/exp/bench.json").read_text())
-    ref, mlp, vae = res["rows"]
-    assert ref["params"] == mlp["params"] == 652824  # the same 784-400-20 design
-    assert all(r["neg_elbo"] > 0 and r["images_per_s"] > 0 for r in res["rows"])
-    assert mlp["speed_vs_reference"] == pytest.approx(mlp["images_per_s"] / ref["images_per_s"], rel=0.01)
-    assert len(mlp["images_per_s_rounds"]) == 2
-    assert "reference" in capsys.readouterr().out

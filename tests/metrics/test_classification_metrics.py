@@ -1,14 +1,12 @@
-"""Metrics and losses against scikit-learn and closed forms."""
+"""The classification metrics against scikit-learn."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, confusion_matrix as sk_confusion, precision_recall_fscore_support
 
-from dcvkit.losses import classification_loss, focal_loss
 from dcvkit.metrics import accuracy, classification_report, confusion_matrix, topk_accuracy
 
 
@@ -39,13 +37,3 @@ def test_topk():
     assert topk_accuracy(scores, target, 3) == 1.0
 
 
-def test_focal_loss_reduces_to_cross_entropy_at_gamma_0_and_downweights_easy_examples():
-    logits, target = _random(64, 5)
-    assert focal_loss(logits, target, gamma=0.0) == pytest.approx(float(F.cross_entropy(logits, target)))
-    easy = torch.tensor([[8.0, 0.0]]), torch.tensor([0])
-    hard = torch.tensor([[0.0, 0.5]]), torch.tensor([0])
-    ratio_easy = focal_loss(*easy) / F.cross_entropy(*easy)
-    ratio_hard = focal_loss(*hard) / F.cross_entropy(*hard)
-    assert ratio_easy < 1e-5 < ratio_hard
-    assert classification_loss("cross_entropy", logits, target, 0.1) == pytest.approx(
-        float(F.cross_entropy(logits, target, label_smoothing=0.1)))

@@ -1,6 +1,7 @@
 """``dcv generate`` end to end on a small synthetic Fashion-MNIST-format dataset: train each model, evaluate
 offline (FID through a dcvkit classifier trained on the same data), every latent-space command writes its
-PNGs, bad input gives one-line errors, and a resumed GAN run is bitwise identical to an uninterrupted one."""
+PNGs, bad input gives one-line errors, and a resumed GAN run is bitwise identical to an uninterrupted one;
+the GAN task's alternating steps (D's step never moves G, G's never moves D) and the family's defaults."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from PIL import Image
 from conftest import assert_one_line_error
 from conftest import run as run_cli
 from dcvkit.cli.main import main
+from dcvkit.errors import ConfigError
 from dcvkit.io import load_checkpoint
+from dcvkit.models import create_model
 
 
 def _train(idx_dir: Path, model: str, *extra: str) -> Path:
@@ -159,3 +162,65 @@ def test_dcgan_64_on_fashion_mnist_sized_data(idx_dir):
     model, meta = load_generator(run)
     assert meta["model_kwargs"]["img_size"] == 64 and model.generate(model.prior(2)).shape == (2, 1, 64, 64)
     assert Image.open(run / "samples.png").size == (2 + 8 * 66, 2 + 8 * 66)
+
+
+def _gan_task(d_steps: int = 1):
+    from dcvkit.config import TrainConfig
+    from dcvkit.tasks.generate import GANTask, GenerateConfig, resolve_defaults
+
+    torch.manual_seed(0)
+    cfg = resolve_defaults(GenerateConfig(model="dcgan", d_steps=d_steps, fid_classifier="none"))
+    m = create_model("dcgan", width=8)
+    task = GANTask(m, cfg, ["a", "b"], {}, 10)
+    task.configure_optimizers(TrainConfig())
+    return task
+
+
+def _snapshot(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(before, module):
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
+def test_gan_step_alternates_players():
+    """With --d-steps 2: a D-only step leaves G untouched; a D + G step moves both, and G's update alone
+    (replayed) leaves D untouched."""
+    task = _gan_task(d_steps=2)
+    m = task.model
+    batch = (torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8), torch.zeros(8, dtype=torch.long))
+    g0, d0 = _snapshot(m.generator), _snapshot(m.discriminator)
+    loss, logs = task.training_step(batch)  # step 1: D only
+    assert not _changed(g0, m.generator) and _changed(d0, m.discriminator)
+    assert float(loss) == 0.0 and float(logs["g_grad_norm"]) == 0.0  # no G step yet
+    g1, d1 = _snapshot(m.generator), _snapshot(m.discriminator)
+    loss, logs = task.training_step(batch)  # step 2: D and G
+    assert _changed(g1, m.generator) and _changed(d1, m.discriminator)
+    assert set(logs) >= {"d_loss", "d_acc", "d_fake", "g_grad_norm", "d_grad_norm"} and float(loss) > 0
+    assert float(logs["g_grad_norm"]) > 0
+    # G's update never moves D: after a G backward, D's grads are dropped before the step
+    g2, d2 = _snapshot(m.generator), _snapshot(m.discriminator)
+    fake = m.generator(torch.randn(4, m.latent_dim))
+    from dcvkit.losses.generative import generator_loss
+
+    task.optimizer.zero_grad(set_to_none=True)
+    generator_loss(m.discriminator(fake)).backward()
+    for p in task.d_params:
+        p.grad = None
+    task.optimizer.step()
+    assert _changed(g2, m.generator) and not _changed(d2, m.discriminator)
+
+
+def test_gan_loss_options_are_checked():
+    from dcvkit.tasks.generate import GenerateConfig, resolve_defaults
+
+    with pytest.raises(ConfigError, match="--d-steps"):
+        resolve_defaults(GenerateConfig(model="dcgan", d_steps=0))
+    with pytest.raises(ConfigError, match="--arch is an option of cvae, vae, not of dcgan"):
+        resolve_defaults(GenerateConfig(model="dcgan", arch="mlp"))
+    cfg = resolve_defaults(GenerateConfig(model="dcgan"))
+    assert cfg.lr == 2e-4 and cfg.monitor == "val_fid" and cfg.epochs == 15
+    cfg = resolve_defaults(GenerateConfig(model="vae"))
+    assert cfg.lr == 1e-3 and cfg.monitor == "val_loss" and cfg.epochs == 20
+
