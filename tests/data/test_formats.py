@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from conftest import assert_one_line_error, run
 from dcvkit.data import coco
 from dcvkit.data.annotations import AnnotatedImage, Annotations
 from dcvkit.data.detection import convert, read_annotations, to_tensors
 from dcvkit.errors import DataError
-from conftest import assert_one_line_error, run
 
 NAMES = ["shirt", "bag", "boot", "sandal"]
 

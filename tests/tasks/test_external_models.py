@@ -201,8 +201,9 @@ def test_an_outside_generator_trains_evaluates_and_exports(idx_dir, tmp_path, ca
     rep = export(result.run_dir, check=8)
     assert rep["ok"] and rep["outputs"] == ["images"] and rep["inputs"] == {"z": "float32 (N, 4)"}
     # and through the CLI: train, evaluate, a latent tool, export
-    code, out, err = run(capsys, "generate", "train", "--model", "tiny_vae", "--data-dir", str(idx_dir), "--limit", "200",
-                         "--batch-size", "50", "--fid-classifier", "none", "--no-progress", "--no-tensorboard")
+    code, out, err = run(capsys, "generate", "train", "--model", "tiny_vae", "--data-dir", str(idx_dir),
+                         "--limit", "200", "--batch-size", "50", "--fid-classifier", "none", "--no-progress",
+                         "--no-tensorboard")
     assert code == 0, err
     run_dir = Path("runs/generate/exp")
     for argv in (["generate", "eval", str(run_dir), "--nll-images", "20", "--nll-samples", "2"],

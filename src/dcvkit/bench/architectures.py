@@ -28,8 +28,8 @@ from dcvkit.config import RunConfig, opt, to_dict
 from dcvkit.data import load_dataset
 from dcvkit.engine import resolve_device
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
-from dcvkit.viz.report import markdown_table
 from dcvkit.models import create_model
+from dcvkit.viz.report import markdown_table
 
 # Test accuracy on Fashion-MNIST from the benchmark table of github.com/zalandoresearch/fashion-mnist
 # (the "Benchmark" section: submitted models, without/with preprocessing as listed there).

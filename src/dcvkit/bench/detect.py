@@ -26,8 +26,8 @@ import torch
 
 from dcvkit.config import RunConfig, opt, to_dict
 from dcvkit.errors import ConfigError
-from dcvkit.viz.report import markdown_table
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
+from dcvkit.viz.report import markdown_table
 
 
 @dataclass
@@ -93,7 +93,8 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
         r = evaluate(weights, data=splits.test, device=cfg.device, out_dir=out_dir / f"{m}_test", progress=cfg.progress)
         model, meta = load_detector(weights, cfg.device)
         nets[m] = (model, meta)
-        rows[m] = {"model": m, "kind": model.kind, "run": str(run), "params": sum(p.numel() for p in model.parameters()),
+        rows[m] = {"model": m, "kind": model.kind, "run": str(run),
+                   "params": sum(p.numel() for p in model.parameters()),
                    "map50": r["map50"], "map": r["map"], "proposals": r["proposals"],
                    "proposals_per_image": r["proposals_per_image"]}
         log(f"{m}: mAP@0.5 {r['map50']:.4f}, mAP@[.5:.95] {r['map']:.4f}")
@@ -144,9 +145,9 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
 def _onnx_row(m: str, weights: Path, meta: dict[str, Any], test: Any, out_dir: Path, torch_row: dict[str, Any]):
     """The YOLO ``m`` exported to ONNX and run by onnxruntime: its net for the timing loop and its table row
     (mAP from onnxruntime's own outputs on the test scenes)."""
+    from dcvkit.export import OnnxDetector, export, pixel_meta
     from dcvkit.metrics.detection import coco_eval
     from dcvkit.tasks.detect import detect_images
-    from dcvkit.export import OnnxDetector, export, pixel_meta
 
     path = export(weights, out=out_dir / f"{m}.onnx", check=0)["file"]
     net, pmeta = OnnxDetector(path), pixel_meta(meta)

@@ -32,8 +32,8 @@ from torch import Tensor, nn
 
 from dcvkit.config import RunConfig, opt, to_dict
 from dcvkit.engine import resolve_device, seed_everything
-from dcvkit.viz.report import markdown_table
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
+from dcvkit.viz.report import markdown_table
 
 
 @dataclass

@@ -16,9 +16,9 @@ from typing import Any, Callable
 
 from dcvkit.config import RunConfig, opt, to_dict
 from dcvkit.errors import ConfigError
-from dcvkit.viz.report import markdown_table
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
 from dcvkit.models.detect.proposals import SelectiveSearch, SlidingWindows, propose_all, recall
+from dcvkit.viz.report import markdown_table
 
 
 @dataclass

@@ -24,9 +24,9 @@ from dcvkit.bench.architectures import flops_per_image, plan_budget, training_th
 from dcvkit.config import RunConfig, opt, to_dict
 from dcvkit.engine import resolve_device
 from dcvkit.errors import ConfigError
-from dcvkit.viz.report import markdown_table
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
 from dcvkit.models import create_model
+from dcvkit.viz.report import markdown_table
 
 
 @dataclass

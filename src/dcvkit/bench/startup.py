@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dcvkit.config import RunConfig, opt, to_dict
-from dcvkit.viz.report import markdown_table
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
+from dcvkit.viz.report import markdown_table
 
 #: runs ``dcv ARGV`` as the console script does and reports what it imported
 PROBE = """

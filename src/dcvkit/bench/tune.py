@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dcvkit.config import RunConfig, opt, to_dict
-from dcvkit.viz.report import markdown_table
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
+from dcvkit.viz.report import markdown_table
 
 SPACE = {"lr": {"type": "float", "low": 1e-3, "high": 0.3, "log": True},
          "dropout": {"type": "float", "low": 0.0, "high": 0.5}}

@@ -103,7 +103,8 @@ def report_train(result) -> None:
 def cmd_val(args: argparse.Namespace) -> int:
     from dcvkit.cli.output import out
 
-    r = get_task("detect").evaluate(args.weights, data=args.data, split=args.split, device=args.device, out_dir=args.out,
+    r = get_task("detect").evaluate(args.weights, data=args.data, split=args.split, device=args.device,
+                                    out_dir=args.out,
                  progress=True, backend=args.backend)
     print_results(r, f"{r['model']} on the {args.split} split: {r['images']:,} images, {r['objects']:,} objects "
                      f"({r['backend']})")
@@ -115,7 +116,8 @@ def cmd_val(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from dcvkit.cli.output import out
 
-    preds = get_task("detect").predict(args.weights, args.images, args.out, device=args.device, score_thresh=args.score_thresh,
+    preds = get_task("detect").predict(args.weights, args.images, args.out, device=args.device,
+                                       score_thresh=args.score_thresh,
                     resize=args.resize, img_size=args.img_size)
     for p in preds:
         found = ", ".join(f"{d['category']} {d['score']:.2f}" for d in p.detections[:6])

@@ -33,7 +33,7 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv generate train --model vae     VAE with KL annealing (--kl-schedule linear|cyclical), cvae, dcgan
   dcv generate eval RUN              -ELBO, NLL estimate, FID-FMNIST, class coverage of samples
   dcv generate sample|reconstruct|interpolate|arithmetic|traverse RUN   the latent space as PNGs
-  dcv export RUN --format onnx       a classifier or YOLO as ONNX, checked against PyTorch with onnxruntime
+  dcv export RUN --format onnx       a classifier, YOLO or generator as ONNX, checked against PyTorch
   dcv data scenes --out DIR --format coco   FashionScenes as masks | coco | yolo | voc
   dcv data convert SRC --to yolo --out DIR  COCO <-> YOLO <-> VOC, images copied along
   dcv augment preview --config aug.yaml IMG   an image and its augmented versions, boxes/masks drawn
@@ -52,6 +52,7 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv bench proposals                selective-search recall at IoU 0.5/0.7 vs proposals, seconds/image
   dcv bench detect                   the detection lineage table: mAP, seconds per image, speed-ups vs R-CNN
   dcv bench generative               dcvkit's VAE vs the PyTorch examples' MLP VAE: -ELBO, images/s
+  dcv bench startup                  how fast dcv answers (it never imports torch to parse)
   dcv models                         the model registry
 
 Options can also come from a YAML file (--config file.yaml); flags override it. Every run writes a

@@ -85,7 +85,8 @@ def print_scores(r: dict, title: str) -> None:
 def cmd_val(args: argparse.Namespace) -> int:
     from dcvkit.cli.output import out
 
-    r = get_task("segment").evaluate(args.weights, data=args.data, split=args.split, device=args.device, out_dir=args.out)
+    r = get_task("segment").evaluate(args.weights, data=args.data, split=args.split, device=args.device,
+                                     out_dir=args.out)
     print_scores(r, f"{args.split} split, {r['images']:,} images")
     if args.out:
         out.print(f"wrote {args.out}/results.json and predictions.png")

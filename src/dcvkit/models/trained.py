@@ -32,7 +32,8 @@ def load_run_model(weights: str | os.PathLike, task: str, train_command: str, de
     ckpt = ckpt if ckpt is not None else load_checkpoint(weights, map_location="cpu")
     meta = ckpt.get("meta")
     if not isinstance(meta, dict) or meta.get("task") != task:
-        kind = f"a {meta['task']} checkpoint" if isinstance(meta, dict) and "task" in meta else "not a dcvkit checkpoint"
+        known = isinstance(meta, dict) and "task" in meta
+        kind = f"a {meta['task']} checkpoint" if known else "not a dcvkit checkpoint"
         raise CheckpointError(f"{weights}: {kind}; this needs a run of {train_command}")
     model = create_model(meta["model"], **meta["model_kwargs"])
     try:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dcvkit.choices import (CLASSIFICATION_LOSSES, GAN_LOSSES, KL_SCHEDULES, OPTIMIZERS, PROPOSAL_METHODS,
-                            RECONSTRUCTION_LOSSES, ROI_OPS, SEGMENT_TARGETS, SEGMENTATION_LOSSES, SELECTIVE_SEARCH_MODES,
-                            STEMS, UPSAMPLING, VAE_ARCHS, VAE_RECONSTRUCTIONS)
+                            RECONSTRUCTION_LOSSES, ROI_OPS, SEGMENT_TARGETS, SEGMENTATION_LOSSES,
+                            SELECTIVE_SEARCH_MODES, STEMS, UPSAMPLING, VAE_ARCHS, VAE_RECONSTRUCTIONS)
 from dcvkit.config import ImageDataConfig, SceneDataConfig, TrainConfig, opt, override
 from dcvkit.errors import ConfigError
 
