@@ -62,6 +62,9 @@ def test_two_classes_get_a_sigmoid_head(tmp_path, capsys):
     assert code == 0, err
     meta = load_checkpoint(tmp_path / "runs" / "segment" / "exp" / "best.pt")["meta"]
     assert meta["model_kwargs"]["num_classes"] == 1 and meta["classes"] == ["0", "1"]
+    # the task table says what exports: not a segmentation run (one line naming the tasks that do)
+    code, _, err = run(capsys, "export", str(tmp_path / "runs" / "segment" / "exp"))
+    assert_one_line_error(code, err, "a segment run", "takes classify, detect, generate runs")
 
 
 def test_augmented_masks_follow_the_images(squares):

@@ -44,17 +44,22 @@ def resume_config(cls: type[C], cfg: C) -> tuple[C, dict[str, Any], Path]:
     return resumed, ckpt, ckpt_path.parent
 
 
-def family_class(task: "TaskSpec", name: str) -> type:
-    """The class of the models ``name`` builds: what its family says about itself (a detector's kind and
-    defaults, a generator's trainer...). An unknown name is the registry's error, with suggestions; a model of
-    another family is refused with the task's names."""
+def family_entry(task: "TaskSpec", name: str) -> Any:
+    """The registry entry of ``name``, which must be a model of the task's family: an unknown name is the
+    registry's error, with suggestions; a model of another family is refused with the task's names."""
     from dcvkit.models import list_models, model_entry
 
     entry = model_entry(name)
     if entry.task != task.family:
         raise ConfigError(f"'{name}' is a {entry.task} model, not a {task.family} one; choose one of "
                           f"{', '.join(list_models(task.family))}")
-    return entry.model_class
+    return entry
+
+
+def family_class(task: "TaskSpec", name: str) -> type:
+    """The class of the models ``name`` builds: what its family says about itself (a detector's kind and
+    defaults, a generator's trainer...)."""
+    return family_entry(task, name).model_class
 
 
 def model_kwargs(task: "TaskSpec", cfg: Any, **from_data: Any) -> dict[str, Any]:
@@ -68,8 +73,7 @@ def model_kwargs(task: "TaskSpec", cfg: Any, **from_data: Any) -> dict[str, Any]
     another family is refused with the family's names."""
     from dcvkit.models import list_models, model_entry
 
-    family_class(task, cfg.model)
-    entry = model_entry(cfg.model)
+    entry = family_entry(task, cfg.model)
     defaults = type(cfg)()
     kw = dict(from_data)
     for name in task.model_options:
@@ -167,4 +171,4 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
     return TrainResult(run_dir, fit, result, splits, cfg)
 
 
-__all__ = ["resume_config", "fit_run", "TrainResult", "ImageTask", "model_kwargs", "family_class"]
+__all__ = ["resume_config", "fit_run", "TrainResult", "ImageTask", "model_kwargs", "family_entry", "family_class"]

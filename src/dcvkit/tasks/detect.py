@@ -45,7 +45,7 @@ from dcvkit.engine.distributed import world
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, save_checkpoint, write_json
 from dcvkit.metrics.detection import coco_eval
-from dcvkit.models import create_model
+from dcvkit.models import create_model, list_models, model_entry
 from dcvkit.models.detect.base import EXTERNAL_PROPOSALS, Detector
 from dcvkit.models.detect.postprocess import Detections, PostProcess
 from dcvkit.models.detect.proposals import build_proposer, propose_all
@@ -204,8 +204,9 @@ def resolve_defaults(cfg: DetectConfig) -> DetectConfig:
         if getattr(cfg, name) is None:
             changes[name] = d[name]
     if cfg.mosaic and not family.takes_mosaic():
+        takes = [m for m in list_models("detect") if model_entry(m).model_class.takes_mosaic()]
         raise ConfigError(f"--mosaic: {cfg.model} trains on precomputed proposals, which a mosaic would cut; use it "
-                          "with a detector that finds its own regions (faster_rcnn, the YOLOs)")
+                          f"with a detector that finds its own regions ({', '.join(takes)})")
     return dataclasses.replace(cfg, **changes)
 
 

@@ -44,43 +44,14 @@ from dcvkit.tasks.configs import AutoencoderConfig, SegmentConfig
 # --- data ------------------------------------------------------------------------------------------
 
 
-def load_scene_splits(cfg: SegmentConfig, progress: bool = False) -> DataSplits:
-    """FashionScenes as train/val/test :class:`~dcvkit.data.masks.MaskTensors` (train and val from
-    Fashion-MNIST's training items, test from its test items)."""
-    from dcvkit.data import named
-    from dcvkit.data.core import split_train_val
-    from dcvkit.data.masks import MaskTensors
-    from dcvkit.data.scenes import SceneConfig, fashion_scenes
-
-    items_train, items_test = named.load("fashion-mnist", cfg.data_dir, download_ok=cfg.download)
-    sc = SceneConfig(size=cfg.img_size or 128)
-    n_train = min(cfg.scenes, cfg.limit) if cfg.limit else cfg.scenes
-    tr = fashion_scenes(items_train, n_train, sc, seed=cfg.scene_seed)
-    te = fashion_scenes(items_test, cfg.test_scenes, sc, seed=cfg.scene_seed + 1) if cfg.test_scenes else None
-    train = MaskTensors(tr.images, tr.masks, tr.classes)
-    train, val = split_train_val(train, cfg.val_split, cfg.scene_seed)
-    test = MaskTensors(te.images, te.masks, te.classes) if te is not None else None
-    return DataSplits("fashion-scenes", list(tr.classes), train, val, test)
-
-
 def load_splits(cfg: SegmentConfig) -> DataSplits:
-    if cfg.data.lower() in ("scenes", "fashion-scenes"):
-        return load_scene_splits(cfg)
-    from dcvkit.data import named
+    """The run's train / val / test splits: FashionScenes, a folder of images/ + masks/, or (reconstruction)
+    any classification data."""
+    from dcvkit.data.splits import segmentation_splits
 
-    root = Path(cfg.data)
-    if root.is_dir() and any((root / d / "images").is_dir() for d in (".", "train", "val", "test")):
-        from dcvkit.data.masks import load_segmentation
-
-        return load_segmentation(root, cfg.val_split, cfg.seed, cfg.img_size, limit=cfg.limit)
-    if cfg.target == "mask":
-        hint = "a FashionScenes dataset" if named.canonical_name(cfg.data) else "images/ and masks/"
-        raise DataError(f"{cfg.data}: segmentation needs masks: use --data scenes or a folder with images/ and "
-                        f"masks/ ({hint}); or reconstruct images with --target image")
-    from dcvkit.data import load_dataset
-
-    return load_dataset(cfg.data, data_dir=cfg.data_dir, download=cfg.download, val_split=cfg.val_split,
-                        seed=cfg.seed, limit=cfg.limit, img_size=cfg.img_size)
+    return segmentation_splits(cfg.data, target=cfg.target, val_split=cfg.val_split, seed=cfg.seed,
+                               img_size=cfg.img_size, limit=cfg.limit, scenes=cfg.scenes, test_scenes=cfg.test_scenes,
+                               scene_seed=cfg.scene_seed, data_dir=cfg.data_dir, download=cfg.download)
 
 
 # --- the task ---------------------------------------------------------------------------------------
