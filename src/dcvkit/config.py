@@ -105,10 +105,6 @@ class SceneDataConfig(DataConfig):
     scene_seed: int = opt(0, "FashionScenes: seed of the scenes (kept apart from --seed, so every model of a "
                              "comparison sees the same scenes)")
 
-    @property
-    def named_scenes(self) -> bool:
-        return self.data.lower() in ("scenes", "fashion-scenes")
-
 
 @dataclass
 class TrainConfig(RunConfig):

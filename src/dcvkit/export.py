@@ -169,17 +169,27 @@ def write_onnx(graph: nn.Module, example: tuple[Tensor, ...], out: Path, inputs:
     return out
 
 
-def run_onnx(path: str | os.PathLike, inputs: dict[str, Tensor], threads: int | None = None) -> list[Tensor]:
-    """The file's outputs for ``inputs`` (name -> tensor), by onnxruntime on the CPU."""
-    import numpy as np
+def onnx_session(path: str | os.PathLike, threads: int | None = None) -> Any:
+    """An onnxruntime session of the file on the CPU (``threads``: its intra-op threads, default onnxruntime's)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def run_session(session: Any, inputs: dict[str, Tensor]) -> list[Tensor]:
+    """The session's outputs for ``inputs`` (name -> tensor, fed as contiguous float32)."""
+    import numpy as np
+
     feed = {k: np.ascontiguousarray(v.float().numpy()) for k, v in inputs.items()}
-    return [torch.from_numpy(a) for a in sess.run(None, feed)]
+    return [torch.from_numpy(a) for a in session.run(None, feed)]
+
+
+def run_onnx(path: str | os.PathLike, inputs: dict[str, Tensor], threads: int | None = None) -> list[Tensor]:
+    """The file's outputs for ``inputs`` (name -> tensor), by onnxruntime on the CPU."""
+    return run_session(onnx_session(path, threads), inputs)
 
 
 def compare(path: Path, reference: nn.Module, inputs: tuple[Tensor, ...], meta: dict[str, Any], atol: float
@@ -232,26 +242,19 @@ class OnnxDetector:
     needs_proposals = False
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(path, threads)
         self._device = torch.zeros(0)
 
     def parameters(self):
         yield self._device  # detect_images asks the first parameter for the device: the CPU
 
     def detect(self, images: Tensor, proposals=None, post=None):
-        import numpy as np
-
         from dcvkit.models.detect.postprocess import PostProcess
 
         post = post or PostProcess()
-        boxes, scores = self.session.run(None, {"images": np.ascontiguousarray(images.float().numpy())})
+        boxes, scores = run_session(self.session, {"images": images})
         size = (images.shape[-2], images.shape[-1])
-        return [post(torch.from_numpy(b), torch.from_numpy(s), size) for b, s in zip(boxes, scores)]
+        return [post(b, s, size) for b, s in zip(boxes, scores)]
 
 
 def pixel_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -261,4 +264,4 @@ def pixel_meta(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["export", "compare", "ExportGraph", "FORMATS", "OnnxDetector", "pixel_meta", "missing_dependency",
-           "write_onnx", "run_onnx", "example_inputs"]
+           "write_onnx", "onnx_session", "run_session", "run_onnx", "example_inputs"]

@@ -199,5 +199,4 @@ def convert(src: str | Path, out: str | Path, fmt: str, split: str = "train") ->
 
 
 __all__ = ["DetectionTensors", "DetectionLoader", "from_scenes", "read_annotations", "to_tensors", "convert",
-           "yaml_names_split",
-           "FORMATS"]
+           "yaml_names_split", "FORMATS"]

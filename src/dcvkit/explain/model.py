@@ -103,8 +103,12 @@ def load_explainable(weights: str | os.PathLike, device: str = "auto") -> Explai
     if getattr(model, "input_ndim", 4) != 4:
         raise ConfigError(f"{weights}: '{meta['model']}' classifies clips; explanations take single images")
     model.to(memory_format=torch.contiguous_format)  # saliency feeds odd-sized windows; keep it plain
-    normalise = Normaliser.from_meta(meta).unit
-    return Explainable(model, normalise, list(meta["classes"]), channel_affine(model, normalise, model.in_chans))
+    normaliser = Normaliser.from_meta(meta)
+    param = next(model.parameters())
+    affine = normaliser.per_channel()  # in pixel units; the explanations work on pixels in [0, 1]
+    if affine is not None:
+        affine = tuple(t.to(device=param.device, dtype=param.dtype) for t in (affine[0] * 255, affine[1]))
+    return Explainable(model, normaliser.unit, list(meta["classes"]), affine)  # type: ignore[arg-type]
 
 
 def read_images(paths: Sequence[str | os.PathLike], channels: int, size: tuple[int, int],

@@ -47,11 +47,6 @@ class Normaliser(nn.Module):
             standardizer = Augmenter.from_state(meta["augment"])
         return cls(meta["mean"], meta["std"], standardizer)
 
-    @classmethod
-    def identity(cls, channels: int) -> "Normaliser":
-        """Pixel units in, pixel units out (for graphs whose input is already normalised)."""
-        return cls([0.0] * channels, [1.0 / 255] * channels)
-
     @property
     def channels(self) -> int:
         return len(self.mean)

@@ -40,6 +40,7 @@ from dcvkit.augment import functional as aug
 from dcvkit.config import TrainConfig, from_dict, to_dict
 from dcvkit.data import DataSplits
 from dcvkit.data.detection import DetectionTensors
+from dcvkit.data.splits import SCENES
 from dcvkit.engine import build_optimizer, param_groups, seed_everything
 from dcvkit.engine.distributed import world
 from dcvkit.errors import ConfigError, DataError
@@ -310,7 +311,7 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
     trained detector on a split. Writes results.json, pr_curves.png and predictions.png into ``out_dir``."""
     ckpt = load_checkpoint(weights, map_location="cpu")
     model, meta = load_detector(weights, device, ckpt)
-    if isinstance(data, (str, os.PathLike)) and str(data).lower() not in ("scenes", "fashion-scenes"):
+    if isinstance(data, (str, os.PathLike)) and str(data).lower() not in SCENES:
         from dcvkit.data.detection import read_annotations, to_tensors, yaml_names_split
 
         p = Path(data)  # annotations given: evaluate on all their images (a YAML: its `split` entry, else val)
