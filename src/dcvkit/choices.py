@@ -36,6 +36,8 @@ INTERPOLATIONS = ("slerp", "linear")
 
 # explanation (explain/saliency.py)
 SALIENCY_METHODS = ("perturbation", "gradient", "smoothgrad", "occlusion", "gradcam")
+# what a saliency map differentiates: log p(target) (never saturates), the raw logit, or p itself (the course's)
+SALIENCY_SCORES = ("logprob", "logit", "prob")
 
 # tuning (tune/study.py)
 SAMPLERS = ("tpe", "random", "grid", "cmaes")

@@ -72,6 +72,8 @@ class DataConfig:
     val_split: float = opt(0.1, "fraction of training images held out for validation")
     limit: int | None = opt(None, "use a random subset of this many training images")
     img_size: int | None = opt(None, "resize folder images to this size (default: the first image's)")
+    memory_mb: float = opt(2048, "decode the dataset into memory when its decoded images take at most this many MB, "
+                                 "else stream them from their files per batch (0: always stream)")
 
 
 @dataclass
@@ -88,7 +90,8 @@ class ImageDataConfig(DataConfig):
 
         return load_dataset(self.data, data_dir=self.data_dir, download=self.download, val_split=self.val_split,
                             seed=seed, limit=self.limit, img_size=self.img_size, channels=self.channels,
-                            skip_bad=self.skip_bad, classes=self.classes, per_class=self.per_class)
+                            skip_bad=self.skip_bad, classes=self.classes, per_class=self.per_class,
+                            max_memory_mb=self.memory_mb)
 
 
 @dataclass
@@ -98,7 +101,9 @@ class SceneDataConfig(DataConfig):
     data: str = opt("scenes", "scenes (FashionScenes: Fashion-MNIST items on textured backgrounds, 10 item classes), "
                               "or a dataset of your own (see the task's docs)")
     data_dir: str | None = opt(None, "folder holding Fashion-MNIST's files (the scenes' items)")
-    img_size: int | None = opt(None, "scene size (default 128), or resize dataset images to this size")
+    img_size: int | None = opt(None, "scene size (default 128), or letterbox a dataset's images to this square size "
+                                     "(default: the first image's size, longest side at most 640, sides rounded up to "
+                                     "multiples of 32; aspect ratios are kept and the rest padded)")
     scenes: int = opt(4000, "FashionScenes: training scenes (drawn from Fashion-MNIST's train split; the validation "
                             "split comes out of them)")
     test_scenes: int = opt(500, "FashionScenes: test scenes (drawn from Fashion-MNIST's test split)")
@@ -124,6 +129,9 @@ class TrainConfig(RunConfig):
     step_size: int = opt(5, "step: multiply the lr by gamma every step_size epochs")
     gamma: float = opt(0.1, "step/plateau: lr factor; exponential: lr factor per epoch")
     plateau_patience: int = opt(2, "plateau: epochs without improvement before lowering the lr")
+    ema: float = opt(0.0, "keep an exponential moving average of the weights with this decay (e.g. 0.9998; "
+                          "ramped up over the first ~2000 steps, as YOLOv5/v8 do): validation, best.pt and "
+                          "everything after training use the averaged weights (0: off)")
     # when to stop
     patience: int = opt(0, "early stopping: epochs without improvement of --monitor before stopping (0: off)")
     min_delta: float = opt(0.0, "early stopping: smallest change that counts as an improvement")
@@ -132,7 +140,8 @@ class TrainConfig(RunConfig):
     device: str = opt("auto", "auto picks cuda when available, else cpu", DEVICES)
     amp: bool = opt(True, "mixed precision on CUDA (bf16 where supported, else fp16 + grad scaling)")
     deterministic: bool = opt(False, "use deterministic algorithms (slower; an op without one warns, naming itself)")
-    workers: int = opt(2, "data-loader worker processes for streamed (large) datasets")
+    workers: int = opt(2, "data-loader workers for streamed (large) datasets: processes for image folders, "
+                          "decoding threads for detection and segmentation files")
     devices: int = opt(1, "training processes on this machine, one per GPU (or CPU processes): >1 runs "
                           "DistributedDataParallel under torch's launcher (torchrun); --batch-size stays the "
                           "global batch")

@@ -100,3 +100,18 @@ def test_bench_startup_reports_that_no_command_imports_torch(capsys):
     assert [r["command"] for r in dcv] == ["dcv --help", "dcv detect train --help"]
     assert all(r["imports_torch"] is False and r["median_s"] > 0 for r in dcv)
     assert any(r["command"] == "python -c 'import torch'" for r in rows)
+
+
+def test_bench_streaming_compares_memory_and_files(fashion_mnist, capsys):
+    code = main(["bench", "streaming", "--data-dir", str(fashion_mnist), "--images", "8", "--rounds", "1",
+                 "--batch-size", "4", "--img-size", "64", "--name", "bs"])
+    assert code == 0
+    r = json.loads(Path("runs/bench/streaming/bs/bench.json").read_text())
+    assert [row["source"] for row in r["rows"]] == ["in memory", "streamed"] and r["streamed_over_memory"] > 0
+    assert "the in-memory images/s" in capsys.readouterr().out
+
+
+def test_peer_needs_its_environment(tmp_path, capsys):
+    code, _, err = run(capsys, "bench", "detect", "--peer", "ultralytics", "--train-minutes", "1",
+                       "--peer-env", str(tmp_path / "none"), "--scenes", "8", "--test-scenes", "2", "--models", "yolo")
+    assert code == 2 and "--install-peer" in err and "AGPL" in err

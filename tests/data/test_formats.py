@@ -18,7 +18,7 @@ from PIL import Image
 from conftest import assert_one_line_error, run
 from dcvkit.data import coco
 from dcvkit.data.annotations import AnnotatedImage, Annotations
-from dcvkit.data.detection import convert, read_annotations, to_tensors
+from dcvkit.data.detection import convert, detection_files, read_annotations, to_tensors
 from dcvkit.errors import DataError
 
 NAMES = ["shirt", "bag", "boot", "sandal"]
@@ -79,9 +79,11 @@ def test_convert_cli_and_tensors(tmp_path, capsys):
     src = write_coco(tmp_path / "c", [("a.png", 40, 30, [[1, 2, 11, 12]], [2]), ("b.png", 20, 20, [], [])])
     code, out, _ = run(capsys, "data", "convert", str(src), "--to", "voc", "--out", str(tmp_path / "v"))
     assert code == 0 and "2 images (1 objects, 4 classes)" in out
-    data = to_tensors(read_annotations(tmp_path / "v"), img_size=60)
+    data = to_tensors(detection_files(read_annotations(tmp_path / "v"), img_size=60))
     assert data.images.shape == (2, 3, 60, 60)
-    assert data.boxes[0].tolist() == [[1.5, 4.0, 16.5, 24.0]]   # scaled with the image (x 1.5, y 2)
+    # letterboxed: 40x30 scaled by 1.5 to 60x45, centred (7 rows of padding above); boxes move with it
+    assert data.boxes[0].tolist() == [[1.5, 10.0, 16.5, 25.0]]
+    assert data.original_boxes()[0].tolist() == [[1.0, 2.0, 11.0, 12.0]]
     assert data.labels[0].tolist() == [2] and len(data.boxes[1]) == 0
     code, _, err = run(capsys, "data", "convert", str(src), "--to", "yolo", "--out", str(tmp_path / "v"))
     assert_one_line_error(code, err, "already exists and is not empty")

@@ -116,3 +116,30 @@ def test_dcv_data_scenes_cli(fashion_mnist, tmp_path, capsys):
     # never overwrites
     code, _, err = run(capsys, "data", "scenes", "--out", str(tmp_path / "s"), "--n", "2")
     assert_one_line_error(code, err, "already exists and is not empty")
+
+
+@pytest.mark.parametrize("fmt", ["yolo", "masks"])
+def test_photo_scenes_are_real_sizes_on_photographs(items, tmp_path, fmt):
+    """--photos: 160x120 crops of scikit-image's photographs, items from 8 px to most of the image, written by
+    worker processes; a YOLO dataset reads back with every box inside its image, a masks folder trains."""
+    from PIL import Image
+
+    from dcvkit.data.detection import read_annotations
+    from dcvkit.data.scenes import PhotoSceneConfig, photo_scene, load_photos, write_photo_scenes
+
+    cfg = PhotoSceneConfig(height=120, width=160, min_side=8, min_objects=3, max_objects=10)
+    root, objects = write_photo_scenes(items, 6, tmp_path / fmt, fmt, cfg, seed=1, workers=2)
+    assert objects >= 6
+    first = Image.open(root / "images" / "000000.jpg")
+    assert first.size == (160, 120)
+    again = photo_scene(items, cfg, load_photos(), 1, 0)  # scene i depends on (seed, i) alone
+    assert np.abs(np.asarray(first, dtype=np.int16) - again[0].permute(1, 2, 0).numpy()).mean() < 3  # JPEG
+    if fmt == "yolo":
+        ann = read_annotations(root / "data.yaml")
+        sides = torch.cat([im.boxes[:, 2:] - im.boxes[:, :2] for im in ann.images]).amax(1)
+        assert len(ann.images) == 6 and sides.min() >= 4 and sides.max() <= 0.8 * 120 + 1
+        assert all(((im.boxes >= 0) & (im.boxes[:, 2:3] <= 160) & (im.boxes[:, 3:4] <= 120)).all() for im in ann.images)
+    else:
+        back = load_mask_folder(root)
+        assert back.images.shape == (6, 3, 120, 160) and back.classes[0] == "background"
+        assert (back.masks > 0).any()

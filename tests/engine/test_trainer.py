@@ -161,3 +161,37 @@ def test_tensorboard_and_csv_are_written(idx_dir):
     rows = (r.run_dir / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,train_loss,train_acc,val_loss,val_acc,lr") and len(rows) == 3
     assert math.isfinite(float(rows[-1].split(",")[1]))
+
+
+def test_ema_weights_are_validated_saved_and_resumed(idx_dir, monkeypatch):
+    """--ema: best.pt / last.pt hold the averaged weights (what every later use loads), training's own weights
+    travel beside them, and a resumed run ends exactly where an uninterrupted one does."""
+    from dcvkit.tasks.classify import ClassifyConfig, train
+
+    plan = dict(epochs=2, scheduler="cosine", ema=0.99)
+    full = train(_tiny_cfg(idx_dir, name="full", **plan))
+    ckpt = load_checkpoint(full.run_dir / "last.pt")
+    assert ckpt["ema_steps"] == 2 * 5  # 270 training images / batch 64: 5 steps an epoch
+    assert any(not torch.equal(ckpt["model"][k], ckpt["train_model"][k]) for k in ckpt["model"]
+               if ckpt["model"][k].is_floating_point())
+    real_epoch = Trainer._run_epoch
+
+    def interrupted(self, train_loader, val_loader):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return real_epoch(self, train_loader, val_loader)
+
+    monkeypatch.setattr(Trainer, "_run_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(_tiny_cfg(idx_dir, name="cut", **plan))
+    monkeypatch.setattr(Trainer, "_run_epoch", real_epoch)
+    resumed = load_checkpoint(train(ClassifyConfig(resume=str(full.run_dir.parent / "cut"))).run_dir / "last.pt")
+    for k in ckpt["model"]:
+        assert torch.equal(ckpt["model"][k], resumed["model"][k]), k
+
+
+def test_ema_must_be_a_decay(tmp_path):
+    from dcvkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--ema must be in"):
+        _fit(tmp_path, [0.5], ema=1.5)

@@ -131,11 +131,44 @@ def test_gradient_matches_captum_saliency():
     ex = smooth_explainable()
     x = image(2, 10)
     ours = saliency(ex, x, 3, "gradient").attributions.double()
+    theirs = Saliency(lambda inp: ex.logits(inp).log_softmax(-1)).attribute(x[None].clone().requires_grad_(True),
+                                                                            target=3, abs=False)[0]
+    assert torch.allclose(ours, theirs.detach(), atol=1e-6)  # ours: float32 attributions of a float64 score
+    prob = saliency(ex, x, 3, "gradient", score="prob").attributions.double()
     theirs = Saliency(lambda inp: ex.probs(inp)).attribute(x[None].clone().requires_grad_(True), target=3,
-                                                                  abs=False)[0]
-    assert torch.allclose(ours, theirs.detach(), atol=1e-10)
+                                                           abs=False)[0]
+    assert torch.allclose(prob, theirs.detach(), atol=1e-7)
     s = saliency(ex, x, 3, "gradient")
     assert torch.allclose(s.pixel, ours.abs().mean(0).float())
+
+
+def saturated_explainable() -> Explainable:
+    """A float32 classifier whose class 2 wins by a logit margin of ~40: p = 1.000 in float32 (the softmax
+    of the other classes underflows to 1 - p = 0)."""
+    torch.manual_seed(0)
+    model = create_model("cnn_tiny", num_classes=5, in_chans=1, img_size=12).eval()
+    head = model.get_classifier()
+    with torch.no_grad():
+        head.weight.mul_(0.1)
+        head.bias.copy_(torch.tensor([0.0, 0.0, 40.0, 0.0, 0.0]))
+    return Explainable(model, lambda x: (x - 0.4) / 0.3, [f"c{i}" for i in range(5)])
+
+
+def test_a_saturated_prediction_still_has_a_perturbation_map():
+    ex = saturated_explainable()
+    x = image(1, 12, dtype=torch.float32)
+    assert float(ex.probs(x[None])[0, 2].detach()) == 1.0  # saturated in float32
+    with pytest.warns(UserWarning, match="all zero"):  # the course's Δprobability vanishes, and says so
+        flat = saliency(ex, x, 2, "perturbation", score="prob")
+    assert flat.info["degenerate"] == "the map is all zero" and not flat.attributions.any()
+    for score in ("logprob", "logit"):  # log p moves by ~1e-20 per unit pixel here: tiny, but every digit real
+        s = saliency(ex, x, 2, "perturbation", score=score)
+        assert "degenerate" not in s.info and s.attributions.count_nonzero() > 0.9 * s.attributions.numel()
+    g = saliency(ex, x, 2, "gradient")  # and the gradient of log p is no longer ~1e-9 noise
+    assert "degenerate" not in g.info
+    a, b = g.attributions.flatten().double(), saliency(ex, x, 2, "perturbation").attributions.flatten().double()
+    cos = (a / a.norm()) @ (b / b.norm())  # (F.cosine_similarity's eps would swamp norms of ~1e-19)
+    assert cos > 0.5, float(cos)
 
 
 def test_smoothgrad_occlusion_and_gradcam_on_a_trained_pattern():

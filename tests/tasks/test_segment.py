@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from PIL import Image
 
 from conftest import assert_one_line_error, run, write_mask_pairs
+from dcvkit.errors import ConfigError
 from dcvkit.io import load_checkpoint
 
 FAST = ["--no-progress", "--no-tensorboard", "--base", "8", "--depth", "2", "--batch-size", "8"]
@@ -139,3 +141,39 @@ def test_scenes_train_and_bench(fashion_mnist, tmp_path, capsys):
     assert [r["model"] for r in bench["rows"]] == ["unet", "conv_autoencoder", "smp_unet:resnet18"]
     assert all(0 <= r["mean_dice"] <= 1 and r["train_images_per_s"] > 0 for r in bench["rows"])
     assert any("skip-less" in v for v in bench["verdicts"]) and "mean Dice" in out
+
+
+def test_crops_train_and_tiles_predict_on_streamed_mixed_sizes(tmp_path):
+    """A folder of images of two sizes, streamed (--memory-mb 0), letterboxed to one size with void padding;
+    U-Net trains on random 16-px crops and predicts whole images through overlapping tiles."""
+    from PIL import Image
+
+    from dcvkit.data.masks import IGNORE, MaskFiles
+    from dcvkit.tasks.segment import SegmentConfig, evaluate, load_splits, predict, tile_starts, train
+
+    root = tmp_path / "seg"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(32, 48), (40, 30)] * 4):
+        img = rng.integers(0, 40, (h, w, 3)).astype(np.uint8)
+        mask = np.zeros((h, w), dtype=np.uint8)
+        img[4:14, 4:14], mask[4:14, 4:14] = 220, 1
+        Image.fromarray(img).save(root / "images" / f"{i}.png")
+        Image.fromarray(mask).save(root / "masks" / f"{i}.png")
+    cfg = SegmentConfig(data=str(root), model="unet", depth=2, base=4, epochs=1, batch_size=4, crop=16,
+                        memory_mb=0, val_split=0.25, progress=False, tensorboard=False, project=str(tmp_path / "r"))
+    splits = load_splits(cfg)
+    assert isinstance(splits.train, MaskFiles) and splits.img_size == (32, 48)
+    images, masks = next(iter(splits.train.loader(4, shuffle=False, workers=0)))
+    tall = [int(img.stem) % 2 == 1 for img, _ in splits.train.pairs[:4]]  # the 40x30 ones: 32x24, padded void
+    assert images.shape == (4, 3, 32, 48) and tall.count(True) >= 1
+    assert all((m[:, :3] == IGNORE).all() == t for m, t in zip(masks, tall))
+    run = train(cfg)
+    r = evaluate(run.run_dir, data=str(root), split="train")
+    assert 0 <= r["mean_dice"] <= 1 and r["images"] == 6
+    out = predict(run.run_dir, [root / "images" / "0.png"], tmp_path / "p")
+    assert Image.open(out[0].mask).size == (48, 32)
+    assert tile_starts(48, 16) == [0, 12, 24, 32] and tile_starts(10, 16) == [0]
+    with pytest.raises(ConfigError, match="--crop 64"):
+        train(dataclasses.replace(cfg, crop=64))

@@ -40,7 +40,8 @@ def test_frozen_backbone_stays_fixed_and_head_is_new(idx_dir, pretrained_run):
 def test_unfreeze_at_fine_tunes_the_backbone_with_its_lower_lr(idx_dir, pretrained_run):
     pre = load_checkpoint(pretrained_run / "best.pt")
     res = train(_cfg(idx_dir, classes="5-9", per_class=20, val_split=0, epochs=2, pretrained=str(pretrained_run),
-                     freeze_backbone=True, unfreeze_at=2, scheduler="none", lr=0.05, backbone_lr=0.1))
+                     freeze_backbone=True, unfreeze_at=2, scheduler="none", lr=0.05, backbone_lr=0.1,
+                     small_data=False))
     after = load_checkpoint(res.run_dir / "last.pt")
     assert not torch.equal(pre["model"]["blocks.0.0.weight"], after["model"]["blocks.0.0.weight"])
     lrs = sorted({g["lr"] for g in after["optimizer"]["param_groups"]})

@@ -292,19 +292,23 @@ def mosaic(images: Tensor, boxes: list[Tensor], labels: list[Tensor], apply: Ten
     return out, out_boxes, out_labels
 
 
-def letterbox(image: Tensor, size: tuple[int, int], fill: int = 114) -> tuple[Tensor, float, tuple[float, float]]:
-    """Resize ``image`` (C, h, w) to fit ``size`` (H, W) keeping its aspect ratio, and pad the rest with
-    ``fill`` (centred). Returns the image, the scale and the (x, y) padding: a box in the letterboxed image
-    maps back to the original as ``(box - pad) / scale``."""
-    h, w = image.shape[-2:]
-    th, tw = size
-    s = min(th / h, tw / w)
-    nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    resized = torch.nn.functional.interpolate(image[None].float(), size=(nh, nw), mode="bilinear",
-                                              align_corners=False, antialias=s < 1)[0]
-    if image.dtype == torch.uint8:
-        resized = resized.round().clamp(0, 255).to(torch.uint8)
-    py, px = (th - nh) // 2, (tw - nw) // 2
-    out = image.new_full((image.shape[0], th, tw), fill)
-    out[:, py:py + nh, px:px + nw] = resized
-    return out, s, (float(px), float(py))
+def random_affine(images: Tensor, boxes: list[Tensor], labels: list[Tensor], scale: float, translate: float,
+                  generator: torch.Generator, fill: int = 114) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """YOLO's random affine for detection: each image scaled about its centre by a factor in
+    ``[1 - scale, 1 + scale]`` and shifted by up to ``translate`` of its size, the uncovered part filled grey;
+    boxes move with it (:func:`warp_boxes`: clipped, dropped when under a quarter stays visible) and their
+    labels with them. Images (B, C, H, W) uint8 or float."""
+    b, _, h, w = images.shape
+    s = 1 + scale * (2 * torch.rand(b, generator=generator, dtype=torch.float64) - 1)
+    t = translate * (2 * torch.rand(b, 2, generator=generator, dtype=torch.float64) - 1) * torch.tensor([h, w])
+    m = torch.zeros(b, 3, 3, dtype=torch.float64)  # output (row, col, 1) -> input (row, col, 1)
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    m[:, 0, 0] = m[:, 1, 1] = 1 / s
+    m[:, 0, 2] = cy - (cy + t[:, 0]) / s
+    m[:, 1, 2] = cx - (cx + t[:, 1]) / s
+    m[:, 2, 2] = 1
+    out = warp(images.float(), m, fill_mode="constant", cval=float(fill))
+    if images.dtype == torch.uint8:
+        out = out.round_().clamp_(0, 255).to(torch.uint8)
+    kept, index = warp_boxes(boxes, m, (h, w))
+    return out, [k.to(images.device) for k in kept], [lab[i.to(lab.device)] for lab, i in zip(labels, index)]

@@ -25,6 +25,7 @@ from typing import Any, Callable
 import torch
 
 from dcvkit.config import RunConfig, opt, to_dict
+from dcvkit.data.detection import DetectionTensors, to_tensors
 from dcvkit.errors import ConfigError
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
 from dcvkit.viz.report import markdown_table
@@ -37,6 +38,24 @@ class BenchDetectConfig(RunConfig):
     models: str = opt("sliding_window,rcnn,fast_rcnn,faster_rcnn,yolo_v1,yolo",
                       "comma-separated detectors (dcv models --task detect)")
     runs: str | None = opt(None, "load instead of training: model=RUN_DIR pairs, comma-separated")
+    data: str = opt("scenes", "FashionScenes, or any detection dataset (a COCO .json, a YOLO data .yaml, a VOC "
+                              "folder; e.g. dcv data scenes --photos)")
+    test_data: str | None = opt(None, "the dataset's test split (same formats; default: its YAML's test entry)")
+    img_size: int | None = opt(None, "letterbox the dataset's images to this square size (default: dcv detect "
+                                     "train's: the first image's, longest side at most 640)")
+    train_minutes: float | None = opt(None, "the CPU budget: train each detector (and the peer) for this many "
+                                            "minutes of wall-clock time (default: dcv detect train's epochs)")
+    epochs: int | None = opt(None, "epochs per detector (default: the detector's own, or unlimited within "
+                                   "--train-minutes)")
+    batch_size: int | None = opt(None, "training batch size (default: the detector's own)")
+    warmup_epochs: float = opt(0.0, "linear learning-rate warm-up epochs for every detector")
+    memory_mb: float = opt(2048, "decode the dataset into memory up to this many MB, else stream it")
+    workers: int = opt(2, "data-loader worker processes for streamed data")
+    peer: str = opt("none", "also train Ultralytics YOLOv8n from scratch (yolov8n.yaml, no weights) for "
+                            "--train-minutes on the same data, scored by the same evaluator; it runs in its own "
+                            "environment (AGPL-3.0: never a dependency)", ("none", "ultralytics"))
+    peer_env: str | None = opt(None, "the peer's virtual environment (default ~/.cache/dcvkit/peers/ultralytics)")
+    install_peer: bool = opt(False, "create the peer's environment if missing (pip install ultralytics: network)")
     scenes: int = opt(4000, "FashionScenes training scenes (10% validate)")
     test_scenes: int = opt(500, "FashionScenes test scenes (mAP)")
     timing_images: int = opt(100, "test images on which the detectors are timed side by side")
@@ -72,11 +91,24 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
         raise ConfigError("--models: give at least one detector")
     out_dir = out_dir or new_run_dir(Path(cfg.project) / "bench" / "detect", cfg.name)
     write_yaml(out_dir / "config.yaml", to_dict(cfg))
-    base = DetectConfig(data_dir=cfg.data_dir, scenes=cfg.scenes, test_scenes=cfg.test_scenes, seed=cfg.seed,
-                        device=cfg.device, tensorboard=False, progress=cfg.progress)
+    if cfg.peer != "none" and not cfg.train_minutes:
+        raise ConfigError("--peer: give --train-minutes, the wall-clock budget both sides train for")
+    python = None
+    if cfg.peer == "ultralytics":  # fail before hours of training, not after
+        from dcvkit.bench.peers import DEFAULT_ENV, ensure_env
+
+        python = ensure_env(Path(cfg.peer_env) if cfg.peer_env else DEFAULT_ENV, cfg.install_peer, log)
+    base = DetectConfig(data=cfg.data, test_data=cfg.test_data, img_size=cfg.img_size, data_dir=cfg.data_dir,
+                        scenes=cfg.scenes, test_scenes=cfg.test_scenes, seed=cfg.seed, device=cfg.device,
+                        tensorboard=False, progress=cfg.progress, memory_mb=cfg.memory_mb, workers=cfg.workers,
+                        max_time=cfg.train_minutes, epochs=cfg.epochs or (100_000 if cfg.train_minutes else None),
+                        batch_size=cfg.batch_size, warmup_epochs=cfg.warmup_epochs)
     splits = load_splits(base)
     if splits.test is None:
-        raise ConfigError("--test-scenes must be at least 1")
+        raise ConfigError("--test-scenes must be at least 1 (or give --test-data)")
+    if python is not None and not all(getattr(s, "files", None) for s in (splits.train, splits.val, splits.test)):
+        raise ConfigError("--peer ultralytics trains on files: give --data a dataset on disk (YOLO layout: "
+                          "dcv data scenes --photos --format yolo) with a validation split")
     log(splits.summary())
     runs: dict[str, Path] = {}
     for m in models:
@@ -98,13 +130,17 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
                    "map50": r["map50"], "map": r["map"], "proposals": r["proposals"],
                    "proposals_per_image": r["proposals_per_image"]}
         log(f"{m}: mAP@0.5 {r['map50']:.4f}, mAP@[.5:.95] {r['map']:.4f}")
-        if cfg.onnx and model.export_outputs and missing_dependency() is None:  # one graph: onnxruntime too
+        streamed = not isinstance(splits.test, DetectionTensors)
+        if cfg.onnx and model.export_outputs and missing_dependency() is None and not streamed:  # onnxruntime too
             name, net, row = _onnx_row(m, weights, meta, splits.test, out_dir, rows[m])
             nets[name], rows[name] = net, row
             log(f"{name}: mAP@0.5 {row['map50']:.4f}, mAP@[.5:.95] {row['map']:.4f}")
+    if python is not None:
+        rows["ultralytics yolov8n"] = _peer_row(python, cfg, splits, out_dir, log)
     # Side by side: the same images, each detector in turn, rotating the order; medians.
     n = min(cfg.timing_images, len(splits.test))
-    images = splits.test.images[:n]
+    timing = splits.test if isinstance(splits.test, DetectionTensors) else to_tensors(splits.test.subset(torch.arange(n)))
+    images = timing.images[:n]
     proposers = {m: meta_proposer(meta) for m, (_, meta) in nets.items()}
     distinct = {repr(p): p for p in proposers.values() if p is not None}  # rcnn and fast_rcnn share one
     props = {m: propose_all(images, p).boxes if p is not None else None for m, p in proposers.items()}
@@ -125,12 +161,13 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
             m = names[(r + j) % len(names)]
             times[m] += detect_images(nets[m][0], nets[m][1], images[a:b], _part(props[m], a, b))[1]
     for m in names:
-        rows[m]["network_s_per_image"] = statistics.median(times[m])
+        rows[m]["network_s_per_image"] = statistics.median(times[m])  # (the peer: timed in its own process)
         p = proposers[m]
         rows[m]["proposal_s_per_image"] = statistics.median(ptimes[repr(p)]) if p is not None else 0.0
         rows[m]["total_s_per_image"] = rows[m]["network_s_per_image"] + rows[m]["proposal_s_per_image"]
     ref = rows.get("rcnn")
     for r in rows.values():
+        r["total_s_per_image"] = r["network_s_per_image"] + r["proposal_s_per_image"]
         r["network_speedup_vs_rcnn"] = ref["network_s_per_image"] / r["network_s_per_image"] if ref else None
         r["total_speedup_vs_rcnn"] = ref["total_s_per_image"] / r["total_s_per_image"] if ref else None
     result = {"config": to_dict(cfg), "data": splits.summary(), "timing_images": n, "block": block,
@@ -158,12 +195,44 @@ def _onnx_row(m: str, weights: Path, meta: dict[str, Any], test: Any, out_dir: P
     return name, (net, pmeta), {**torch_row, "model": name, "map50": r["map50"], "map": r["map"]}
 
 
+def _peer_row(python: Path, cfg: BenchDetectConfig, splits: Any, out_dir: Path, log: Callable[[str], None]
+              ) -> dict[str, Any]:
+    """Ultralytics YOLOv8n trained from scratch for --train-minutes on the same train / val images, its
+    detections on the same test images scored by the same evaluator (original pixels)."""
+    from dcvkit.bench.peers import peer_data_yaml, ultralytics_yolov8n
+    from dcvkit.metrics.detection import coco_eval
+
+    peer_dir = out_dir / "ultralytics"
+    peer_dir.mkdir(parents=True, exist_ok=True)
+    data_yaml = peer_data_yaml(peer_dir, splits.train.files, splits.val.files, list(splits.classes))
+    log(f"ultralytics yolov8n: training from scratch for {cfg.train_minutes:g} minutes (its own process)")
+    imgsz = max(splits.img_size)
+    p = ultralytics_yolov8n(python, data_yaml, [Path(f) for f in splits.test.files], float(cfg.train_minutes),
+                            imgsz, cfg.batch_size or 16, cfg.seed, cfg.workers, peer_dir)
+    dets = p["detections"]
+    r = coco_eval(splits.test.original_boxes(), splits.test.labels, [torch.tensor(d["boxes"]).reshape(-1, 4) for d in dets],
+                  [torch.tensor(d["scores"]) for d in dets], [torch.tensor(d["labels"], dtype=torch.long) for d in dets],
+                  list(splits.classes))
+    log(f"ultralytics yolov8n: mAP@0.5 {r['map50']:.4f}, mAP@[.5:.95] {r['map']:.4f} ({p['epochs']} epochs in "
+        f"{p['seconds'] / 60:.1f} min)")
+    return {"model": "ultralytics yolov8n", "kind": "grid", "run": str(peer_dir), "params": None,
+            "map50": r["map50"], "map": r["map"], "proposals": "none", "proposals_per_image": None,
+            "network_s_per_image": statistics.median(p["seconds"]), "proposal_s_per_image": 0.0,
+            "epochs": p["epochs"], "train_s": p["seconds"], "img_size": imgsz}
+
+
 def _part(boxes: list | None, a: int, b: int) -> list | None:
     return boxes[a:b] if boxes is not None else None
 
 
 def verdicts(rows: dict[str, dict[str, Any]]) -> list[str]:
     out = []
+    peer = rows.get("ultralytics yolov8n")
+    for y in [m for m in ("yolo_n", "yolo_s") if m in rows and peer]:
+        v = rows[y]
+        side = "at least" if v["map50"] >= peer["map50"] else "below"
+        out.append(f"{y} is {side} Ultralytics YOLOv8n's mAP@0.5 at equal wall-clock training: {v['map50']:.3f} vs "
+                   f"{peer['map50']:.3f} (mAP@[.5:.95] {v['map']:.3f} vs {peer['map']:.3f})")
     if "rcnn" in rows and "fast_rcnn" in rows:
         f, r = rows["fast_rcnn"], rows["rcnn"]
         out.append(f"fast_rcnn runs its network {f['network_speedup_vs_rcnn']:.1f}x faster per image than rcnn "
@@ -199,7 +268,8 @@ def table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     def x(v: float | None) -> str:
         return "-" if v is None else f"{v:.1f}x"
 
-    return [{"model": r["model"], "params (M)": f"{r['params'] / 1e6:.2f}", "mAP@0.5": f"{r['map50']:.4f}",
+    return [{"model": r["model"], "params (M)": "-" if r["params"] is None else f"{r['params'] / 1e6:.2f}",
+             "mAP@0.5": f"{r['map50']:.4f}",
              "mAP@[.5:.95]": f"{r['map']:.4f}", "proposals": r["proposals"],
              "regions/img": "-" if r["proposals_per_image"] is None else f"{r['proposals_per_image']:.0f}",
              "proposal s/img": f"{r['proposal_s_per_image']:.4f}", "network s/img": f"{r['network_s_per_image']:.4f}",

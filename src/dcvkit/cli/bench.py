@@ -75,6 +75,14 @@ BENCHES = {
          "validation accuracy each found, the trial that found it, and best_so_far.png. Writes "
          "runs/bench/tune/<name>/{bench.json, table.md, best_so_far.png} and each study's run directory.\nexample: "
          "dcv bench tune --trials 16")),
+    "streaming": ("streaming", "BenchStreamingConfig",
+        "training from memory vs streamed from files: images/s on the same images",
+        ("Loads one dataset that fits in memory both ways (decoded into memory; streamed from its files by "
+         "decoding threads, letterboxed by the same function) and trains yolo_n (--task detect) or a U-Net on "
+         "random crops (--task segment) one epoch from each in turn, alternating; medians and the ratio. Without "
+         "--data it writes --images photo scenes (dcv data scenes --photos) to a temporary folder. Writes "
+         "runs/bench/streaming/<name>/{bench.json, table.md}.\nexample: dcv bench streaming --task segment "
+         "--images 128")),
     "startup": ("startup", "BenchStartupConfig",
         "how fast dcv answers (--help, argument errors) vs importing torch",
         ("Starts each dcv command line (--help, a train command's --help, an argument error) in fresh processes, "
@@ -119,6 +127,14 @@ def cmd_bench_startup(args: argparse.Namespace) -> int:
     r = bench_startup(resolve(BenchStartupConfig, args), log=_log)
     return _report(r, table_rows(r), f"dcv's answer time, fresh processes, Python {r['python']} (medians)",
                    "bench.json and table.md")
+
+
+def cmd_bench_streaming(args: argparse.Namespace) -> int:
+    from dcvkit.bench.streaming import BenchStreamingConfig, bench_streaming, table_rows
+
+    r = bench_streaming(resolve(BenchStreamingConfig, args), log=_log)
+    return _report(r, table_rows(r), f"{r['task']}: {r['images']} images at {r['img_size'][0]}x{r['img_size'][1]}, "
+                                     f"{r['threads']} threads (medians of epochs)", "bench.json and table.md")
 
 
 def cmd_bench_tune(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dcvkit.choices import SALIENCY_SCORES
 from dcvkit.cli.common import add_device, add_images, add_run_dir, add_seed, add_weights
 from dcvkit.explain.perturbation import DEFAULT_MAX_MEMORY_MB
 
@@ -45,6 +46,10 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
     s.add_argument("--target", help="class to explain, by name or index (default: the predicted class)")
     s.add_argument("--deltas", default="1,2,4", help="perturbation steps in 1/255 units, each used with both "
                                                      "signs (default: 1,2,4)")
+    s.add_argument("--score", default="logprob", choices=SALIENCY_SCORES,
+                   help="what the maps differentiate: logprob (log p of the class: a confident p = 1.000 still has a "
+                        "map; default), logit, or prob (the course's Δprobability, which vanishes when the softmax "
+                        "saturates); a map that is all zero or below numerical noise is reported as such")
     s.add_argument("--engine", default="auto", choices=("auto", "incremental", "batched"),
                    help="perturbation engine: incremental for plain CNNs, batched for any model (default: auto)")
     s.add_argument("--batch-size", type=int, help="perturbed copies per forward pass (default: from --max-memory)")
@@ -121,7 +126,7 @@ def cmd_saliency(args: argparse.Namespace) -> int:
     explain_saliency(ex, images, methods, run, target=args.target, log=out.print, deltas=deltas,
                      batch_size=args.batch_size, max_memory_mb=args.max_memory, engine=args.engine,
                      samples=args.samples, noise=args.noise, patch=args.patch, stride=args.stride,
-                     layer=args.layer, aggregate_by=args.aggregate, seed=args.seed)
+                     layer=args.layer, aggregate_by=args.aggregate, seed=args.seed, score=args.score)
     out.print(f"wrote {run}/ (PNG overlays, .npy maps, saliency.json)")
     return 0
 

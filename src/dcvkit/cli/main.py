@@ -132,12 +132,24 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_FORMAT_WARNING = warnings.formatwarning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """dcvkit's own warnings (a small split, a degenerate saliency map) as one ``warning:`` line; a library's
+    as Python formats them."""
+    if "dcvkit" in str(filename):
+        return f"warning: {message}\n"
+    return _FORMAT_WARNING(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     args.argv = argv  # what `--devices N` runs again in each training process
     warnings.filterwarnings("ignore", module="tensorboard")
+    warnings.formatwarning = _one_line_warning
     rank = _quiet_unless_rank_zero()
     try:
         return int(args.func(args) or 0)

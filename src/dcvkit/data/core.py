@@ -148,6 +148,63 @@ class TensorLoader:
             yield self.data.images[idx], self.data.labels[idx]
 
 
+def _read_batch(data: Any, ids: list[int]) -> tuple[Tensor, ...]:
+    import numpy as np
+
+    items = [data.read(i) for i in ids]
+    return tuple(torch.from_numpy(np.stack(parts)) for parts in zip(*items))
+
+
+def stream_batches(data: Any, order: Tensor, batch_size: int, workers: int) -> Iterator[tuple[Tensor, ...]]:
+    """Batches of ``data.read(i)`` for the indices ``order``, stacked per field, decoded ahead of use by
+    ``workers`` threads (0: here, when asked for). Threads, not DataLoader processes: decoding and resizing
+    (PIL) release the GIL, and measured on 2 cores (yolo_n at 480x640, batch 8) training from two forked
+    DataLoader workers ran at 6.2 images/s, from two threads at 10.0, from memory at 10.1. A bad file raises
+    its DataError here, in the training process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = order.tolist()
+    chunks = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
+    if workers <= 0:
+        for c in chunks:
+            yield _read_batch(data, c)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        ahead = [pool.submit(_read_batch, data, c) for c in chunks[:workers + 1]]
+        for k in range(len(chunks)):
+            batch = ahead[k].result()
+            if k + workers + 1 < len(chunks):
+                ahead.append(pool.submit(_read_batch, data, chunks[k + workers + 1]))
+            ahead[k] = None  # type: ignore[call-overload]  (the batch is the caller's now)
+            yield batch
+
+
+@dataclass
+class StreamLoader:
+    """Batches of a file-backed dataset (anything with ``len()`` and ``read(i)``) in the same order as
+    :class:`TensorLoader` would give them from memory."""
+
+    data: Any
+    batch_size: int
+    shuffle: bool = False
+    seed: int = 0
+    shard: Shard = Shard()
+    workers: int = 2
+    epoch: int = field(default=0, init=False)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def indices(self) -> Tensor:
+        return epoch_indices(len(self.data), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, shard=self.shard)
+
+    def __len__(self) -> int:
+        return batches_per_epoch(len(self.data), self.batch_size, self.shard)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        yield from stream_batches(self.data, self.indices(), self.batch_size, self.workers)
+
+
 @dataclass
 class DataSplits:
     """Train / validation / test parts of one dataset, with what a model needs to know about it."""

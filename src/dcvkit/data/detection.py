@@ -1,6 +1,10 @@
-"""Detection data in memory: images with their boxes and labels (and, once computed, their proposals), from
+"""Detection data: images with their boxes and labels (and, once computed, their proposals), from
 FashionScenes or from any annotation format (COCO JSON, YOLO txt + data.yaml, Pascal VOC XML), and
 conversion between the formats.
+
+A user's images, of any sizes and aspect ratios, are letterboxed to one training size (boxes moved with
+them; each image's :class:`~dcvkit.data.letterbox.Placement` maps back to its original pixels) and held in memory
+when they fit (:class:`DetectionTensors`), else streamed from their files (:class:`DetectionFiles`).
 
 Batches are ``(images uint8 (B, C, H, W), boxes [(n_i, 4)], labels [(n_i,)], proposals [(p_i, 4)])``: boxes
 ``x1, y1, x2, y2`` pixel edges, labels 0-based object classes (no background), ordered per epoch by
@@ -20,36 +24,60 @@ from torch import Tensor
 
 from dcvkit.choices import ANNOTATION_FORMATS
 from dcvkit.data.annotations import AnnotatedImage, Annotations, safe_path
-from dcvkit.data.core import InMemoryImages, Shard, batches_per_epoch, epoch_indices
+from dcvkit.data.core import InMemoryImages, Shard, batches_per_epoch, epoch_indices, stream_batches
+from dcvkit.data.letterbox import Placement, default_size, read_letterboxed
 from dcvkit.errors import DataError
 
 FORMATS = ANNOTATION_FORMATS
 
 
-@dataclass
-class DetectionTensors(InMemoryImages):
-    """Images of one size with their objects. ``proposals`` is filled by the detection task (cached)."""
+class _Objects:
+    """What both forms of detection data share: per-image boxes (training pixels), labels and placements."""
 
-    images: Tensor                 # (N, C, H, W) uint8
-    boxes: list[Tensor]            # per image (n_i, 4) float32
-    labels: list[Tensor]           # per image (n_i,) int64 in [0, len(classes))
-    classes: list[str]             # object classes (background not included)
-    files: list[str] = field(default_factory=list)
-    proposals: list[Tensor] | None = None
-
-    def __post_init__(self) -> None:
-        assert self.images.dtype == torch.uint8 and self.images.ndim == 4, "images must be (N, C, H, W) uint8"
-        assert len(self.boxes) == len(self.labels) == len(self.images), "one boxes/labels entry per image"
+    boxes: list[Tensor]
+    labels: list[Tensor]
+    placements: list[Placement] | None
 
     @property
     def objects(self) -> int:
         return sum(len(b) for b in self.boxes)
 
+    def original_boxes(self) -> list[Tensor]:
+        """Every image's boxes in its original pixels (what metrics are computed in)."""
+        if self.placements is None:
+            return list(self.boxes)
+        return [f.to_original(b, clip=False) for f, b in zip(self.placements, self.boxes)]
+
+    def placement(self, i: int) -> Placement:
+        if self.placements is None:
+            return Placement.identity(*self.img_size)  # type: ignore[attr-defined]
+        return self.placements[i]
+
+
+@dataclass
+class DetectionTensors(_Objects, InMemoryImages):
+    """Images letterboxed to one size, held in memory, with their objects. ``placements`` map each image back
+    to its original pixels (None: the images are their own originals, as generated scenes are);
+    ``proposals`` is filled by the detection task (cached)."""
+
+    images: Tensor                 # (N, C, H, W) uint8
+    boxes: list[Tensor]            # per image (n_i, 4) float32, in the letterboxed image's pixels
+    labels: list[Tensor]           # per image (n_i,) int64 in [0, len(classes))
+    classes: list[str]             # object classes (background not included)
+    files: list[str] = field(default_factory=list)  # each image's file, when read from disk
+    proposals: list[Tensor] | None = None
+    placements: list[Placement] | None = None
+
+    def __post_init__(self) -> None:
+        assert self.images.dtype == torch.uint8 and self.images.ndim == 4, "images must be (N, C, H, W) uint8"
+        assert len(self.boxes) == len(self.labels) == len(self.images), "one boxes/labels entry per image"
+
     def subset(self, index: Tensor) -> "DetectionTensors":
         idx = index.tolist()
         return DetectionTensors(self.images[index], [self.boxes[i] for i in idx], [self.labels[i] for i in idx],
                                 self.classes, [self.files[i] for i in idx] if self.files else [],
-                                [self.proposals[i] for i in idx] if self.proposals is not None else None)
+                                [self.proposals[i] for i in idx] if self.proposals is not None else None,
+                                [self.placements[i] for i in idx] if self.placements is not None else None)
 
     def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0,
                shard: Shard | None = None) -> "DetectionLoader":
@@ -59,14 +87,66 @@ class DetectionTensors(InMemoryImages):
         return super().mean_std(max_images)
 
 
+@dataclass
+class DetectionFiles(_Objects):
+    """Detection data streamed from its files: each batch is decoded and letterboxed ahead of use by decoding
+    threads (:func:`~dcvkit.data.letterbox.read_letterboxed`, the in-memory path's own function, so both
+    give the same batches). Memory holds the annotations only, whatever the number of images."""
+
+    paths: list[Path]
+    boxes: list[Tensor]
+    labels: list[Tensor]
+    classes: list[str]
+    placements: list[Placement] | None
+    size: tuple[int, int]
+    channels: int = 3
+    files: list[str] = field(default_factory=list)
+    proposals: None = None  # external proposals are computed on images in memory
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def img_size(self) -> tuple[int, int]:
+        return self.size
+
+    def subset(self, index: Tensor) -> "DetectionFiles":
+        idx = index.tolist()
+        return DetectionFiles([self.paths[i] for i in idx], [self.boxes[i] for i in idx],
+                              [self.labels[i] for i in idx], self.classes,
+                              [self.placements[i] for i in idx] if self.placements is not None else None, self.size,
+                              self.channels, [self.files[i] for i in idx] if self.files else [])
+
+    def read(self, i: int) -> tuple[np.ndarray]:
+        arr, got = read_letterboxed(self.paths[i], self.channels, self.size)
+        want = self.placements[i] if self.placements is not None else got
+        if (got.height, got.width) != (want.height, want.width):
+            raise DataError(f"{self.paths[i]}: the image is {got.width}x{got.height} but its annotations say "
+                            f"{want.width}x{want.height}; fix the annotations' image size")
+        return (arr,)
+
+    def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 2,
+               shard: Shard | None = None) -> "DetectionLoader":
+        return DetectionLoader(self, batch_size, shuffle=shuffle, seed=seed, shard=shard or Shard(), workers=workers)
+
+    def mean_std(self, max_images: int = 200) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std in [0, 1] from up to ``max_images`` images spread over the dataset."""
+        idx = torch.linspace(0, len(self) - 1, min(len(self), max_images)).round().long().unique().tolist()
+        x = torch.from_numpy(np.stack([self.read(i)[0] for i in idx])).float().div_(255)
+        return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+
 
 @dataclass
 class DetectionLoader:
-    data: DetectionTensors
+    """Batches of detection data, in memory (tensor indexing) or streamed (a DataLoader decoding the
+    batch's files in ``workers`` processes): the same batches in the same order either way."""
+
+    data: DetectionTensors | DetectionFiles
     batch_size: int
     shuffle: bool = False
     seed: int = 0
     shard: Shard = Shard()
+    workers: int = 2
     epoch: int = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -78,14 +158,22 @@ class DetectionLoader:
     def __len__(self) -> int:
         return batches_per_epoch(len(self.data), self.batch_size, self.shard)
 
+    def _images(self, order: Tensor) -> Iterator[Tensor]:
+        d = self.data
+        if isinstance(d, DetectionTensors):
+            for b in range(len(self)):
+                yield d.images[order[b * self.batch_size:(b + 1) * self.batch_size]]
+            return
+        for (images,) in stream_batches(d, order, self.batch_size, self.workers):
+            yield images
+
     def __iter__(self) -> Iterator[tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]]:
         d = self.data
         order = self.indices()
-        for b in range(len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            ids = idx.tolist()
+        for b, images in enumerate(self._images(order)):
+            ids = order[b * self.batch_size:(b + 1) * self.batch_size].tolist()
             props = [d.proposals[i] for i in ids] if d.proposals is not None else [torch.zeros(0, 4) for _ in ids]
-            yield d.images[idx], [d.boxes[i] for i in ids], [d.labels[i] for i in ids], props
+            yield images, [d.boxes[i] for i in ids], [d.labels[i] for i in ids], props
 
 
 def from_scenes(scenes) -> DetectionTensors:
@@ -131,35 +219,45 @@ def yaml_names_split(path: str | Path, key: str, unlike: str | None = None) -> b
     return bool(spec.get(key)) and (unlike is None or spec.get(key) != spec.get(unlike))
 
 
-def to_tensors(ann: Annotations, img_size: int | tuple[int, int] | None = None, channels: int = 3,
-               workers: int = 4) -> DetectionTensors:
-    """Decode every image (resized to ``img_size``, default the first image's size) and scale its boxes
-    with it. A missing or unreadable image is an error naming the image and the annotation file."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from dcvkit.data.folders import decode
-
+def detection_files(ann: Annotations, img_size: int | tuple[int, int] | None = None, channels: int = 3
+                    ) -> DetectionFiles:
+    """Annotated images as :class:`DetectionFiles` letterboxed to one training size (``img_size``, else
+    :func:`~dcvkit.data.letterbox.default_size` of the first image), boxes moved with them (nothing is
+    decoded yet). A missing image is an error naming it and the annotation file."""
     if not ann.images:
         raise DataError(f"{ann.root}: the annotations list no images")
-    if img_size is None:
-        size = (ann.images[0].height, ann.images[0].width)
-    else:
-        size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-
-    def one(im: AnnotatedImage) -> np.ndarray:
+    first = ann.images[0]
+    size = default_size(first.height, first.width, img_size)
+    paths = []
+    for im in ann.images:
         path = safe_path(ann.root, im.file, str(ann.root))
         if not path.is_file():
             raise DataError(f"{path}: image file missing (listed in the annotations of {ann.root})")
-        return decode(path, channels, size)
+        paths.append(path)
+    placements = [Placement.fit(im.height, im.width, size) for im in ann.images]
+    boxes = [f.to_letterbox(im.boxes.float()) for f, im in zip(placements, ann.images)]
+    return DetectionFiles(paths, boxes, [im.labels.long() for im in ann.images], list(ann.classes), placements,
+                          size, channels, [str(p) for p in paths])
+
+
+def decoded_mb(*parts: DetectionFiles | None) -> float:
+    """Megabytes the parts' images take decoded (uint8, at their training size)."""
+    return sum(len(p) * p.channels * p.size[0] * p.size[1] for p in parts if p is not None) / 2**20
+
+
+def hold(files: DetectionFiles | None, stream: bool, workers: int = 4) -> DetectionTensors | DetectionFiles | None:
+    """``files`` decoded into memory, or as they are (streamed per batch) when ``stream``."""
+    return files if files is None or stream else to_tensors(files, workers)
+
+
+def to_tensors(files: DetectionFiles, workers: int = 4) -> DetectionTensors:
+    """Every image of ``files`` decoded (threads: PIL releases the GIL) into one in-memory tensor."""
+    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        arrays = list(pool.map(one, ann.images))
-    boxes = []
-    for im in ann.images:
-        sx, sy = size[1] / im.width, size[0] / im.height
-        boxes.append(im.boxes.float() * torch.tensor([sx, sy, sx, sy]))
-    return DetectionTensors(torch.from_numpy(np.stack(arrays)), boxes, [im.labels.long() for im in ann.images],
-                            list(ann.classes), [im.file for im in ann.images])
+        arrays = [a for a, in pool.map(files.read, range(len(files)))]
+    return DetectionTensors(torch.from_numpy(np.stack(arrays)), files.boxes, files.labels, files.classes,
+                            files.files, None, files.placements)
 
 
 def convert(src: str | Path, out: str | Path, fmt: str, split: str = "train") -> tuple[Annotations, Path]:
@@ -198,5 +296,7 @@ def convert(src: str | Path, out: str | Path, fmt: str, split: str = "train") ->
     return new, path
 
 
-__all__ = ["DetectionTensors", "DetectionLoader", "from_scenes", "read_annotations", "to_tensors", "convert",
+__all__ = ["DetectionTensors", "DetectionFiles", "DetectionLoader", "from_scenes", "read_annotations", "detection_files",
+           "decoded_mb", "hold",
+           "to_tensors", "convert",
            "yaml_names_split", "FORMATS"]

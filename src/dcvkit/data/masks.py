@@ -28,6 +28,7 @@ from dcvkit.config import load_yaml
 from dcvkit.data.annotations import palette, write_png
 from dcvkit.data.core import DataSplits, InMemoryImages, split_train_val, subset_limit
 from dcvkit.data.folders import IMAGE_EXTENSIONS, SPLIT_DIRS, UNREADABLE_IMAGE, probe
+from dcvkit.data.letterbox import default_size, letterbox_image, letterbox_mask
 from dcvkit.errors import DataError
 
 IGNORE = 255
@@ -132,8 +133,10 @@ def _read_pair(img: Path, mask: Path, channels: int, size: tuple[int, int] | Non
             im = im.convert("L" if channels == 1 else "RGB")
             isize = im.size
             if size is not None and im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.BILINEAR)
-            a = np.array(im, dtype=np.uint8)
+                a, _ = letterbox_image(im, size)
+            else:
+                a = np.array(im, dtype=np.uint8)
+                a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
         with Image.open(mask) as mk:
             if mk.size != isize:
                 raise DataError(f"{mask}: mask is {mk.size[0]}x{mk.size[1]} but its image {img.name} is "
@@ -156,7 +159,7 @@ def _read_pair(img: Path, mask: Path, channels: int, size: tuple[int, int] | Non
                     raise DataError(f"{mask}: class ids must be 0..254 (255 = void), found {m.max()}")
                 m = m.astype(np.uint8)
             if size is not None and mk.size != (size[1], size[0]):
-                m = np.array(Image.fromarray(m).resize((size[1], size[0]), Image.NEAREST))
+                m = letterbox_mask(m, size, IGNORE)
     except UNREADABLE_IMAGE as e:
         raise DataError(f"{getattr(e, 'filename', None) or img}: unreadable image ({e})") from None
     if n_classes is not None:
@@ -164,12 +167,65 @@ def _read_pair(img: Path, mask: Path, channels: int, size: tuple[int, int] | Non
         if len(bad):
             raise DataError(f"{mask}: class id {int(bad[0])} is outside the {n_classes} classes (0..{n_classes - 1}"
                             "); fix the mask or add the class to classes.yaml")
-    return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), m
+    return a, m
+
+
+@dataclass
+class MaskFiles:
+    """Image/mask pairs streamed from their files: each batch decoded (and letterboxed to ``size``, the masks'
+    padding void) ahead of use by decoding threads, by the same function the in-memory path decodes with."""
+
+    pairs: list[tuple[Path, Path]]
+    classes: list[str]
+    size: tuple[int, int]
+    channels: int
+    colours: list[tuple[int, int, int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def img_size(self) -> tuple[int, int]:
+        return self.size
+
+    def read(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        return _read_pair(*self.pairs[i], self.channels, self.size, self.colours, len(self.classes))
+
+    def subset(self, index: Tensor) -> "MaskFiles":
+        return MaskFiles([self.pairs[i] for i in index.tolist()], self.classes, self.size, self.channels, self.colours)
+
+    def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 2, shard=None):
+        from dcvkit.data.core import Shard, StreamLoader
+
+        return StreamLoader(self, batch_size, shuffle=shuffle, seed=seed, shard=shard or Shard(), workers=workers)
+
+    def mean_std(self, max_images: int = 200) -> tuple[list[float], list[float]]:
+        idx = torch.linspace(0, len(self) - 1, min(len(self), max_images)).round().long().unique().tolist()
+        x = torch.from_numpy(np.stack([self.read(i)[0] for i in idx])).float().div_(255)
+        return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+
+
+def hold_masks(files: MaskFiles | None, stream: bool) -> MaskTensors | MaskFiles | None:
+    """``files`` decoded into memory (threads: PIL releases the GIL), or as they are when ``stream``."""
+    if files is None or stream:
+        return files
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        arrays = list(pool.map(files.read, range(len(files))))
+    return MaskTensors(torch.from_numpy(np.stack([a for a, _ in arrays])),
+                       torch.from_numpy(np.stack([m for _, m in arrays])), files.classes)
 
 
 def load_mask_folder(root: str | os.PathLike, classes: list[str] | None = None, channels: int | None = None,
-                     img_size: tuple[int, int] | None = None) -> MaskTensors:
-    """Read every image/mask pair of one split folder into memory (threads: PIL releases the GIL)."""
+                     img_size: tuple[int, int] | None = None, stream: bool = False) -> MaskTensors | MaskFiles:
+    """One split folder's image/mask pairs, letterboxed to ``img_size`` (default: the first image's size,
+    longest side at most 640, sides multiples of 32), in memory or (``stream``) streamed."""
+    return hold_masks(mask_files(root, classes, channels, img_size), stream)  # type: ignore[return-value]
+
+
+def mask_files(root: str | os.PathLike, classes: list[str] | None = None, channels: int | None = None,
+               img_size: tuple[int, int] | None = None) -> MaskFiles:
+    """One split folder's image/mask pairs as :class:`MaskFiles` (nothing decoded but the first image's
+    header and, without ``classes.yaml``, the masks to find the class ids)."""
     root = Path(root)
     pairs = _pairs(root)
     colours = None
@@ -178,39 +234,56 @@ def load_mask_folder(root: str | os.PathLike, classes: list[str] | None = None, 
             classes, colours = read_classes(cand)
             break
     if channels is None or img_size is None:  # the first image's, as for classification folders
-        first_channels, first_size = probe(pairs[0][0])
-        channels, img_size = channels or first_channels, img_size or first_size
-    n = len(classes) if classes is not None else None
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        arrays = list(pool.map(lambda pm: _read_pair(*pm, channels, img_size, colours, n), pairs))
-    images = torch.from_numpy(np.stack([a for a, _ in arrays]))
-    masks = torch.from_numpy(np.stack([m for _, m in arrays]))
-    if classes is None:
-        valid = masks[masks != IGNORE]
-        classes = [str(i) for i in range(int(valid.max()) + 1 if valid.numel() else 1)]
-    return MaskTensors(images, masks, classes)
+        first_channels, (h, w) = probe(pairs[0][0])
+        channels, img_size = channels or first_channels, img_size or default_size(h, w, None, multiple=1)
+    if classes is None:  # the ids the masks hold (read once, at their own size)
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            top = max(pool.map(lambda pm: _max_id(pm[1]), pairs))
+        classes = [str(i) for i in range(top + 1)]
+    return MaskFiles(pairs, classes, tuple(img_size), channels, colours)
+
+
+def _max_id(mask: Path) -> int:
+    """The largest class id in a mask file (void left out); raises DataError naming an unreadable one."""
+    try:
+        with Image.open(mask) as mk:
+            if mk.mode not in ("L", "P", "1", "I", "I;16"):
+                raise DataError(f"{mask}: mode {mk.mode} mask; masks hold one class id per pixel (mode L or P), "
+                                "or give RGB colours in classes.yaml 'palette'")
+            m = np.array(mk).astype(np.int64)
+    except UNREADABLE_IMAGE as e:
+        raise DataError(f"{getattr(e, 'filename', None) or mask}: unreadable image ({e})") from None
+    if m.max(initial=0) > IGNORE or m.min(initial=0) < 0:
+        raise DataError(f"{mask}: class ids must be 0..254 (255 = void), found {m.max()}")
+    valid = m[m != IGNORE]
+    return int(valid.max()) if valid.size else 0
 
 
 def load_segmentation(root: str | os.PathLike, val_split: float = 0.1, seed: int = 0,
-                      img_size: int | None = None, channels: int | None = None, limit: int | None = None
-                      ) -> DataSplits:
-    """A segmentation folder (one split, or train/ val/ test/) as :class:`DataSplits` of MaskTensors."""
+                      img_size: int | None = None, channels: int | None = None, limit: int | None = None,
+                      memory_mb: float = 2048) -> DataSplits:
+    """A segmentation folder (one split, or train/ val/ test/) as :class:`DataSplits`: in memory
+    (:class:`MaskTensors`) when the decoded images and masks take at most ``memory_mb`` MB, else streamed
+    (:class:`MaskFiles`). Images of any sizes are letterboxed to one (masks padded with void)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder (a segmentation dataset is a folder with images/ and masks/)")
     size = (img_size, img_size) if img_size else None
     subs = {k: root / d for k, names in SPLIT_DIRS.items() for d in names if (root / d / "images").is_dir()}
     if "train" in subs:
-        train = load_mask_folder(subs["train"], channels=channels, img_size=size)
+        train = mask_files(subs["train"], channels=channels, img_size=size)
         kw = dict(classes=train.classes, channels=train.channels, img_size=train.img_size)
-        val = load_mask_folder(subs["val"], **kw) if "val" in subs else None
-        test = load_mask_folder(subs["test"], **kw) if "test" in subs else None
+        val = mask_files(subs["val"], **kw) if "val" in subs else None
+        test = mask_files(subs["test"], **kw) if "test" in subs else None
     else:
-        train, val, test = load_mask_folder(root, channels=channels, img_size=size), None, None
+        train, val, test = mask_files(root, channels=channels, img_size=size), None, None
     train = subset_limit(train, limit, seed)
     if val is None:
         train, val = split_train_val(train, val_split, seed)
-    return DataSplits(root.name, list(train.classes), train, val, test)
+    h, w = train.size
+    stream = sum(len(p) for p in (train, val, test) if p is not None) * (train.channels + 1) * h * w > memory_mb * 2**20
+    return DataSplits(root.name, list(train.classes), hold_masks(train, stream), hold_masks(val, stream),
+                      hold_masks(test, stream))
 
 
 # --- writing -------------------------------------------------------------------------------------------
@@ -232,4 +305,5 @@ def write_mask_folder(out: Path, names: list[str], images: Tensor, masks: Tensor
     write_yaml(out / "classes.yaml", {"names": list(classes)})
 
 
-__all__ = ["MaskTensors", "load_mask_folder", "load_segmentation", "write_mask_folder", "read_classes", "IGNORE"]
+__all__ = ["MaskTensors", "MaskFiles", "mask_files", "hold_masks", "load_mask_folder", "load_segmentation",
+           "write_mask_folder", "read_classes", "IGNORE"]

@@ -26,6 +26,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -46,6 +47,11 @@ class SceneConfig:
     max_overlap: float = 0.25  # at most this fraction of any box may be hidden by later items
     threshold: int = 30  # item pixels brighter than this (0-255) are the item's mask
     tries: int = 30  # placements tried per item before it is left out
+
+    def side(self, g: torch.Generator) -> int:
+        """One item's side in pixels."""
+        lo, hi = self.scale
+        return int(round(28 * (lo + (hi - lo) * float(torch.rand(1, generator=g)))))
 
     def __post_init__(self) -> None:
         if self.size < 32:
@@ -168,18 +174,17 @@ def fashion_scenes(items: ImageTensors, n: int, cfg: SceneConfig = SceneConfig()
     return Scenes(images, masks, instances, boxes, labels, ["background", *items.classes], sources)
 
 
-def _scene(items: ImageTensors, cfg: SceneConfig, bg: Tensor, g: torch.Generator):
-    s = cfg.size
+def _scene(items: ImageTensors, cfg: "SceneConfig | PhotoSceneConfig", bg: Tensor, g: torch.Generator):
+    sh, sw = bg.shape[-2:]
     canvas = bg.clone()
-    inst = torch.zeros(s, s, dtype=torch.uint8)
+    inst = torch.zeros(sh, sw, dtype=torch.uint8)
     k = int(torch.randint(cfg.min_objects, cfg.max_objects + 1, (1,), generator=g))
     placed_boxes: list[Tensor] = []
     placed_labels: list[int] = []
     placed_src: list[int] = []
     for _ in range(k):
         src = int(torch.randint(0, len(items), (1,), generator=g))
-        lo, hi = cfg.scale
-        side = int(round(28 * (lo + (hi - lo) * float(torch.rand(1, generator=g)))))
+        side = cfg.side(g)
         item = items.images[src, 0].float()[None, None] / 255
         item = F.interpolate(item, size=(side, side), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
         if bool(torch.rand(1, generator=g) < 0.5):
@@ -193,8 +198,8 @@ def _scene(items: ImageTensors, cfg: SceneConfig, bg: Tensor, g: torch.Generator
         colour = torch.rand(3, generator=g) * 0.6 + 0.4
         vis = torch.bincount(inst.flatten().long(), minlength=len(placed_boxes) + 1)[1:]
         for _try in range(cfg.tries):
-            y0 = int(torch.randint(0, s - h + 1, (1,), generator=g))
-            x0 = int(torch.randint(0, s - w + 1, (1,), generator=g))
+            y0 = int(torch.randint(0, sh - h + 1, (1,), generator=g))
+            x0 = int(torch.randint(0, sw - w + 1, (1,), generator=g))
             box = torch.tensor([x0, y0, x0 + w, y0 + h], dtype=torch.float32)
             if _overlap_ok(box, vis, placed_boxes, cfg.max_overlap, inst, mask, x0, y0):
                 break
@@ -230,6 +235,161 @@ def _scene(items: ImageTensors, cfg: SceneConfig, bg: Tensor, g: torch.Generator
 
 FORMATS = SCENE_FORMATS
 _IMAGE_DIR = {"coco": "images", "yolo": "images", "voc": "JPEGImages"}
+
+
+# --- real sizes: items from 12 px to most of the image, on scikit-image's photographs ------------------------
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "brick",
+          "grass", "gravel", "camera", "coins", "moon")  # the photographs scikit-image ships (no download)
+
+
+@dataclass(frozen=True)
+class PhotoSceneConfig:
+    """Scenes at real sizes: ``height x width`` crops of real photographs with ``min_objects`` to
+    ``max_objects`` items whose sides are log-uniform from ``min_side`` pixels to ``max_fraction`` of the
+    shorter image side (a dataset's spread of scales, which one stride-8 grid cannot cover)."""
+
+    height: int = 480
+    width: int = 640
+    min_objects: int = 3
+    max_objects: int = 24
+    min_side: int = 12
+    max_fraction: float = 0.8
+    max_overlap: float = 0.25
+    threshold: int = 30
+    tries: int = 30
+
+    def __post_init__(self) -> None:
+        if min(self.height, self.width) < 64:
+            raise DataError(f"scenes: photo scenes are at least 64x64 pixels, got {self.width}x{self.height}")
+        if not 0 <= self.min_objects <= self.max_objects:
+            raise DataError(f"scenes: need 0 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}")
+        if not 4 <= self.min_side <= self.max_fraction * min(self.height, self.width):
+            raise DataError(f"scenes: item sides from {self.min_side} px to {self.max_fraction:g} of the shorter "
+                            f"side ({min(self.height, self.width)} px) must be an increasing range above 4 px")
+
+    def side(self, g: torch.Generator) -> int:
+        lo, hi = math.log(self.min_side), math.log(self.max_fraction * min(self.height, self.width))
+        return int(round(math.exp(lo + (hi - lo) * float(torch.rand(1, generator=g)))))
+
+
+def load_photos() -> list[Tensor]:
+    """scikit-image's photographs as (3, h, w) float tensors in [0, 1] (grey ones repeated to 3 channels)."""
+    import skimage.data
+
+    out = []
+    for name in PHOTOS:
+        a = torch.from_numpy(getattr(skimage.data, name)()).float() / 255
+        a = a[..., :3].permute(2, 0, 1) if a.ndim == 3 else a[None].expand(3, -1, -1)
+        out.append(a.contiguous())
+    return out
+
+
+def _photo_background(photos: list[Tensor], h: int, w: int, g: torch.Generator) -> Tensor:
+    """(3, h, w): a random crop (40-100 % of a random photograph's side, the scene's aspect ratio) resized,
+    maybe mirrored, its brightness scaled by 0.6-1.1."""
+    ph = photos[int(torch.randint(0, len(photos), (1,), generator=g))]
+    H, W = ph.shape[-2:]
+    frac = 0.4 + 0.6 * float(torch.rand(1, generator=g))
+    ch = min(H, int(W * h / w)) * frac
+    cw, ch = int(ch * w / h), int(ch)
+    y0 = int(torch.randint(0, H - ch + 1, (1,), generator=g))
+    x0 = int(torch.randint(0, W - cw + 1, (1,), generator=g))
+    crop = F.interpolate(ph[None, :, y0:y0 + ch, x0:x0 + cw], size=(h, w), mode="bilinear", align_corners=False,
+                         antialias=True)[0]
+    if bool(torch.rand(1, generator=g) < 0.5):
+        crop = crop.flip(-1)
+    return (crop * (0.6 + 0.5 * float(torch.rand(1, generator=g)))).clamp(0, 1)
+
+
+def photo_scene(items: ImageTensors, cfg: PhotoSceneConfig, photos: list[Tensor], seed: int, i: int):
+    """Scene ``i``: (image (3, H, W) uint8, class mask (H, W), instance ids (H, W), boxes, labels), a function
+    of ``(seed, i)`` alone."""
+    g = torch.Generator().manual_seed(seed * 7_919 + i * 104_729 + 3)
+    return _scene(items, cfg, _photo_background(photos, cfg.height, cfg.width, g), g)[:5]
+
+
+_POOL: dict = {}
+
+
+def _write_chunk(job: tuple[list[int], str, str, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A worker writes its scenes' image files (and masks); returns their boxes and labels (as NumPy arrays:
+    tensors would travel as shared-memory file descriptors, which run out over thousands of scenes)."""
+    from PIL import Image
+
+    from dcvkit.data.annotations import palette, write_png
+
+    idx, root, fmt, seed = job
+    items, cfg, photos = _POOL["items"], _POOL["cfg"], _POOL["photos"]
+    torch.set_num_threads(1)
+    out = []
+    for i in idx:
+        img, cm, _inst, boxes, labels = photo_scene(items, cfg, photos, seed, i)
+        path = Path(root) / _IMAGE_DIR.get(fmt, "images") / f"{i:06d}.jpg"
+        Image.fromarray(img.permute(1, 2, 0).numpy()).save(path, quality=92)
+        if fmt == "masks":
+            write_png(Path(root) / "masks" / f"{i:06d}.png", cm.numpy(), palette())
+        out.append((boxes.numpy(), labels.numpy()))
+    return out
+
+
+def write_photo_scenes(items: ImageTensors, n: int, out: str | os.PathLike, fmt: str = "yolo",
+                       cfg: PhotoSceneConfig = PhotoSceneConfig(), seed: int = 0, workers: int | None = None,
+                       progress: bool = False, provenance: dict | None = None) -> tuple[Path, int]:
+    """Write ``n`` real-size scenes into a new folder, generated and encoded (JPEG) in ``workers`` processes
+    and never held in memory together: ``yolo``, ``coco``, ``voc`` (boxes) or ``masks`` (images/ + masks/ for
+    segmentation). Returns the folder and the number of objects."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from dcvkit.data import coco, voc, yolo
+    from dcvkit.data.annotations import AnnotatedImage, Annotations, empty_out_dir
+    from dcvkit.io import atomic_write, write_yaml
+
+    if fmt not in FORMATS:
+        raise DataError(f"unknown scene format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    if items.channels != 1 or len(items) == 0:
+        raise DataError("scenes: the items must be a non-empty grayscale dataset (Fashion-MNIST)")
+    root = empty_out_dir(out)
+    (root / _IMAGE_DIR.get(fmt, "images")).mkdir(parents=True, exist_ok=True)
+    if fmt == "masks":
+        (root / "masks").mkdir(exist_ok=True)
+    _POOL.update(items=items, cfg=cfg, photos=load_photos())
+    jobs = [(list(range(a, min(n, a + 50))), str(root), fmt, seed) for a in range(0, n, 50)]
+    workers = workers or min(len(jobs), os.cpu_count() or 1)
+    results: list[tuple[np.ndarray, np.ndarray]] = []
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        it = pool.map(_write_chunk, jobs)
+        if progress:
+            from rich.progress import track
+
+            from dcvkit.engine.loop import console
+            it = track(it, total=len(jobs), description=f"writing {n} {cfg.width}x{cfg.height} scenes ({fmt})",
+                       console=console, transient=True)
+        for chunk in it:
+            results.extend(chunk)
+    _POOL.clear()
+    names = ["background", *items.classes]
+    folder = _IMAGE_DIR.get(fmt, "images")
+    if fmt == "masks":
+        write_yaml(root / "classes.yaml", {"names": names})
+    else:
+        ann = Annotations(root, list(items.classes), [
+            AnnotatedImage(f"{folder}/{i:06d}.jpg", cfg.width, cfg.height, torch.from_numpy(b), torch.from_numpy(lab))
+            for i, (b, lab) in enumerate(results)])
+        if fmt == "coco":
+            coco.write(ann, root / "annotations.json")
+        elif fmt == "yolo":
+            yolo.write(ann, root)
+        else:
+            voc.write(ann, root)
+            atomic_write(root / "classes.txt", "".join(c + "\n" for c in ann.classes))
+    objects = sum(len(b) for b, _ in results)
+    write_yaml(root / "scenes.yaml", {"generator": "dcvkit photo scenes", "format": fmt, "scenes": n,
+                                      "objects": objects, "classes": names, "size": [cfg.height, cfg.width],
+                                      "photos": list(PHOTOS), **(provenance or {})})
+    return root, objects
+
 
 
 def scene_annotations(scenes: Scenes, root: Path, image_dir: str, names: list[str]):
@@ -284,4 +444,5 @@ def write_scenes(scenes: Scenes, out: str | os.PathLike, fmt: str = "masks", pro
     return root
 
 
-__all__ = ["SceneConfig", "Scenes", "fashion_scenes", "write_scenes", "scene_annotations", "FORMATS"]
+__all__ = ["SceneConfig", "Scenes", "fashion_scenes", "write_scenes", "scene_annotations", "FORMATS", "PhotoSceneConfig",
+           "photo_scene", "write_photo_scenes", "load_photos", "PHOTOS"]

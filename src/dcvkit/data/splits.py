@@ -145,7 +145,7 @@ def scene_splits(kind: str, *, scenes: int, test_scenes: int, size: int | None =
 def segmentation_splits(data: str, *, target: str = "mask", val_split: float = 0.1, seed: int = 0,
                         img_size: int | None = None, limit: int | None = None, scenes: int = 8000,
                         test_scenes: int = 1000, scene_seed: int = 0, data_dir: str | os.PathLike | None = None,
-                        download: bool = False) -> DataSplits:
+                        download: bool = False, memory_mb: float = 2048) -> DataSplits:
     """``data`` = ``scenes`` (FashionScenes with class masks), a folder with ``images/`` + ``masks/`` (or
     ``train/``, ``val/``, ``test/`` folders of them), or for ``target="image"`` (reconstruction) anything
     :func:`load_dataset` reads."""
@@ -156,47 +156,50 @@ def segmentation_splits(data: str, *, target: str = "mask", val_split: float = 0
     if root.is_dir() and any((root / d / "images").is_dir() for d in (".", "train", "val", "test")):
         from dcvkit.data.masks import load_segmentation
 
-        return load_segmentation(root, val_split, seed, img_size, limit=limit)
+        return load_segmentation(root, val_split, seed, img_size, limit=limit, memory_mb=memory_mb)
     if target == "mask":
         hint = "a FashionScenes dataset" if named.canonical_name(data) else "images/ and masks/"
         raise DataError(f"{data}: segmentation needs masks: use --data scenes or a folder with images/ and "
                         f"masks/ ({hint}); or reconstruct images with --target image")
     return load_dataset(data, data_dir=data_dir, download=download, val_split=val_split, seed=seed, limit=limit,
-                        img_size=img_size)
+                        img_size=img_size, max_memory_mb=memory_mb)
 
 
 def detection_splits(data: str, *, test_data: str | None = None, val_split: float = 0.1, seed: int = 0,
                      img_size: int | None = None, limit: int | None = None, scenes: int = 4000,
                      test_scenes: int = 500, scene_seed: int = 0, data_dir: str | os.PathLike | None = None,
-                     download: bool = False) -> DataSplits:
+                     download: bool = False, memory_mb: float = 2048) -> DataSplits:
     """``data`` = ``scenes`` (FashionScenes with boxes) or annotations in any format
     (:func:`~dcvkit.data.detection.read_annotations`: a COCO .json, a YOLO data .yaml, a VOC folder...). A YOLO
     YAML's ``val`` entry (when it is not its ``train`` entry) is the validation split, else one is drawn from
     the training images; the test split is ``test_data`` (a YAML: its ``test`` entry, else its ``val``) or the
-    YAML's ``test`` entry."""
+    YAML's ``test`` entry. Images are letterboxed to one size; all splits are decoded into memory when they
+    take at most ``memory_mb`` megabytes decoded, else streamed from their files per batch."""
     if data.lower() in SCENES:
         return scene_splits("boxes", scenes=scenes, test_scenes=test_scenes, size=img_size, seed=scene_seed,
                             val_split=val_split, limit=limit, data_dir=data_dir, download=download)
-    from dcvkit.data.detection import read_annotations, to_tensors, yaml_names_split
+    from dcvkit.data.detection import decoded_mb, detection_files, hold, read_annotations, yaml_names_split
 
-    train = subset_limit(to_tensors(read_annotations(data, "train"), img_size), limit, seed)
+    train = subset_limit(detection_files(read_annotations(data, "train"), img_size), limit, seed)
+    size = train.size
     p = Path(data)
     if yaml_names_split(p, "val", unlike="train"):
-        val = to_tensors(read_annotations(p, "val"), train.img_size)
+        val = detection_files(read_annotations(p, "val"), size)
     else:
         train, val = split_train_val(train, val_split, seed)
     test = None
     if test_data:
         t = Path(test_data)
         entry = "test" if yaml_names_split(t, "test") or t.suffix.lower() not in (".yaml", ".yml") else "val"
-        test = to_tensors(read_annotations(t, entry), train.img_size)
+        test = detection_files(read_annotations(t, entry), size)
     elif yaml_names_split(p, "test"):
-        test = to_tensors(read_annotations(p, "test"), train.img_size)
+        test = detection_files(read_annotations(p, "test"), size)
     for name, split in (("test", test), ("val", val)):
         if split is not None and split.classes != train.classes:
             raise DataError(f"{data}: the {name} annotations name classes {split.classes}, the training ones "
                             f"{train.classes}; they must be the same list")
-    return DataSplits(Path(data).stem, list(train.classes), train, val, test)
+    stream = decoded_mb(train, val, test) > memory_mb
+    return DataSplits(Path(data).stem, list(train.classes), hold(train, stream), hold(val, stream), hold(test, stream))
 
 
 __all__ = ["load_dataset", "list_datasets", "scene_splits", "segmentation_splits", "detection_splits", "GENERATED",

@@ -33,12 +33,17 @@ class Callback:
 
 
 class Improvement:
-    """Tracks the best value of a monitored metric; ``update`` says whether it improved by > min_delta."""
+    """Tracks the best value of a monitored metric; ``update`` says whether it improved by > min_delta. A tie
+    (an accuracy on a small split often repeats exactly) is broken by the validation loss: the epoch with the
+    same accuracy and a lower loss is the better one (``tie_break=True``: best.pt; early stopping counts only
+    real improvements)."""
 
-    def __init__(self, monitor: str, min_delta: float = 0.0):
+    def __init__(self, monitor: str, min_delta: float = 0.0, tie_break: bool = False):
         self.monitor, self.min_delta, self.mode = monitor, abs(min_delta), monitor_mode(monitor)
+        self.tie_break = tie_break and monitor != "val_loss"
         self.best: float | None = None
         self.best_epoch: int | None = None
+        self.best_loss: float | None = None
 
     def update(self, record: dict[str, float]) -> bool:
         value = record.get(self.monitor)
@@ -46,8 +51,11 @@ class Improvement:
             return False
         better = self.best is None or (
             value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta)
+        loss = record.get("val_loss")
+        if not better and self.tie_break and value == self.best and loss is not None and self.best_loss is not None:
+            better = loss < self.best_loss
         if better:
-            self.best, self.best_epoch = float(value), int(record["epoch"])
+            self.best, self.best_epoch, self.best_loss = float(value), int(record["epoch"]), loss
         return better
 
 
@@ -84,7 +92,7 @@ class Checkpointer(Callback):
 
     def __init__(self, run_dir: Path, monitor: str):
         self.run_dir = run_dir
-        self.tracker = Improvement(monitor)
+        self.tracker = Improvement(monitor, tie_break=True)
 
     def on_epoch_end(self, trainer: "Trainer", record: dict[str, float]) -> None:
         trainer.check_weights(step=0)  # never save non-finite weights over the last good checkpoint
@@ -93,10 +101,11 @@ class Checkpointer(Callback):
         save_checkpoint(targets, trainer.checkpoint_state())  # serialised once, linked into both names
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.tracker.best, "best_epoch": self.tracker.best_epoch}
+        return {"best": self.tracker.best, "best_epoch": self.tracker.best_epoch, "best_loss": self.tracker.best_loss}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.tracker.best, self.tracker.best_epoch = state["best"], state["best_epoch"]
+        self.tracker.best_loss = state.get("best_loss")
 
 
 class CSVLogger(Callback):

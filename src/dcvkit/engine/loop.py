@@ -43,7 +43,7 @@ from dcvkit.engine.callbacks import (Callback, Checkpointer, CSVLogger, EarlySto
                                     active_extra_callbacks)
 from dcvkit.engine.optim import LRSchedule
 from dcvkit.engine.runtime import epoch_seed, rng_state, set_rng_state
-from dcvkit.errors import Interrupted, ResourceError, TrainingDiverged
+from dcvkit.errors import ConfigError, Interrupted, ResourceError, TrainingDiverged
 from dcvkit.io import save_checkpoint
 
 console = Console(stderr=True)
@@ -79,6 +79,22 @@ def _has_conv(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
+def averaged_model(model: nn.Module, decay: float, ramp: float = 2000.0) -> torch.optim.swa_utils.AveragedModel:
+    """torch's :class:`~torch.optim.swa_utils.AveragedModel` as an exponential moving average of the weights
+    and buffers, its decay ramped up as ``decay * (1 - exp(-step / ramp))`` (YOLOv5/v8's: early averages
+    follow the fast-moving weights instead of the random initialisation)."""
+    from torch.optim.swa_utils import AveragedModel
+
+    if not 0 < decay < 1:
+        raise ConfigError(f"--ema must be in (0, 1), e.g. 0.9998; got {decay}")
+
+    def ema(averaged: Tensor, current: Tensor, steps: Tensor) -> Tensor:
+        d = decay * (1 - math.exp(-(int(steps) + 1) / ramp))
+        return averaged * d + current * (1 - d)
+
+    return AveragedModel(model, avg_fn=ema, use_buffers=True)
+
+
 @dataclass
 class Trainer:
     """Fits a :class:`Task` with the options of a :class:`~dcvkit.config.TrainConfig`.
@@ -104,6 +120,7 @@ class Trainer:
         self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.optimizer = self.task.configure_optimizers(self.cfg)
+        self.ema = averaged_model(model, self.cfg.ema) if self.cfg.ema else None
         self.manual_optimization = bool(getattr(self.task, "manual_optimization", False))
         # Under torchrun: the training step as a DDP module (it synchronises the gradients in backward).
         distributed.check_trainable(self.task, self.world)
@@ -191,12 +208,16 @@ class Trainer:
         """Everything a resumed run needs. ``position``: mid-epoch, the steps done in the current epoch
         and that epoch's running sums (``epoch`` counts completed epochs either way)."""
         assert self.schedule is not None
+        ema = {}
+        if self.ema is not None:  # "model" is what inference loads: the averaged weights; training's own apart
+            ema = {"train_model": self.task.model.state_dict(), "ema_steps": int(self.ema.n_averaged)}
         return {
             "format": "dcvkit-checkpoint-1",
             "epoch": self.epoch,
             "position": position,
             "generators": self._generator_states(),
-            "model": self.task.model.state_dict(),
+            "model": self.ema.module.state_dict() if self.ema is not None else self.task.model.state_dict(),
+            **ema,
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -241,7 +262,10 @@ class Trainer:
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         assert self.schedule is not None
-        self.task.model.load_state_dict(ckpt["model"])
+        self.task.model.load_state_dict(ckpt.get("train_model", ckpt["model"]))
+        if self.ema is not None:
+            self.ema.module.load_state_dict(ckpt["model"])
+            self.ema.n_averaged.fill_(int(ckpt.get("ema_steps", 0)))
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["schedule"])
         self.scaler.load_state_dict(ckpt["scaler"])
@@ -356,6 +380,8 @@ class Trainer:
                         self.scaler.scale(loss).backward()
                         self.scaler.step(opt)
                         self.scaler.update()
+                    if self.ema is not None:
+                        self.ema.update_parameters(model)
                 except torch.OutOfMemoryError:
                     raise ResourceError(
                         f"out of {self.device.type.upper()} memory at epoch {self.epoch + 1}, step {step} with "
@@ -422,11 +448,26 @@ class Trainer:
 
     @torch.inference_mode()
     def validate(self, loader: Iterable[Any]) -> dict[str, float]:
+        """The task's validation metrics, with the averaged weights when ``--ema`` is on."""
         self.task.model.eval()
-        for batch in loader:
-            with self.autocast():
-                self.task.validation_step(self.to_device(batch))
+        with self._averaged_weights():
+            for batch in loader:
+                with self.autocast():
+                    self.task.validation_step(self.to_device(batch))
         return self.task.validation_epoch_end()
+
+    @contextlib.contextmanager
+    def _averaged_weights(self):
+        """The model holds the EMA's weights inside the block (training's own are put back after)."""
+        if self.ema is None:
+            yield
+            return
+        own = {k: v.clone() for k, v in self.task.model.state_dict().items()}
+        self.task.model.load_state_dict(self.ema.module.state_dict())
+        try:
+            yield
+        finally:
+            self.task.model.load_state_dict(own)
 
     def _progress(self, total: int) -> "_Bar":
         return _Bar(total, f"epoch {self.epoch + 1}/{self.cfg.epochs}", enabled=self.cfg.progress and self.is_main)

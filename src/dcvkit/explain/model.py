@@ -17,7 +17,26 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from dcvkit.choices import SALIENCY_SCORES
 from dcvkit.errors import ConfigError, DataError
+
+
+def class_score(logits: Tensor, target: int, kind: str = "logprob") -> Tensor:
+    """(B, K) logits -> (B,) float64 score of class ``target``, ``kind`` one of ``SALIENCY_SCORES``.
+
+    ``logprob`` is computed as ``-log(1 + sum_j exp(z_j - z_t))`` over the other classes j, not as
+    ``z_t - logsumexp(z)``: the same number, but for a confident prediction (p = 1 - 1e-18) the latter rounds to
+    exactly 0 even in float64 while the former keeps every digit of the tiny remainder."""
+    z = logits.double()
+    if kind == "logprob":
+        m = z - z[:, target:target + 1]
+        rest = torch.cat([m[:, :target], m[:, target + 1:]], 1).logsumexp(1)
+        return -torch.logaddexp(torch.zeros_like(rest), rest)
+    if kind == "logit":
+        return z[:, target]
+    if kind == "prob":
+        return z.softmax(-1)[:, target]
+    raise ConfigError(f"unknown saliency score '{kind}'; choose {', '.join(SALIENCY_SCORES)}")
 
 
 @dataclass
@@ -57,6 +76,12 @@ class Explainable:
     def probs(self, x: Tensor) -> Tensor:
         """(B, C, H, W) pixels in [0, 1] -> (B, K) class probabilities."""
         return self.logits(x).softmax(-1)
+
+    def score(self, x: Tensor, target: int, kind: str = "logprob") -> Tensor:
+        """(B, C, H, W) pixels in [0, 1] -> (B,) float64 score of class ``target``: ``logprob`` (log p, the
+        default: a confident p = 1.000 in float32 still moves in log p, computed from the logits in float64),
+        ``logit`` (the raw class logit) or ``prob`` (p itself, the course's: saturates at 0 and 1)."""
+        return class_score(self.logits(x), target, kind)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Explainable":
         """Move (or cast, e.g. to float64 for exactness checks) the network and the normalisation."""

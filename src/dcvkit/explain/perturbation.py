@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dcvkit.errors import ConfigError
-from dcvkit.explain.model import Explainable
+from dcvkit.explain.model import Explainable, class_score
 
 DEFAULT_DELTAS = (1.0, 2.0, 4.0)  # in 1/255 steps, each used with both signs
 DEFAULT_MAX_MEMORY_MB = 512
@@ -106,17 +106,18 @@ def activation_bytes(model: nn.Module, x: Tensor) -> int:
 
 
 class BatchedForward:
-    """p(target) of perturbed copies of ``x``, many whole copies per forward pass."""
+    """The score of class ``target`` (:meth:`Explainable.score`) for perturbed copies of ``x``, many whole
+    copies per forward pass."""
 
-    def __init__(self, ex: Explainable, x: Tensor, target: int):
-        self.ex, self.x, self.target = ex, x, target
+    def __init__(self, ex: Explainable, x: Tensor, target: int, score: str = "logprob"):
+        self.ex, self.x, self.target, self.score = ex, x, target, score
         self.bytes_per_copy = activation_bytes(ex.model, ex.normalise(x[None])) + x.numel() * x.element_size()
 
     def __call__(self, index: Tensor, value: Tensor) -> Tensor:
         b = len(index)
         xs = self.x.expand(b, *self.x.shape).clone()
         xs.view(b, -1)[torch.arange(b, device=xs.device), index] = value
-        return self.ex.probs(xs)[:, self.target]
+        return self.ex.score(xs, self.target, self.score)
 
 
 # --- incremental: only the windows a changed pixel reaches ---------------------------------------------
@@ -186,13 +187,13 @@ class IncrementalForward:
     a layer it does not know, or an input normalisation that is not per channel)."""
 
     def __init__(self, ex: Explainable, x: Tensor, target: int, steps: list[nn.Module | _Window],
-                 base_features: Tensor, bytes_per_copy: int):
-        self.ex, self.x, self.target = ex, x, target
+                 base_features: Tensor, bytes_per_copy: int, score: str = "logprob"):
+        self.ex, self.x, self.target, self.score = ex, x, target, score
         self.steps, self.base_features, self.bytes_per_copy = steps, base_features, bytes_per_copy
         self.scale, self.shift = ex.affine  # type: ignore[misc]
 
     @classmethod
-    def build(cls, ex: Explainable, x: Tensor, target: int) -> "IncrementalForward | None":
+    def build(cls, ex: Explainable, x: Tensor, target: int, score: str = "logprob") -> "IncrementalForward | None":
         chain = ex.model.feature_chain() if hasattr(ex.model, "feature_chain") else None
         if chain is None or ex.affine is None or ex.model.training:
             return None
@@ -226,7 +227,7 @@ class IncrementalForward:
                 size_bytes += 2 * padded.shape[0] * hin * win + a.shape[0] * h * w
         head_bytes = activation_bytes(_Head(ex.model), a[None]) // a.element_size()
         bytes_per_copy = (size_bytes + 2 * a.numel() + head_bytes) * a.element_size()
-        return cls(ex, x, target, steps, a, bytes_per_copy)
+        return cls(ex, x, target, steps, a, bytes_per_copy, score)
 
     def __call__(self, index: Tensor, value: Tensor) -> Tensor:
         c_all, h_all, w_all = self.x.shape
@@ -243,7 +244,7 @@ class IncrementalForward:
             patch, y0, x0 = self._window(step, patch, y0, x0)
         full = self.base_features.expand(b, *self.base_features.shape).clone(memory_format=torch.channels_last)
         _paste(full, patch, y0, x0)
-        return self.ex.model.forward_head(full).softmax(-1)[:, self.target]
+        return class_score(self.ex.model.forward_head(full), self.target, self.score)
 
     @staticmethod
     def _window(st: _Window, patch: Tensor, y0: Tensor, x0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -301,8 +302,11 @@ class PerturbationResult:
 def perturbation_saliency(ex: Explainable, x: Tensor, target: int, deltas: Sequence[float] = DEFAULT_DELTAS,
                           batch_size: int | None = None, max_memory_mb: float = DEFAULT_MAX_MEMORY_MB,
                           engine: str = "auto", progress: Callable[[int, int], None] | None = None,
-                          values: int | None = None) -> PerturbationResult:
-    """The course's perturbation saliency of class ``target`` for image ``x`` (C, H, W) in [0, 1].
+                          values: int | None = None, score: str = "logprob") -> PerturbationResult:
+    """The course's perturbation saliency of class ``target`` for image ``x`` (C, H, W) in [0, 1]: the mean
+    of ``Δscore / Δpixel`` over the steps, ``score`` = ``logprob`` (log p(target), default: a prediction
+    at p = 1.000 in float32 still has a map), ``logit`` or ``prob`` (the course's Δprobability, which is 0
+    everywhere once the softmax saturates). Scores are compared in float64.
 
     ``deltas`` are step sizes in 1/255 units, each used with both signs. ``engine``: ``auto``
     (incremental when the model allows it, else batched), ``incremental`` or ``batched``. Copies are
@@ -317,22 +321,22 @@ def perturbation_saliency(ex: Explainable, x: Tensor, target: int, deltas: Seque
         keep = p.index < values
         p = Perturbations(p.index[keep], p.value[keep], p.step[keep])
     with torch.inference_mode():
-        p0 = ex.probs(x[None])[0, target]
+        p0 = ex.score(x[None], target, score)[0]
         fwd: IncrementalForward | BatchedForward | None = None
         if engine in ("auto", "incremental"):
-            fwd = IncrementalForward.build(ex, x, target)
+            fwd = IncrementalForward.build(ex, x, target, score)
             if fwd is None and engine == "incremental":
                 raise ConfigError("engine incremental: this model's features are not a plain chain of "
                                   "convolution/pooling/element-wise layers (or its normalisation is not per "
                                   "channel); use engine batched")
         if fwd is None:
-            fwd = BatchedForward(ex, x, target)
+            fwd = BatchedForward(ex, x, target, score)
         bs = batch_size or max(1, min(MAX_BATCH, int(max_memory_mb * 2**20) // max(1, fwd.bytes_per_copy)))
-        d = torch.empty(len(p), dtype=x.dtype, device=x.device)
+        d = torch.empty(len(p), dtype=torch.float64, device=x.device)
         batches = 0
         for i in range(0, len(p), bs):
             j = slice(i, i + bs)
-            d[j] = (fwd(p.index[j], p.value[j]) - p0) / p.step[j]
+            d[j] = (fwd(p.index[j], p.value[j]) - p0) / p.step[j].double()
             batches += 1
             if progress is not None:
                 progress(min(i + bs, len(p)), len(p))

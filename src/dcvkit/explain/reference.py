@@ -15,7 +15,7 @@ from dcvkit.explain.model import Explainable
 
 
 def naive_perturbation_saliency(ex: Explainable, x: Tensor, target: int, deltas: Sequence[float],
-                                values: Sequence[int] | None = None) -> Tensor:
+                                values: Sequence[int] | None = None, score: str = "logprob") -> Tensor:
     """Saliency (C, H, W) of class ``target`` for image ``x`` (C, H, W) in [0, 1].
 
     ``deltas`` are signed steps in pixel units (e.g. ``[-2/255, -1/255, 1/255, 2/255]``). ``values``
@@ -25,7 +25,7 @@ def naive_perturbation_saliency(ex: Explainable, x: Tensor, target: int, deltas:
     saliency = torch.zeros_like(x)
     flat_saliency = saliency.view(-1)
     with torch.inference_mode():
-        p_original = float(ex.probs(x[None])[0, target])
+        p_original = float(ex.score(x[None], target, score)[0])
         for i in (range(x.numel()) if values is None else values):   # R, G, B, then the next pixel
             ds = []
             for delta in deltas:
@@ -36,7 +36,7 @@ def naive_perturbation_saliency(ex: Explainable, x: Tensor, target: int, deltas:
                 step = float(flat[i]) - original
                 if step == 0:
                     continue                                          # clipped away: no change to measure
-                p_changed = float(ex.probs(copy[None])[0, target])
+                p_changed = float(ex.score(copy[None], target, score)[0])
                 ds.append((p_changed - p_original) / step)            # D = delta probability / delta pixel
             flat_saliency[i] = sum(ds) / len(ds) if ds else 0.0
     return saliency

@@ -48,7 +48,8 @@ def explain_saliency(ex: Explainable, images: Sequence[tuple[Tensor, str]], meth
                             "probability": m.probability, "seconds": m.seconds, **m.info})
             log(f"{stem}: {m.method:<12} {m.class_name} p={m.probability:.3f}  {m.seconds:.2f} s"
                 + (f"  ({m.info['forward_passes']:,} forward passes, {m.info.get('engine', '')})".replace(", )", ")")
-                   if "forward_passes" in m.info else ""))
+                   if "forward_passes" in m.info else "")
+                + (f"  [warning: {m.info['degenerate']}]" if "degenerate" in m.info else ""))
         plot_saliency(image, maps, out_dir / f"{name}.png", title=stem)
         results.append(maps)
     write_json(out_dir / "saliency.json", records)

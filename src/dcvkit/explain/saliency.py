@@ -3,14 +3,18 @@
     from dcvkit.explain import load_explainable, saliency
     ex = load_explainable("runs/classify/exp")
     s = saliency(ex, image, method="perturbation")     # image (C, H, W) in [0, 1]
-    s.attributions   # (C, H, W) signed, d p(target) / d pixel (units of probability per unit pixel value)
+    s.attributions   # (C, H, W) signed, d score / d pixel (score: log p(target) by default)
     s.pixel          # (H, W) one value per pixel: mean |.| over channels (or max, aggregate="max")
 
-Methods (all of p(target) = softmax(model(image))[target], pixels in [0, 1]):
+Methods (of a score of the class, pixels in [0, 1]). The score is ``logprob`` = log p(target) by default:
+a confident prediction (p = 1.000 in float32) has a softmax so saturated that d p / d pixel is 0 or ~1e-9
+noise, while log p still moves (computed from the logits in float64). ``score="prob"`` is the course's
+Δprobability, ``score="logit"`` the raw class logit (Simonyan et al. 2013). A map that is all zero or below
+numerical noise says so (a warning, and ``info["degenerate"]``), never a flat overlay that looks fine.
 
 * ``perturbation``: the course's algorithm, exact and fast (:mod:`dcvkit.explain.perturbation`).
-* ``gradient``: d p / d pixel by autograd, the analytic limit of the perturbation method as the steps
-  shrink (Simonyan et al. 2013 take |d logit / d pixel|; we keep the probability so the two compare).
+* ``gradient``: d score / d pixel by autograd, the analytic limit of the perturbation method as the steps
+  shrink.
 * ``smoothgrad``: the gradient averaged over noisy copies of the image (Smilkov et al. 2017).
 * ``occlusion``: the drop in p when a sliding patch is greyed out, averaged over the patches covering
   each pixel (Zeiler & Fergus 2014): coarse, but one forward pass per patch position.
@@ -20,7 +24,9 @@ Methods (all of p(target) = softmax(model(image))[target], pixels in [0, 1]):
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -28,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dcvkit.choices import SALIENCY_METHODS
+from dcvkit.choices import SALIENCY_METHODS, SALIENCY_SCORES
 from dcvkit.errors import ConfigError
 from dcvkit.explain.model import Explainable
 from dcvkit.explain.perturbation import DEFAULT_DELTAS, DEFAULT_MAX_MEMORY_MB, perturbation_saliency
@@ -63,29 +69,29 @@ def aggregate(attr: Tensor, how: str = "mean") -> Tensor:
     return a.mean(0) if how == "mean" else a.amax(0)
 
 
-def gradient(ex: Explainable, x: Tensor, target: int) -> Tensor:
-    """d p(target) / d x for one image (C, H, W) or a batch (B, C, H, W) (summed over the batch)."""
+def gradient(ex: Explainable, x: Tensor, target: int, score: str = "logprob") -> Tensor:
+    """d score(target) / d x for one image (C, H, W) or a batch (B, C, H, W) (summed over the batch)."""
     x = x.detach().clone().requires_grad_(True)
     batch = x if x.ndim == 4 else x.unsqueeze(0)
-    (grad,) = torch.autograd.grad(ex.probs(batch)[:, target].sum(), x)
+    (grad,) = torch.autograd.grad(ex.score(batch, target, score).sum(), x)
     return grad
 
 
 def smoothgrad(ex: Explainable, x: Tensor, target: int, samples: int = 25, noise: float = 0.15,
-               batch_size: int = 64, seed: int = 0) -> Tensor:
+               batch_size: int = 64, seed: int = 0, score: str = "logprob") -> Tensor:
     """Mean gradient over ``samples`` copies with Gaussian noise of std ``noise`` (pixel units, x in [0, 1])."""
     g = torch.Generator(device="cpu").manual_seed(seed)
     total = torch.zeros_like(x)
     for i in range(0, samples, batch_size):
         n = min(batch_size, samples - i)
         eps = torch.randn((n, *x.shape), generator=g).to(device=x.device, dtype=x.dtype) * noise
-        total += gradient(ex, x.unsqueeze(0) + eps, target).sum(0)
+        total += gradient(ex, x.unsqueeze(0) + eps, target, score).sum(0)
     return total / samples
 
 
 def occlusion(ex: Explainable, x: Tensor, target: int, patch: int = 4, stride: int = 2, fill: float | None = None,
-              batch_size: int = 256) -> tuple[Tensor, int]:
-    """p(original) - p(patch greyed out), averaged over the patch positions covering each pixel -> (C, H, W)
+              batch_size: int = 256, score: str = "logprob") -> tuple[Tensor, int]:
+    """score(original) - score(patch greyed out), averaged over the patch positions covering each pixel -> (C, H, W)
     (all channels of a pixel share the value); ``fill`` defaults to the image's mean. Also the number of
     forward passes."""
     c, h, w = x.shape
@@ -103,13 +109,13 @@ def occlusion(ex: Explainable, x: Tensor, target: int, patch: int = 4, stride: i
     total = torch.zeros(h, w, dtype=x.dtype, device=x.device)
     count = torch.zeros(h, w, dtype=x.dtype, device=x.device)
     with torch.inference_mode():
-        p0 = ex.probs(x[None])[0, target]
+        p0 = ex.score(x[None], target, score)[0]
         for i in range(0, len(corners), batch_size):
             cb = corners[i:i + batch_size]
             inside = (((rows[None, :] >= cb[:, :1]) & (rows[None, :] < cb[:, :1] + patch))[:, :, None]
                       & ((cols[None, :] >= cb[:, 1:]) & (cols[None, :] < cb[:, 1:] + patch))[:, None, :])
             copies = torch.where(inside[:, None], torch.tensor(fill_value, dtype=x.dtype, device=x.device), x[None])
-            drop = p0 - ex.probs(copies)[:, target]
+            drop = (p0 - ex.score(copies, target, score)).to(x.dtype)
             total += (inside * drop[:, None, None]).sum(0)
             count += inside.sum(0)
     return (total / count.clamp_min(1)).expand(c, h, w).clone(), len(corners)
@@ -158,12 +164,14 @@ def saliency(ex: Explainable, image: Tensor, target: int | str | None = None, me
              deltas: Sequence[float] = DEFAULT_DELTAS, batch_size: int | None = None,
              max_memory_mb: float = DEFAULT_MAX_MEMORY_MB, engine: str = "auto", samples: int = 25,
              noise: float = 0.15, patch: int = 4, stride: int = 2, layer: str | None = None,
-             aggregate_by: str = "mean", seed: int = 0,
+             aggregate_by: str = "mean", seed: int = 0, score: str = "logprob",
              progress: Callable[[int, int], None] | None = None) -> SaliencyMap:
     """The saliency map of class ``target`` (index or name; default: the predicted class) for ``image``
     (C, H, W) float pixels in [0, 1] (uint8 images are divided by 255). See the module docstring."""
     if method not in METHODS:
         raise ConfigError(f"unknown saliency method '{method}'; choose one of {', '.join(METHODS)}")
+    if score not in SALIENCY_SCORES:
+        raise ConfigError(f"unknown saliency score '{score}'; choose one of {', '.join(SALIENCY_SCORES)}")
     if image.dtype == torch.uint8:
         image = image.float() / 255.0
     if tuple(image.shape) != (ex.in_chans, *ex.img_size):
@@ -175,17 +183,17 @@ def saliency(ex: Explainable, image: Tensor, target: int | str | None = None, me
     t0 = time.perf_counter()
     info: dict[str, Any] = {}
     if method == "perturbation":
-        r = perturbation_saliency(ex, x, k, deltas, batch_size, max_memory_mb, engine, progress)
+        r = perturbation_saliency(ex, x, k, deltas, batch_size, max_memory_mb, engine, progress, score=score)
         attr = r.saliency
         info = {"forward_passes": r.forward_passes, "batches": r.batches, "engine": r.engine,
                 "deltas": [float(d) for d in deltas]}
     elif method == "gradient":
-        attr = gradient(ex, x, k)
+        attr = gradient(ex, x, k, score)
     elif method == "smoothgrad":
-        attr = smoothgrad(ex, x, k, samples, noise, seed=seed)
+        attr = smoothgrad(ex, x, k, samples, noise, seed=seed, score=score)
         info = {"samples": samples, "noise": noise}
     elif method == "occlusion":
-        attr, n = occlusion(ex, x, k, patch, stride)
+        attr, n = occlusion(ex, x, k, patch, stride, score=score)
         info = {"patch": patch, "stride": stride, "forward_passes": n}
     else:
         attr, used = gradcam(ex, x, k, layer)
@@ -193,4 +201,33 @@ def saliency(ex: Explainable, image: Tensor, target: int | str | None = None, me
     seconds = time.perf_counter() - t0
     attr = attr.detach().float().cpu()
     pixel = attr[0] if method == "gradcam" else aggregate(attr, aggregate_by)
+    info["score"] = "logit" if method == "gradcam" else score
+    problem = degenerate(attr, resolution(ex, x, k, method, score, deltas))
+    if problem:
+        info["degenerate"] = problem
+        hint = "" if score != "prob" else "; score='logprob' (the default) does not saturate"
+        warnings.warn(f"{method} saliency of '{ex.classes[k]}' (p = {prob:.4f}): {problem}{hint}", stacklevel=2)
     return SaliencyMap(method, k, ex.classes[k], prob, attr, pixel, seconds, info)
+
+
+def resolution(ex: Explainable, x: Tensor, target: int, method: str, score: str, deltas: Sequence[float]) -> float:
+    """The smallest attribution a method can tell from rounding: a few float64 ulps of the score, per pixel
+    step, for the methods that difference scores (perturbation, occlusion); float32's smallest normal number
+    for the gradient methods (anything below it is underflow, not a signal)."""
+    if method not in ("perturbation", "occlusion"):
+        return float(torch.finfo(torch.float32).tiny)
+    with torch.inference_mode():
+        s0 = abs(float(ex.score(x[None], target, score)[0]))
+    ulps = 8 * torch.finfo(torch.float64).eps * max(s0, 1e-300)
+    return ulps * 255 / min(abs(float(d)) for d in deltas) if method == "perturbation" else ulps
+
+
+def degenerate(attr: Tensor, floor: float = 0.0) -> str | None:
+    """Why a map says nothing ('all zero', 'below numerical noise': no attribution above ``floor``), or None
+    when it has a signal."""
+    top = float(attr.abs().max()) if attr.numel() else 0.0
+    if top == 0.0 or not math.isfinite(top):
+        return "the map is all zero" if top == 0.0 else "the map is not finite"
+    if top <= floor:
+        return f"the map is below numerical noise (max |attribution| {top:.1e} <= {floor:.1e})"
+    return None

@@ -13,6 +13,30 @@ def accuracy(pred: Tensor, target: Tensor) -> float:
     return float((pred == target).float().mean()) if len(target) else float("nan")
 
 
+def accuracy_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of an accuracy of ``correct`` / ``n`` (scipy's ``binomtest``): what a
+    test split of ``n`` images can tell (16 images at 0.85: 0.64-0.95)."""
+    from scipy.stats import binomtest
+
+    if n <= 0:
+        return (0.0, 1.0)
+    ci = binomtest(int(correct), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return (float(ci.low), float(ci.high))
+
+
+SMALL_SPLIT = 200  # fewer images than this: an accuracy's 95% interval is wider than +-0.07 at 50%
+
+
+def small_split_note(name: str, n: int, what: str = "an accuracy") -> str | None:
+    """A warning for a split too small to choose a checkpoint or report a metric meaningfully (None when it
+    is large enough): its size and the 95% interval of ``what`` measured on it, at its widest (50%)."""
+    if n >= SMALL_SPLIT:
+        return None
+    lo, hi = accuracy_interval(n // 2, n)
+    return (f"the {name} split has only {n} images: {what} measured on it is uncertain by about "
+            f"+-{(hi - lo) / 2:.2f} (95% Wilson interval at 50%: {lo:.2f}-{hi:.2f})")
+
+
 def topk_accuracy(scores: Tensor, target: Tensor, k: int = 5) -> float:
     """Fraction of targets among the ``k`` highest scores (B, K)."""
     k = min(k, scores.shape[1])

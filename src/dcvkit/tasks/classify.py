@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,7 +29,8 @@ from dcvkit.engine import build_optimizer, epoch_seed, param_groups, seed_everyt
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, write_json
 from dcvkit.losses.classification import classification_loss
-from dcvkit.metrics.classification import accuracy, classification_report, confusion_matrix, topk_accuracy
+from dcvkit.metrics.classification import (accuracy, accuracy_interval, classification_report, confusion_matrix,
+                                           small_split_note, topk_accuracy)
 from dcvkit.models import create_model
 from dcvkit.models.normalise import Normaliser
 from dcvkit.models.trained import load_run_model
@@ -197,8 +199,37 @@ def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> Trai
     seed_everything(cfg.seed, cfg.deterministic)
     cfg, augmenter = build_augmenter(cfg)
     splits = load_splits(cfg)
+    if ckpt is None:
+        cfg = small_data_defaults(cfg, len(splits.train))
     cfg, task = build_task(cfg, splits, augmenter, ckpt)
     return fit_run(task, cfg, splits, run_dir, "classify", evaluate, ckpt, val_batch=512, test=cfg.test)
+
+
+SMALL_DATA = 2000  # training images below which the engine defaults (batch 128, SGD lr 0.05) swing too far
+
+
+def small_data_defaults(cfg: ClassifyConfig, n_train: int) -> ClassifyConfig:
+    """Safer defaults for a small training set, where they were left at the config's: batch 32 (a batch of 128
+    over 144 images is 2 steps an epoch, each a large jump) and SGD lr 0.01 (at 0.05 the one-cycle peak sent
+    the validation loss of 160 face photos from 0.07 to 9.3). Measured on scikit-image's LFW subset (144
+    training images, 2 classes, cnn_small, 10 epochs): test accuracy 0.825 with the defaults, 0.975 with
+    these, in either folder layout. Options set to other values than the defaults are kept;
+    ``--no-small-data`` keeps the defaults too."""
+    if n_train >= SMALL_DATA or not cfg.small_data:
+        return cfg
+    default = {f.name: f.default for f in dataclasses.fields(type(cfg))}
+    changes: dict[str, Any] = {}
+    if cfg.batch_size == default["batch_size"] and cfg.batch_size > 32:
+        changes["batch_size"] = 32
+    if cfg.lr == default["lr"] and cfg.optimizer == default["optimizer"] == "sgd" and cfg.lr > 0.01:
+        changes["lr"] = 0.01
+    if changes and cfg.progress:
+        from dcvkit.engine.loop import console
+
+        console.print(f"small dataset ({n_train:,} training images): "
+                      + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in changes.items())
+                      + " instead of the defaults (give them to override)", highlight=False)
+    return dataclasses.replace(cfg, **changes)
 
 
 def build_task(cfg: ClassifyConfig, splits: DataSplits, augmenter: Augmenter | None = None,
@@ -278,9 +309,15 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, data_dir: str | No
     predict_s = time.perf_counter() - t0
     k = len(meta["classes"])
     cm = confusion_matrix(probs, target, k)
-    result = {"split": split, "images": len(target), "accuracy": accuracy(probs, target),
+    acc = accuracy(probs, target)
+    result = {"split": split, "images": len(target), "accuracy": acc,
+              "accuracy_ci95": list(accuracy_interval(round(acc * len(target)), len(target))),
               "top5_accuracy": topk_accuracy(probs, target, 5), "predict_s": round(predict_s, 3),
               "per_class": classification_report(cm, meta["classes"]), "confusion_matrix": cm.tolist()}
+    note = small_split_note(split, len(target), "the accuracy")
+    if note:
+        result["warning"] = note
+        warnings.warn(note, stacklevel=2)
     if out_dir is not None:
         from dcvkit.viz.plots import plot_confusion_matrix, plot_predictions
 

@@ -5,6 +5,7 @@ the engine's fit, curves, the test-split evaluation of best.pt)."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -153,6 +154,13 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
         console.print(f"{splits.summary()}\nmodel {getattr(cfg, 'model', type(model).__name__)}: "
                       f"{sum(p.numel() for p in model.parameters()):,} parameters; run directory {run_dir}",
                       highlight=False)
+    if splits.val is not None and w.is_main:
+        from dcvkit.metrics.classification import small_split_note
+
+        note = small_split_note("validation", len(splits.val), f"{cfg.monitor}")
+        if note:  # best.pt, early stopping and the plateau schedule follow this split
+            warnings.warn(f"{note}; best.pt and early stopping follow it (ties are broken by validation loss): "
+                          "use a larger --val-split or a val/ folder", stacklevel=2)
     trainer = Trainer(task, cfg, run_dir, list(callbacks or []))
     train_loader = splits.train.loader(rank_batch, shuffle=True, seed=cfg.seed,
                                        workers=cfg.workers, shard=Shard(w.rank, w.size))

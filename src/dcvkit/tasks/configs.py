@@ -26,6 +26,9 @@ class ClassifyConfig(TrainConfig, ImageDataConfig):
     """Classification: model, loss, augmentation."""
 
     model: str = opt("cnn", "model name from `dcv models`")
+    small_data: bool = opt(True, "on fewer than 2,000 training images, train with batch 32 and SGD lr 0.01 where "
+                                 "--batch-size and --lr are at their defaults (a value equal to the default counts "
+                                 "as the default: --no-small-data keeps them)")
     dropout: float | None = opt(None, "dropout probability (default: the model's own)")
     width: float | None = opt(None, "channel-width multiplier of the model (default 1.0)")
     stem: str | None = opt(None, "input stem: auto (small under 64 px), small (3x3/1) or imagenet (strided)", STEMS)
@@ -69,6 +72,9 @@ class SegmentConfig(TrainConfig, SceneDataConfig):
     dice_weight: float = opt(1.0, "weight of the Dice term in ce_dice")
     augment: str | None = opt(None, "augmentation (masks follow every geometric op): a YAML file or inline "
                               "'rotation_range=10, horizontal_flip=true' (docs/augmentation.md)")
+    crop: int | None = opt(None, "train on random CROP x CROP windows of the images (large images: a U-Net learns "
+                                 "from parts, validation sees whole images, predict runs overlapping tiles of this "
+                                 "size); default: whole images")
     test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
     # engine defaults that suit dense prediction
     epochs: int = override(15)
@@ -145,6 +151,11 @@ class DetectConfig(TrainConfig, SceneDataConfig):
     hflip: bool = opt(True, "random horizontal flips (images, boxes and proposals together)")
     mosaic: float | None = opt(None, "probability of a mosaic (4 training images tiled, a random window kept; "
                                      "default 0.5 for yolo, 0 otherwise; detectors without proposals only)")
+    affine: float | None = opt(None, "random affine: scale images and boxes by a factor in [1 - a, 1 + a] and shift "
+                                     "them by up to 10%% of the size (default 0.5 for yolo_n/yolo_s, 0 otherwise; "
+                                     "detectors without proposals only)")
+    ema: float | None = opt(None, "exponential moving average of the weights (default 0.9998 for yolo_n/yolo_s, 0 "
+                                  "otherwise; 0: off)")
     score_thresh: float = opt(0.05, "drop detections scoring below this")
     nms_iou: float = opt(0.5, "per-class NMS: suppress boxes overlapping a better one above this IoU")
     top_k: int = opt(100, "keep at most this many detections per image")

@@ -39,7 +39,8 @@ from torch import Tensor
 from dcvkit.augment import functional as aug
 from dcvkit.config import TrainConfig, from_dict, to_dict
 from dcvkit.data import DataSplits
-from dcvkit.data.detection import DetectionTensors
+from dcvkit.data.detection import DetectionFiles, DetectionTensors
+from dcvkit.data.letterbox import Placement
 from dcvkit.data.splits import SCENES
 from dcvkit.engine import build_optimizer, param_groups, seed_everything
 from dcvkit.engine.distributed import world
@@ -67,7 +68,8 @@ def load_splits(cfg: DetectConfig) -> DataSplits:
 
     return detection_splits(cfg.data, test_data=cfg.test_data, val_split=cfg.val_split, seed=cfg.seed,
                             img_size=cfg.img_size, limit=cfg.limit, scenes=cfg.scenes, test_scenes=cfg.test_scenes,
-                            scene_seed=cfg.scene_seed, data_dir=cfg.data_dir, download=cfg.download)
+                            scene_seed=cfg.scene_seed, data_dir=cfg.data_dir, download=cfg.download,
+                            memory_mb=cfg.memory_mb)
 
 
 def proposal_method(cfg: DetectConfig, model: Detector) -> str:
@@ -95,6 +97,10 @@ def with_proposals(splits: DataSplits, proposer, progress: bool = False) -> Data
     parts = {}
     for name in ("train", "val"):
         part = getattr(splits, name)
+        if isinstance(part, DetectionFiles):
+            raise DataError(f"{type(proposer).__name__} proposals are computed for images held in memory, and the "
+                            f"{name} images are streamed (decoded, they exceed --memory-mb); raise --memory-mb or "
+                            "use --limit, or train a detector that finds its own regions (faster_rcnn, yolo_n)")
         if part is not None:
             ps = propose_all(part.images, proposer, progress=progress, desc=f"{type(proposer).__name__}: {name} images")
             parts[name] = dataclasses.replace(part, proposals=ps.boxes)
@@ -140,6 +146,8 @@ class DetectionTask(ImageTask):
         if self.cfg.mosaic:  # resolve_defaults allows it only for detectors that take mosaics
             apply = torch.rand(len(images), generator=self._gen) < self.cfg.mosaic
             images, boxes, labels = aug.mosaic(images, boxes, labels, apply, self._gen)
+        if self.cfg.affine:
+            images, boxes, labels = aug.random_affine(images, boxes, labels, self.cfg.affine, 0.1, self._gen)
         if self.cfg.hflip:  # images, boxes and proposals together
             flip = torch.rand(len(images)) < 0.5
             no, size = torch.zeros_like(flip), (images.shape[-2], images.shape[-1])
@@ -197,16 +205,16 @@ def resolve_defaults(cfg: DetectConfig) -> DetectConfig:
     """Fill the options the config leaves to the detector (monitor, regions per image, epochs, batch size,
     mosaic) from its family's ``defaults``; refuse a mosaic for a detector trained on precomputed proposals."""
     family = detector_class(cfg)
-    d = family.defaults
+    d = {**Detector.defaults, **family.defaults}  # a family from outside may name only some
     changes: dict[str, Any] = {}
     if cfg.monitor == "auto":
         changes["monitor"] = d["monitor"]
-    for name in ("rois_per_image", "epochs", "batch_size", "mosaic"):
+    for name in ("rois_per_image", "epochs", "batch_size", "mosaic", "affine", "ema"):
         if getattr(cfg, name) is None:
             changes[name] = d[name]
-    if cfg.mosaic and not family.takes_mosaic():
+    if (cfg.mosaic or cfg.affine) and not family.takes_mosaic():
         takes = [m for m in list_models("detect") if model_entry(m).model_class.takes_mosaic()]
-        raise ConfigError(f"--mosaic: {cfg.model} trains on precomputed proposals, which a mosaic would cut; use it "
+        raise ConfigError(f"--mosaic/--affine: {cfg.model} trains on precomputed proposals, which they would cut; use them "
                           f"with a detector that finds its own regions ({', '.join(takes)})")
     return dataclasses.replace(cfg, **changes)
 
@@ -304,48 +312,80 @@ def detect_images(model: Detector, meta: dict[str, Any], images: Tensor, proposa
     return out, seconds
 
 
-def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test", device: str = "auto",
-             out_dir: str | os.PathLike | None = None, progress: bool = False, backend: str = "faster_coco_eval"
-             ) -> dict[str, Any]:
-    """COCO mAP@[.5:.95], mAP@0.5, per-class AP, PR curves, and proposal / network seconds per image of a
-    trained detector on a split. Writes results.json, pr_curves.png and predictions.png into ``out_dir``."""
-    ckpt = load_checkpoint(weights, map_location="cpu")
-    model, meta = load_detector(weights, device, ckpt)
+def to_original(det: Detections, p: Placement) -> Detections:
+    """Detections in letterbox pixels -> the original image's pixels (boxes left in the padding dropped)."""
+    return det.shift(-p.px, -p.py).scale(1 / p.sx, 1 / p.sy).clip((p.height, p.width))
+
+
+def evaluation_data(weights: str | os.PathLike, ckpt: dict[str, Any], meta: dict[str, Any], data: Any, split: str,
+                    in_chans: int) -> DetectionTensors | DetectionFiles:
+    """The images a trained detector is evaluated on: ``data`` as given (loaded data, annotations in any
+    format, letterboxed to the training size), or the run's own ``split``."""
+    cfg = from_dict(DetectConfig, ckpt.get("config", {}), where=str(weights))
     if isinstance(data, (str, os.PathLike)) and str(data).lower() not in SCENES:
-        from dcvkit.data.detection import read_annotations, to_tensors, yaml_names_split
+        from dcvkit.data.detection import decoded_mb, detection_files, hold, read_annotations, yaml_names_split
 
         p = Path(data)  # annotations given: evaluate on all their images (a YAML: its `split` entry, else val)
         entry = "val" if p.suffix.lower() in (".yaml", ".yml") and not yaml_names_split(p, split) else split
-        data = to_tensors(read_annotations(p, entry), tuple(meta["img_size"]), channels=model.in_chans)
-    elif data is None or isinstance(data, (str, os.PathLike)):
-        cfg = from_dict(DetectConfig, ckpt.get("config", {}), where=str(weights))
+        files = detection_files(read_annotations(p, entry), tuple(meta["img_size"]), channels=in_chans)
+        return hold(files, decoded_mb(files) > cfg.memory_mb)  # type: ignore[return-value]
+    if data is None or isinstance(data, (str, os.PathLike)):
         data = getattr(load_splits(cfg), split)
         if data is None:
             raise DataError(f"{cfg.data}: has no '{split}' split (give --data with annotations to evaluate on)")
-    if data.classes != meta["classes"]:
-        raise DataError(f"the data's classes {data.classes} differ from the model's {meta['classes']}")
     if data.img_size != tuple(meta["img_size"]):
         raise DataError(f"the data's images are {data.img_size}, the model was trained on {tuple(meta['img_size'])}; "
-                        "use dcv detect predict for other sizes")
+                        "give the annotations' path (letterboxed to the training size), or use dcv detect predict")
+    return data
+
+
+def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test", device: str = "auto",
+             out_dir: str | os.PathLike | None = None, progress: bool = False, backend: str = "faster_coco_eval",
+             workers: int = 2) -> dict[str, Any]:
+    """COCO mAP@[.5:.95], mAP@0.5, per-class AP, PR curves, and proposal / network seconds per image of a
+    trained detector on a split, in each image's original pixels (letterboxed images' detections are mapped
+    back). Streamed data is read batch by batch. Writes results.json, pr_curves.png and predictions.png into
+    ``out_dir``."""
+    ckpt = load_checkpoint(weights, map_location="cpu")
+    model, meta = load_detector(weights, device, ckpt)
+    data = evaluation_data(weights, ckpt, meta, data, split, model.in_chans)
+    if data.classes != meta["classes"]:
+        raise DataError(f"the data's classes {data.classes} differ from the model's {meta['classes']}")
     proposer = meta_proposer(meta)
-    ps = propose_all(data.images, proposer, progress=progress, desc="proposals: test images") if proposer else None
-    dets, seconds = detect_images(model, meta, data.images, ps.boxes if ps else None, progress=progress)
-    r = coco_eval(data.boxes, data.labels, [d.boxes for d in dets], [d.scores for d in dets],
+    dets, seconds, prop_seconds, n_props, shown = [], [], [], [], None
+    batches = data.loader(16, shuffle=False, workers=workers)
+    it = iter(batches)
+    if progress:
+        from rich.progress import track
+
+        it = iter(track(it, total=len(batches), description=f"{meta['model']}: detecting", transient=True))
+    for images, *_ in it:
+        ps = propose_all(images, proposer, progress=False) if proposer else None
+        d, secs = detect_images(model, meta, images, ps.boxes if ps else None)
+        if shown is None:
+            shown = (images[:8], d[:8])
+        base = len(dets)
+        dets.extend([to_original(x, data.placement(base + j)) for j, x in enumerate(d)])
+        seconds.extend(secs)
+        if ps:
+            prop_seconds.extend(ps.seconds_per_image for _ in secs)
+            n_props.extend(len(b) for b in ps.boxes)
+    r = coco_eval(data.original_boxes(), data.labels, [d.boxes for d in dets], [d.scores for d in dets],
                   [d.labels for d in dets], meta["classes"], backend)
     net = sum(seconds) / max(len(seconds), 1)
-    prop_s = ps.seconds_per_image if ps else 0.0
+    prop_s = sum(prop_seconds) / len(prop_seconds) if prop_seconds else 0.0
     r.update(split=split, model=meta["model"], proposals=meta["proposals"]["method"],
-             proposals_per_image=round(sum(len(b) for b in ps.boxes) / max(len(ps.boxes), 1), 1) if ps else None,
+             proposals_per_image=round(sum(n_props) / len(n_props), 1) if n_props else None,
              proposal_s_per_image=prop_s, network_s_per_image=net, total_s_per_image=prop_s + net,
              device=str(next(model.parameters()).device), threads=torch.get_num_threads(),
              parameters=sum(p.numel() for p in model.parameters()))
-    if out_dir is not None:
+    if out_dir is not None and shown is not None:
         from dcvkit.viz.detect import plot_detection_grid, plot_pr_curves
 
         out_dir = Path(out_dir)
         write_json(out_dir / "results.json", r)
         plot_pr_curves(r, out_dir / "pr_curves.png", title=f"{meta['model']}: precision-recall at IoU 0.5")
-        plot_detection_grid(data.images[:8], dets[:8], meta["classes"], out_dir / "predictions.png",
+        plot_detection_grid(shown[0], shown[1], meta["classes"], out_dir / "predictions.png",
                             gt=list(zip(data.boxes[:8], data.labels[:8])))
     return r
 
@@ -366,8 +406,8 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out
     is not tied to one input size (all but ``yolo_v1``) see a large image at the scale it was trained on.
     Writes ``<stem>_detections.png`` (labelled boxes with scores on the original image) and one
     ``predictions.json`` (COCO results: image file, category, bbox [x, y, w, h], score)."""
-    from dcvkit.augment.functional import letterbox
     from dcvkit.data.folders import decode
+    from dcvkit.data.letterbox import letterbox_tensor
     from dcvkit.viz.detect import draw_detections
 
     if not images:
@@ -391,13 +431,13 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out
         original = torch.from_numpy(decode(p, model.in_chans, None))
         oh, ow = original.shape[-2:]
         if resize == "letterbox":
-            x, s, (px, py) = letterbox(original, (h, w))
+            x, placement = letterbox_tensor(original, (h, w))
             x = x[None]
         else:
             x = torch.from_numpy(decode(p, model.in_chans, (h, w)))[None]
         det = detect_images(model, meta, x, [proposer(x[0])] if proposer else None, post)[0][0]
         if resize == "letterbox":
-            det = det.shift(-px, -py).scale(1 / s, 1 / s).clip((oh, ow))
+            det = to_original(det, placement)
         else:
             det = det.scale(ow / w, oh / h)
         png = out_dir / f"{p.stem}_detections.png"
@@ -412,4 +452,4 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out
 
 
 __all__ = ["DetectConfig", "DetectionTask", "train", "evaluate", "predict", "load_detector", "load_splits",
-           "detect_images", "second_stage", "with_proposals", "meta_proposer", "resolve_defaults", "detector_class"]
+           "detect_images", "to_original", "evaluation_data", "second_stage", "with_proposals", "meta_proposer", "resolve_defaults", "detector_class"]

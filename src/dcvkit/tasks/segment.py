@@ -51,7 +51,8 @@ def load_splits(cfg: SegmentConfig) -> DataSplits:
 
     return segmentation_splits(cfg.data, target=cfg.target, val_split=cfg.val_split, seed=cfg.seed,
                                img_size=cfg.img_size, limit=cfg.limit, scenes=cfg.scenes, test_scenes=cfg.test_scenes,
-                               scene_seed=cfg.scene_seed, data_dir=cfg.data_dir, download=cfg.download)
+                               scene_seed=cfg.scene_seed, data_dir=cfg.data_dir, download=cfg.download,
+                               memory_mb=cfg.memory_mb)
 
 
 # --- the task ---------------------------------------------------------------------------------------
@@ -75,6 +76,7 @@ class SegmentationTask(ImageTask):
         self.num_classes = len(classes)
         self._cm: Tensor | None = None
         self._sums: list[Tensor] = []
+        self._crops = torch.Generator().manual_seed(cfg.seed + 5)
 
     def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
         return build_optimizer(param_groups(self.model, cfg.weight_decay), cfg)
@@ -96,8 +98,13 @@ class SegmentationTask(ImageTask):
         return segmentation_loss(self.loss_name, logits, masks.long(), self.cfg.dice_smooth, IGNORE,
                                  self.cfg.dice_weight)
 
+    def generators(self) -> dict[str, torch.Generator]:
+        return {**super().generators(), "crops": self._crops}
+
     def training_step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         images, masks = batch
+        if self.cfg.crop:
+            images, masks = random_crops(images, masks, self.cfg.crop, self._crops)
         images, masks = self._augment(images, masks if self.cfg.target == "mask" else None)
         logits = self.model(self.preprocess(images))
         loss = self.loss(logits, images, masks)
@@ -137,7 +144,21 @@ class SegmentationTask(ImageTask):
 
     def checkpoint_meta(self) -> dict[str, Any]:
         return {"task": "segment", "target": self.cfg.target, "model": self.cfg.model,
-                "model_kwargs": self.model_kwargs, "classes": self.classes, **self.normalisation_meta()}
+                "model_kwargs": self.model_kwargs, "classes": self.classes, "crop": self.cfg.crop,
+                **self.normalisation_meta()}
+
+
+def random_crops(images: Tensor, masks: Tensor, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """A random ``size`` x ``size`` window of each image (B, C, H, W) and its mask (B, H, W) (images smaller
+    than ``size`` are kept whole, so ``size`` must not exceed the training size: checked by train)."""
+    h, w = images.shape[-2:]
+    if size >= h and size >= w:
+        return images, masks
+    ch, cw = min(size, h), min(size, w)
+    ys = torch.randint(0, h - ch + 1, (len(images),), generator=generator).tolist()
+    xs = torch.randint(0, w - cw + 1, (len(images),), generator=generator).tolist()
+    return (torch.stack([im[:, y:y + ch, x:x + cw] for im, y, x in zip(images, ys, xs)]),
+            torch.stack([m[y:y + ch, x:x + cw] for m, y, x in zip(masks, ys, xs)]))
 
 
 def resolve_loss(cfg: SegmentConfig) -> str:
@@ -192,6 +213,9 @@ def train(cfg: SegmentConfig, run_dir: str | os.PathLike | None = None, splits: 
     splits = splits if splits is not None else load_splits(cfg)
     if cfg.target == "mask" and splits.num_classes < 2:
         raise DataError(f"{cfg.data}: segmentation needs at least 2 classes (background and one more)")
+    if cfg.crop is not None and not 16 <= cfg.crop <= min(splits.img_size):
+        raise ConfigError(f"--crop {cfg.crop}: give a window of 16 pixels up to the images' shorter side "
+                          f"({min(splits.img_size)}; the training size is {splits.img_size[0]}x{splits.img_size[1]})")
     kw = segmenter_kwargs(cfg, splits)
     model = create_model(cfg.model, **kw)
     if ckpt:
@@ -199,7 +223,9 @@ def train(cfg: SegmentConfig, run_dir: str | os.PathLike | None = None, splits: 
     else:
         mean, std = splits.train.mean_std()
     task = SegmentationTask(model, cfg, list(splits.classes), Normaliser(mean, std, augmenter), kw, augmenter)
-    return fit_run(task, cfg, splits, run_dir, cfg.run_folder, evaluate, ckpt, val_batch=64, test=cfg.test)
+    h, w = splits.img_size  # validation sees whole images: 64 of 128x128, as many pixels of larger ones
+    return fit_run(task, cfg, splits, run_dir, cfg.run_folder, evaluate, ckpt, test=cfg.test,
+                   val_batch=max(1, min(64, 64 * 128 * 128 // (h * w))))
 
 
 def load_segmenter(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[str, Any] | None = None
@@ -209,16 +235,52 @@ def load_segmenter(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[s
                           channels_last=True)
 
 
+def tile_starts(length: int, tile: int, overlap: float = 0.25) -> list[int]:
+    """Offsets of windows of ``tile`` covering ``length`` with at least ``overlap`` of a tile shared between
+    neighbours (the last window flush with the end)."""
+    if length <= tile:
+        return [0]
+    step = max(1, int(tile * (1 - overlap)))
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+def tiled_logits(model: nn.Module, x: Tensor, tile: int, overlap: float = 0.25) -> Tensor:
+    """The model's logits for normalised images ``x`` (N, C, H, W) from overlapping ``tile`` x ``tile``
+    windows, averaged where they overlap (each window's centre weighted most: a Hann-like ramp, so seams
+    do not show): how a U-Net trained on crops sees a large image at the scale it learnt."""
+    h, w = x.shape[-2:]
+    ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
+    th, tw = min(tile, h), min(tile, w)
+    ramp_y = torch.hann_window(th + 2, periodic=False, device=x.device)[1:-1]
+    ramp_x = torch.hann_window(tw + 2, periodic=False, device=x.device)[1:-1]
+    weight = (ramp_y[:, None] * ramp_x[None]).clamp_min(1e-3)
+    total, norm = None, x.new_zeros(h, w)
+    for y in ys:
+        for x0 in xs:
+            out = model(x[..., y:y + th, x0:x0 + tw]).float() * weight
+            if total is None:
+                total = x.new_zeros(x.shape[0], out.shape[1], h, w)
+            total[..., y:y + th, x0:x0 + tw] += out
+            norm[y:y + th, x0:x0 + tw] += weight
+    assert total is not None
+    return total / norm
+
+
 @torch.inference_mode()
 def predict_tensors(model: nn.Module, meta: dict[str, Any], images: Tensor, batch_size: int = 32) -> Tensor:
     """Class ids (N, H, W) uint8 for uint8 images (N, C, H, W); reconstructions (N, C, H, W) uint8 for an
-    autoencoder."""
+    autoencoder. A model trained on crops sees images larger than its crop through overlapping tiles."""
     dev = next(model.parameters()).device
     normalise = Normaliser.from_meta(meta)
+    tile = meta.get("crop")
     out = []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].to(dev).contiguous(memory_format=torch.channels_last)
-        logits = model(normalise(x)).float()
+        if tile and max(x.shape[-2:]) > tile:
+            logits = tiled_logits(model, normalise(x), tile)
+        else:
+            logits = model(normalise(x)).float()
         if meta.get("target") == "image":
             out.append((logits.sigmoid() * 255).round().to(torch.uint8).cpu())
         else:
@@ -227,7 +289,7 @@ def predict_tensors(model: nn.Module, meta: dict[str, Any], images: Tensor, batc
 
 
 def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test", device: str = "auto",
-             out_dir: str | os.PathLike | None = None, batch_size: int = 32) -> dict[str, Any]:
+             out_dir: str | os.PathLike | None = None, batch_size: int = 32, workers: int = 2) -> dict[str, Any]:
     """Per-class Dice and IoU, their foreground means and pixel accuracy (or, for an autoencoder, MSE and
     PSNR) of a checkpoint on a split. ``data``: in-memory split, a dataset, or None for the run's own.
     Writes ``results.json`` and ``predictions.png`` into ``out_dir`` when given."""
@@ -240,32 +302,43 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
         data = getattr(load_splits(cfg), split)
         if data is None:
             raise DataError(f"{cfg.data}: has no '{split}' split")
-    images = data.images
-    if tuple(images.shape[1:2]) != (model.in_chans,):
-        raise DataError(f"data has {images.shape[1]} channels, the model expects {model.in_chans}")
+    if data.channels != model.in_chans:
+        raise DataError(f"data has {data.channels} channels, the model expects {model.in_chans}")
     import time
 
-    t0 = time.perf_counter()
-    pred = predict_tensors(model, meta, images, batch_size)
-    seconds = time.perf_counter() - t0
-    result: dict[str, Any] = {"split": split, "images": len(images), "images_per_s": round(len(images) / seconds, 1)}
-    if meta.get("target") == "image":
-        mse = ((pred.float() - images.float()) / 255).pow(2).mean((1, 2, 3))
-        result.update(mse=float(mse.mean()), psnr=float((10 * torch.log10(1 / mse.clamp_min(1e-10))).mean()))
+    reconstruct = meta.get("target") == "image"
+    classes = meta["classes"]
+    cm, mse, shown, seconds = None, [], None, 0.0
+    for images, targets in data.loader(batch_size, shuffle=False, workers=workers):  # streamed data: per batch
+        t0 = time.perf_counter()
+        pred = predict_tensors(model, meta, images, batch_size)
+        seconds += time.perf_counter() - t0
+        if shown is None:
+            shown = (images[:16], targets[:16], pred[:16])
+        if reconstruct:
+            mse.append(((pred.float() - images.float()) / 255).pow(2).mean((1, 2, 3)))
+        else:
+            part = confusion(pred, targets, len(classes), IGNORE)
+            cm = part if cm is None else cm + part
+    n = len(data)
+    result: dict[str, Any] = {"split": split, "images": n, "images_per_s": round(n / max(seconds, 1e-9), 1)}
+    if reconstruct:
+        m = torch.cat(mse)
+        result.update(mse=float(m.mean()), psnr=float((10 * torch.log10(1 / m.clamp_min(1e-10))).mean()))
     else:
-        classes = meta["classes"]
-        cm = confusion(pred, data.masks, len(classes), IGNORE)
+        assert cm is not None
         result.update(scores(cm, classes))
         result["confusion_matrix"] = cm.tolist()
-    if out_dir is not None:
+    if out_dir is not None and shown is not None:
         out_dir = Path(out_dir)
         write_json(out_dir / "results.json", result)
         from dcvkit.viz.segment import plot_reconstructions, plot_segmentations
 
-        if meta.get("target") == "image":
-            plot_reconstructions(images[:16], pred[:16], out_dir / "reconstructions.png")
+        images, targets, pred = shown
+        if reconstruct:
+            plot_reconstructions(images, pred, out_dir / "reconstructions.png")
         else:
-            plot_segmentations(images[:8], data.masks[:8], pred[:8], meta["classes"], out_dir / "predictions.png")
+            plot_segmentations(images[:8], targets[:8], pred[:8], classes, out_dir / "predictions.png")
     return result
 
 
@@ -317,4 +390,4 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out
 
 
 __all__ = ["SegmentConfig", "AutoencoderConfig", "SegmentationTask", "train", "evaluate", "predict",
-           "load_segmenter", "predict_tensors", "load_splits", "ids_from_logits"]
+           "load_segmenter", "predict_tensors", "load_splits", "ids_from_logits", "random_crops", "tiled_logits", "tile_starts"]

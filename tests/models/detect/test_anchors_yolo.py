@@ -115,24 +115,6 @@ def test_fused_yolo_predicts_the_same(name):
     assert torch.allclose(boxes, fused_boxes, atol=1e-4) and torch.allclose(scores, fused_scores, atol=1e-5)
 
 
-def test_letterbox_and_back():
-    """A 200x160 image into 128x128: scale 0.64 -> 128x102, 13 grey rows above (and below); a box maps
-    back to the original pixels through (box - pad) / scale."""
-    from dcvkit.augment.functional import letterbox
-    from dcvkit.models.detect.postprocess import Detections
-
-    img = torch.zeros(3, 160, 200, dtype=torch.uint8)
-    img[:, 40:80, 50:100] = 255
-    out, s, (px, py) = letterbox(img, (128, 128))
-    assert out.shape == (3, 128, 128) and out.dtype == torch.uint8
-    assert s == pytest.approx(0.64) and (px, py) == (0.0, 13.0)
-    assert (out[:, :13] == 114).all() and (out[:, 115:] == 114).all() and (out[:, 13:115] != 114).all()
-    assert (out[:, 40:63, 33:63] == 255).all() and (out[:, 20:35, :] == 0).all()  # the rectangle, moved
-    det = Detections(torch.tensor([[32.0, 38.6, 64, 64.2]]), torch.ones(1), torch.zeros(1, dtype=torch.long))
-    back = det.shift(-px, -py).scale(1 / s, 1 / s).clip((160, 200))
-    assert torch.allclose(back.boxes, torch.tensor([[50.0, 40, 100, 80]]), atol=1e-4)
-
-
 @pytest.mark.parametrize("seed", range(5))
 def test_mosaic_moves_boxes_with_their_pixels(seed):
     """Image 0 is all 10 with one box over it all (class 0); image 1 all 20 with a box (2, 2, 6, 6) (class 1).
@@ -160,3 +142,55 @@ def test_yolo_v1_paper_head_has_the_same_output():
     assert outs[0].shape == outs[1].shape == (2, 4, 4, 5 * 2 + 3)
     with pytest.raises(Exception, match="unknown head"):
         create_model("yolo_v1", head="fc")
+
+
+def test_task_aligned_assignment_by_hand():
+    """Two objects, five cells: each takes its top-k aligned cells among those whose centres lie in its box;
+    the small object with no centre inside takes the nearest cell; a cell in both goes to the better IoU."""
+    from dcvkit.models.detect.targets import task_aligned_assign
+
+    centres = torch.tensor([[5.0, 5], [15, 5], [25, 5], [35, 5], [60, 60]])
+    gt = torch.tensor([[0.0, 0, 30, 10], [58, 58, 59, 59]])
+    labels = torch.tensor([0, 1])
+    pred = torch.tensor([[0.0, 0, 30, 10], [0, 0, 20, 10], [20, 0, 30, 10], [30, 0, 40, 10], [50, 50, 70, 70]])
+    scores = torch.full((5, 2), 0.5)
+    matched = task_aligned_assign(pred, scores, centres, gt, labels, topk=2)
+    # cells 0-2 have centres inside object 0: the two best aligned (IoU 1 and 2/3) win; cell 3 is outside;
+    # object 1 (1 px) contains no centre: the nearest, cell 4
+    assert matched.tolist() == [0, 0, -1, -1, 1]
+    assert (task_aligned_assign(pred, scores, centres, gt[:0], labels[:0]) == -1).all()
+
+
+def test_yolo_n_predicts_on_three_levels_and_learns():
+    torch.manual_seed(0)
+    m = create_model("yolo_n", num_classes=3, img_size=[64, 96])
+    x = torch.rand(2, 3, 64, 96)
+    boxes, scores = m.eval().predict(x)
+    assert boxes.shape == (2, 8 * 12 + 4 * 6 + 2 * 3, 4) and scores.shape == (2, 126, 3)
+    m.train()
+    gt, lab = [torch.tensor([[10.0, 10, 30, 40], [40, 5, 90, 60]])] * 2, [torch.tensor([0, 2])] * 2
+    opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+    losses = []
+    for _ in range(15):
+        out = m.loss(x, gt, lab)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        losses.append(float(out["loss"]))
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_random_affine_moves_boxes_with_their_pixels():
+    from dcvkit.augment.functional import random_affine
+
+    images = torch.zeros(4, 1, 40, 40, dtype=torch.uint8)
+    images[:, :, 10:20, 12:30] = 200
+    boxes, labels = [torch.tensor([[12.0, 10, 30, 20]])] * 4, [torch.tensor([3])] * 4
+    out, ob, ol = random_affine(images, boxes, labels, 0.4, 0.1, torch.Generator().manual_seed(0))
+    assert out.dtype == torch.uint8 and out.shape == images.shape
+    for img, b, lab in zip(out, ob, ol):
+        assert len(b) == len(lab) == 1 and lab.item() == 3
+        x1, y1, x2, y2 = b[0].tolist()
+        inner = img[0, int(y1) + 1:int(y2) - 1, int(x1) + 1:int(x2) - 1]
+        assert inner.float().mean() > 150  # the box still frames the bright rectangle
+        assert img[0, :max(0, int(y1) - 2)].float().mean() < 120  # grey fill or background outside

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dcvkit.models import create_model, list_models
+from dcvkit.models import create_model, model_entry, list_models
 from dcvkit.models.detect.base import Detector, RegionDetector
 from dcvkit.models.detect.postprocess import Detections
 
@@ -28,7 +28,7 @@ def _targets():
 
 def _build(name, **kw):
     kw = {"num_classes": 3, "in_chans": 3, "img_size": 64, **kw}
-    if name not in ("yolo", "yolo_v1"):  # the YOLOs have their own backbone
+    if "backbone" in model_entry(name).options:  # the YOLOs have their own backbone
         kw["backbone"] = "cnn_tiny"
     return create_model(name, **kw)
 

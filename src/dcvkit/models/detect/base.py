@@ -58,6 +58,7 @@ class Detector(nn.Module):
     proposal_method: ClassVar[str] = "selective_search"
     fixed_size: ClassVar[bool] = False
     defaults: ClassVar[Mapping[str, Any]] = {"epochs": 16, "batch_size": 8, "rois_per_image": 64, "mosaic": 0.0,
+                                             "affine": 0.0, "ema": 0.0,
                                              "monitor": "val_map50"}
     export_inputs: ClassVar[tuple[str, ...]] = ("images",)
     export_outputs: ClassVar[tuple[str, ...]] = ()

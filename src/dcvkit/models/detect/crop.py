@@ -44,7 +44,8 @@ class CropDetector(RegionDetector):
     # a step costs a CNN pass per sampled region: fewer epochs, 16 regions per image (R-CNN's 128 per batch of
     # 8), and region accuracy to monitor (detecting the validation images every epoch would cost more than
     # training)
-    defaults = {"epochs": 8, "batch_size": 8, "rois_per_image": 16, "mosaic": 0.0, "monitor": "val_acc"}
+    defaults = {"epochs": 8, "batch_size": 8, "rois_per_image": 16, "mosaic": 0.0, "affine": 0.0, "ema": 0.0,
+                "monitor": "val_acc"}
 
     def __init__(self, *, num_classes: int = 10, in_chans: int = 3, img_size: int | Sequence[int] = 128,
                  backbone: str = "cnn", crop_size: int = 40, width: float | None = None, **backbone_kwargs):

@@ -90,6 +90,40 @@ def centre_assign(centres: Tensor, gt_boxes: Tensor, stride: float, radius: floa
     return torch.where(torch.isfinite(cost), idx, torch.full_like(idx, -1))
 
 
+def task_aligned_assign(pred_boxes: Tensor, scores: Tensor, centres: Tensor, gt_boxes: Tensor, gt_labels: Tensor,
+                        topk: int = 10, alpha: float = 1.0, beta: float = 6.0) -> Tensor:
+    """Task-aligned assignment (TOOD, Feng et al. 2021; YOLOv8's): each object takes the ``topk`` cells whose
+    centres lie in its box and whose predictions align best with it, ``t = score^alpha * IoU^beta`` (score:
+    the predicted probability of the object's class; IoU: of the predicted box with the object), over every
+    level at once. An object with no cell centre inside (smaller than a stride) takes the nearest cell. A cell
+    chosen by several objects goes to the one its box overlaps most.
+
+    Shape:
+        pred_boxes (K, 4) pixels; scores (K, C) in [0, 1]; centres (K, 2); gt_boxes (n, 4); gt_labels (n,)
+        -> (K,) index of the object, -1 = negative.
+    """
+    from torchvision.ops import box_iou
+
+    k = len(centres)
+    if len(gt_boxes) == 0:
+        return torch.full((k,), -1, dtype=torch.long, device=centres.device)
+    x, y = centres[:, 0:1], centres[:, 1:2]
+    g = gt_boxes
+    inside = (x > g[:, 0]) & (x < g[:, 2]) & (y > g[:, 1]) & (y < g[:, 3])  # (K, n)
+    iou = box_iou(pred_boxes.float(), g.float()).clamp(0, 1)
+    align = scores[:, gt_labels.long()].float().pow(alpha) * iou.pow(beta)
+    top = torch.where(inside, align, torch.full_like(align, -1.0)).topk(min(topk, k), dim=0).indices  # (topk, n)
+    chosen = torch.zeros_like(inside).scatter_(0, top, True) & inside
+    gcx, gcy = (g[:, 0] + g[:, 2]) / 2, (g[:, 1] + g[:, 3]) / 2
+    empty = ~chosen.any(0)
+    if empty.any():
+        nearest = ((x - gcx) ** 2 + (y - gcy) ** 2).argmin(0)
+        cols = empty.nonzero().flatten()
+        chosen[nearest[cols], cols] = True
+    best = torch.where(chosen, iou, torch.full_like(iou, -1.0)).argmax(1)
+    return torch.where(chosen.any(1), best, torch.full_like(best, -1))
+
+
 def yolo_v1_assign(gt_boxes: Tensor, gt_labels: Tensor, pred_boxes: Tensor, img_size: tuple[int, int]
                    ) -> dict[str, Tensor]:
     """YOLO v1's targets for one image.
@@ -130,4 +164,4 @@ def yolo_v1_assign(gt_boxes: Tensor, gt_labels: Tensor, pred_boxes: Tensor, img_
     return out
 
 
-__all__ = ["RoISampler", "match", "centre_assign", "yolo_v1_assign"]
+__all__ = ["task_aligned_assign", "RoISampler", "match", "centre_assign", "yolo_v1_assign"]

@@ -114,7 +114,8 @@ class _Fusable(Detector):
     kind = "grid"
     proposal_method = "none"
     # steps are cheap (one pass, no regions): more epochs, larger batches
-    defaults = {"epochs": 50, "batch_size": 16, "rois_per_image": 64, "mosaic": 0.0, "monitor": "val_map50"}
+    defaults = {"epochs": 50, "batch_size": 16, "rois_per_image": 64, "mosaic": 0.0, "affine": 0.0,
+                "ema": 0.0, "monitor": "val_map50"}
     export_outputs = ("boxes", "scores")
 
     def forward_export(self, images: Tensor) -> tuple[Tensor, Tensor]:
