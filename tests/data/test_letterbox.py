@@ -119,3 +119,17 @@ def test_mixed_sizes_train_and_evaluate_in_original_pixels(tmp_path, memory_mb):
     r = evaluate(result.run_dir, data=str(src), out_dir=tmp_path / "eval")
     assert 0 <= r["map50"] <= 1 and r["images"] == 2 * len(SIZES)
     assert (tmp_path / "eval" / "predictions.png").is_file()
+
+
+def test_streamed_image_of_another_size_than_annotated_is_one_line(tmp_path, capsys):
+    from conftest import assert_one_line_error, run
+
+    src = write_mixed(tmp_path / "d", [(40, 60), (50, 50)])
+    Image.fromarray(np.zeros((20, 20, 3), dtype=np.uint8)).save(tmp_path / "d" / "images" / "1.png")
+    code, _, err = run(capsys, "detect", "train", "--data", str(src), "--model", "yolo_n", "--memory-mb", "0",
+                       "--epochs", "1", "--val-split", "0", "--img-size", "64", "--no-progress")
+    assert_one_line_error(code, err, "1.png: the image is 20x20 but its annotations say 50x50")
+    Image.fromarray(np.zeros((50, 50, 3), dtype=np.uint8)).save(tmp_path / "d" / "images" / "1.png")
+    code, _, err = run(capsys, "detect", "train", "--data", str(src), "--model", "fast_rcnn", "--memory-mb", "0",
+                       "--epochs", "1", "--val-split", "0", "--img-size", "64", "--no-progress")
+    assert_one_line_error(code, err, "proposals are computed for images held in memory", "--memory-mb")

@@ -91,7 +91,7 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
         raise ConfigError("--models: give at least one detector")
     out_dir = out_dir or new_run_dir(Path(cfg.project) / "bench" / "detect", cfg.name)
     write_yaml(out_dir / "config.yaml", to_dict(cfg))
-    if cfg.peer != "none" and not cfg.train_minutes:
+    if cfg.peer != "none" and not cfg.train_minutes and "ultralytics" not in loaded:
         raise ConfigError("--peer: give --train-minutes, the wall-clock budget both sides train for")
     python = None
     if cfg.peer == "ultralytics":  # fail before hours of training, not after
@@ -111,7 +111,7 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
                           "dcv data scenes --photos --format yolo) with a validation split")
     log(splits.summary())
     runs: dict[str, Path] = {}
-    for m in models:
+    for m in [m for m in models if m != "ultralytics"]:
         if m in loaded:
             runs[m] = Path(loaded[m])
             continue
@@ -136,10 +136,12 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
             nets[name], rows[name] = net, row
             log(f"{name}: mAP@0.5 {row['map50']:.4f}, mAP@[.5:.95] {row['map']:.4f}")
     if python is not None:
-        rows["ultralytics yolov8n"] = _peer_row(python, cfg, splits, out_dir, log)
+        rows["ultralytics yolov8n"] = _peer_row(python, cfg, splits, out_dir, log, loaded.get("ultralytics"))
     # Side by side: the same images, each detector in turn, rotating the order; medians.
     n = min(cfg.timing_images, len(splits.test))
-    timing = splits.test if isinstance(splits.test, DetectionTensors) else to_tensors(splits.test.subset(torch.arange(n)))
+    timing = splits.test
+    if not isinstance(timing, DetectionTensors):  # streamed: the timing images decoded into memory
+        timing = to_tensors(timing.subset(torch.arange(n)))
     images = timing.images[:n]
     proposers = {m: meta_proposer(meta) for m, (_, meta) in nets.items()}
     distinct = {repr(p): p for p in proposers.values() if p is not None}  # rcnn and fast_rcnn share one
@@ -195,29 +197,32 @@ def _onnx_row(m: str, weights: Path, meta: dict[str, Any], test: Any, out_dir: P
     return name, (net, pmeta), {**torch_row, "model": name, "map50": r["map50"], "map": r["map"]}
 
 
-def _peer_row(python: Path, cfg: BenchDetectConfig, splits: Any, out_dir: Path, log: Callable[[str], None]
-              ) -> dict[str, Any]:
-    """Ultralytics YOLOv8n trained from scratch for --train-minutes on the same train / val images, its
-    detections on the same test images scored by the same evaluator (original pixels)."""
+def _peer_row(python: Path, cfg: BenchDetectConfig, splits: Any, out_dir: Path, log: Callable[[str], None],
+              trained: str | None = None) -> dict[str, Any]:
+    """Ultralytics YOLOv8n trained from scratch for --train-minutes on the same train / val images (or loaded:
+    ``--runs ultralytics=DIR``, an earlier bench's ultralytics/ folder), its detections on the same test
+    images scored by the same evaluator (original pixels)."""
     from dcvkit.bench.peers import peer_data_yaml, ultralytics_yolov8n
     from dcvkit.metrics.detection import coco_eval
 
     peer_dir = out_dir / "ultralytics"
     peer_dir.mkdir(parents=True, exist_ok=True)
     data_yaml = peer_data_yaml(peer_dir, splits.train.files, splits.val.files, list(splits.classes))
-    log(f"ultralytics yolov8n: training from scratch for {cfg.train_minutes:g} minutes (its own process)")
+    if trained is None:
+        log(f"ultralytics yolov8n: training from scratch for {cfg.train_minutes:g} minutes (its own process)")
     imgsz = max(splits.img_size)
-    p = ultralytics_yolov8n(python, data_yaml, [Path(f) for f in splits.test.files], float(cfg.train_minutes),
-                            imgsz, cfg.batch_size or 16, cfg.seed, cfg.workers, peer_dir)
+    p = ultralytics_yolov8n(python, data_yaml, [Path(f) for f in splits.test.files], float(cfg.train_minutes or 0),
+                            imgsz, cfg.batch_size or 16, cfg.seed, cfg.workers, peer_dir,
+                            Path(trained) if trained else None)
     dets = p["detections"]
-    r = coco_eval(splits.test.original_boxes(), splits.test.labels, [torch.tensor(d["boxes"]).reshape(-1, 4) for d in dets],
-                  [torch.tensor(d["scores"]) for d in dets], [torch.tensor(d["labels"], dtype=torch.long) for d in dets],
-                  list(splits.classes))
+    r = coco_eval(splits.test.original_boxes(), splits.test.labels,
+                  [torch.tensor(d["boxes"]).reshape(-1, 4) for d in dets], [torch.tensor(d["scores"]) for d in dets],
+                  [torch.tensor(d["labels"], dtype=torch.long) for d in dets], list(splits.classes))
     log(f"ultralytics yolov8n: mAP@0.5 {r['map50']:.4f}, mAP@[.5:.95] {r['map']:.4f} ({p['epochs']} epochs in "
         f"{p['seconds'] / 60:.1f} min)")
     return {"model": "ultralytics yolov8n", "kind": "grid", "run": str(peer_dir), "params": None,
             "map50": r["map50"], "map": r["map"], "proposals": "none", "proposals_per_image": None,
-            "network_s_per_image": statistics.median(p["seconds"]), "proposal_s_per_image": 0.0,
+            "network_s_per_image": statistics.median(p["predict_seconds"]), "proposal_s_per_image": 0.0,
             "epochs": p["epochs"], "train_s": p["seconds"], "img_size": imgsz}
 
 

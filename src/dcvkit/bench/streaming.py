@@ -116,7 +116,8 @@ def bench_streaming(cfg: BenchStreamingConfig, out_dir: Path | None = None,
                 if r:
                     rates[name].append(n / (time.perf_counter() - t0))
             if r:
-                log(f"round {r}: in memory {rates['in memory'][-1]:.1f} img/s, streamed {rates['streamed'][-1]:.1f} img/s")
+                log(f"round {r}: in memory {rates['in memory'][-1]:.1f} img/s, "
+                    f"streamed {rates['streamed'][-1]:.1f} img/s")
     med = {k: statistics.median(v) for k, v in rates.items()}
     ratio = med["streamed"] / med["in memory"]
     rows = [{"source": k, "images/s (median)": round(v, 1), "rounds": [round(x, 1) for x in rates[k]],

@@ -296,7 +296,8 @@ def convert(src: str | Path, out: str | Path, fmt: str, split: str = "train") ->
     return new, path
 
 
-__all__ = ["DetectionTensors", "DetectionFiles", "DetectionLoader", "from_scenes", "read_annotations", "detection_files",
+__all__ = ["DetectionTensors", "DetectionFiles", "DetectionLoader", "from_scenes", "read_annotations",
+           "detection_files",
            "decoded_mb", "hold",
            "to_tensors", "convert",
            "yaml_names_split", "FORMATS"]

@@ -444,5 +444,6 @@ def write_scenes(scenes: Scenes, out: str | os.PathLike, fmt: str = "masks", pro
     return root
 
 
-__all__ = ["SceneConfig", "Scenes", "fashion_scenes", "write_scenes", "scene_annotations", "FORMATS", "PhotoSceneConfig",
+__all__ = ["SceneConfig", "Scenes", "fashion_scenes", "write_scenes", "scene_annotations", "FORMATS",
+           "PhotoSceneConfig",
            "photo_scene", "write_photo_scenes", "load_photos", "PHOTOS"]

@@ -214,7 +214,8 @@ def resolve_defaults(cfg: DetectConfig) -> DetectConfig:
             changes[name] = d[name]
     if (cfg.mosaic or cfg.affine) and not family.takes_mosaic():
         takes = [m for m in list_models("detect") if model_entry(m).model_class.takes_mosaic()]
-        raise ConfigError(f"--mosaic/--affine: {cfg.model} trains on precomputed proposals, which they would cut; use them "
+        raise ConfigError(f"--mosaic/--affine: {cfg.model} trains on precomputed proposals, which they would cut; "
+                          "use them "
                           f"with a detector that finds its own regions ({', '.join(takes)})")
     return dataclasses.replace(cfg, **changes)
 
@@ -452,4 +453,5 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out
 
 
 __all__ = ["DetectConfig", "DetectionTask", "train", "evaluate", "predict", "load_detector", "load_splits",
-           "detect_images", "to_original", "evaluation_data", "second_stage", "with_proposals", "meta_proposer", "resolve_defaults", "detector_class"]
+           "detect_images", "to_original", "evaluation_data", "second_stage", "with_proposals", "meta_proposer",
+           "resolve_defaults", "detector_class"]

@@ -390,4 +390,5 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out
 
 
 __all__ = ["SegmentConfig", "AutoencoderConfig", "SegmentationTask", "train", "evaluate", "predict",
-           "load_segmenter", "predict_tensors", "load_splits", "ids_from_logits", "random_crops", "tiled_logits", "tile_starts"]
+           "load_segmenter", "predict_tensors", "load_splits", "ids_from_logits", "random_crops", "tiled_logits",
+           "tile_starts"]
