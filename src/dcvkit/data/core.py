@@ -179,6 +179,16 @@ def stream_batches(data: Any, order: Tensor, batch_size: int, workers: int) -> I
             yield batch
 
 
+def sampled_mean_std(data: Any, max_images: int = 200) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std in [0, 1] of a file-backed dataset (``read(i)[0]``: its image), from up to
+    ``max_images`` images spread evenly over it."""
+    import numpy as np
+
+    idx = torch.linspace(0, len(data) - 1, min(len(data), max_images)).round().long().unique().tolist()
+    x = torch.from_numpy(np.stack([data.read(i)[0] for i in idx])).float().div_(255)
+    return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+
+
 @dataclass
 class StreamLoader:
     """Batches of a file-backed dataset (anything with ``len()`` and ``read(i)``) in the same order as

@@ -24,7 +24,8 @@ from torch import Tensor
 
 from dcvkit.choices import ANNOTATION_FORMATS
 from dcvkit.data.annotations import AnnotatedImage, Annotations, safe_path
-from dcvkit.data.core import InMemoryImages, Shard, batches_per_epoch, epoch_indices, stream_batches
+from dcvkit.data.core import (InMemoryImages, Shard, batches_per_epoch, epoch_indices, sampled_mean_std,
+                              stream_batches)
 from dcvkit.data.letterbox import Placement, default_size, read_letterboxed
 from dcvkit.errors import DataError
 
@@ -130,16 +131,13 @@ class DetectionFiles(_Objects):
         return DetectionLoader(self, batch_size, shuffle=shuffle, seed=seed, shard=shard or Shard(), workers=workers)
 
     def mean_std(self, max_images: int = 200) -> tuple[list[float], list[float]]:
-        """Per-channel mean and std in [0, 1] from up to ``max_images`` images spread over the dataset."""
-        idx = torch.linspace(0, len(self) - 1, min(len(self), max_images)).round().long().unique().tolist()
-        x = torch.from_numpy(np.stack([self.read(i)[0] for i in idx])).float().div_(255)
-        return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+        return sampled_mean_std(self, max_images)
 
 
 @dataclass
 class DetectionLoader:
-    """Batches of detection data, in memory (tensor indexing) or streamed (a DataLoader decoding the
-    batch's files in ``workers`` processes): the same batches in the same order either way."""
+    """Batches of detection data, in memory (tensor indexing) or streamed (the batch's files decoded ahead by
+    ``workers`` threads): the same batches in the same order either way."""
 
     data: DetectionTensors | DetectionFiles
     batch_size: int
@@ -297,7 +295,5 @@ def convert(src: str | Path, out: str | Path, fmt: str, split: str = "train") ->
 
 
 __all__ = ["DetectionTensors", "DetectionFiles", "DetectionLoader", "from_scenes", "read_annotations",
-           "detection_files",
-           "decoded_mb", "hold",
-           "to_tensors", "convert",
+           "detection_files", "decoded_mb", "hold", "to_tensors", "convert",
            "yaml_names_split", "FORMATS"]

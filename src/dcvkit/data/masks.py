@@ -200,9 +200,9 @@ class MaskFiles:
         return StreamLoader(self, batch_size, shuffle=shuffle, seed=seed, shard=shard or Shard(), workers=workers)
 
     def mean_std(self, max_images: int = 200) -> tuple[list[float], list[float]]:
-        idx = torch.linspace(0, len(self) - 1, min(len(self), max_images)).round().long().unique().tolist()
-        x = torch.from_numpy(np.stack([self.read(i)[0] for i in idx])).float().div_(255)
-        return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+        from dcvkit.data.core import sampled_mean_std
+
+        return sampled_mean_std(self, max_images)
 
 
 def hold_masks(files: MaskFiles | None, stream: bool) -> MaskTensors | MaskFiles | None:
