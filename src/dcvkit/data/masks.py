@@ -218,7 +218,7 @@ def hold_masks(files: MaskFiles | None, stream: bool) -> MaskTensors | MaskFiles
 def load_mask_folder(root: str | os.PathLike, classes: list[str] | None = None, channels: int | None = None,
                      img_size: tuple[int, int] | None = None, stream: bool = False) -> MaskTensors | MaskFiles:
     """One split folder's image/mask pairs, letterboxed to ``img_size`` (default: the first image's size,
-    longest side at most 640, sides multiples of 32), in memory or (``stream``) streamed."""
+    scaled to a longest side of at most 640), in memory or (``stream``) streamed."""
     return hold_masks(mask_files(root, classes, channels, img_size), stream)  # type: ignore[return-value]
 
 
