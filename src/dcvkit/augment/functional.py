@@ -258,7 +258,7 @@ def scale_boxes(boxes: list[Tensor], from_size: tuple[int, int], to_size: tuple[
 
 
 
-# --- detection: mosaic and letterbox -------------------------------------------------------------------
+# --- detection: mosaic and random affine ---------------------------------------------------------------
 
 
 def mosaic(images: Tensor, boxes: list[Tensor], labels: list[Tensor], apply: Tensor, generator: torch.Generator,

@@ -24,8 +24,7 @@ from torch import Tensor
 
 from dcvkit.choices import ANNOTATION_FORMATS
 from dcvkit.data.annotations import AnnotatedImage, Annotations, safe_path
-from dcvkit.data.core import (InMemoryImages, Shard, batches_per_epoch, epoch_indices, sampled_mean_std,
-                              stream_batches)
+from dcvkit.data.core import InMemoryImages, Shard, StreamLoader, sampled_mean_std, stream_batches
 from dcvkit.data.letterbox import Placement, default_size, read_letterboxed
 from dcvkit.errors import DataError
 
@@ -134,27 +133,12 @@ class DetectionFiles(_Objects):
         return sampled_mean_std(self, max_images)
 
 
-@dataclass
-class DetectionLoader:
+class DetectionLoader(StreamLoader):
     """Batches of detection data, in memory (tensor indexing) or streamed (the batch's files decoded ahead by
-    ``workers`` threads): the same batches in the same order either way."""
+    ``workers`` threads): the same batches in the same order either way (the epoch's order is
+    :class:`~dcvkit.data.core.StreamLoader`'s)."""
 
     data: DetectionTensors | DetectionFiles
-    batch_size: int
-    shuffle: bool = False
-    seed: int = 0
-    shard: Shard = Shard()
-    workers: int = 2
-    epoch: int = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def indices(self) -> Tensor:
-        return epoch_indices(len(self.data), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, shard=self.shard)
-
-    def __len__(self) -> int:
-        return batches_per_epoch(len(self.data), self.batch_size, self.shard)
 
     def _images(self, order: Tensor) -> Iterator[Tensor]:
         d = self.data
