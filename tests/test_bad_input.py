@@ -38,9 +38,9 @@ def test_coco_without_images_is_an_empty_dataset(tmp_path, capsys):
 
 def test_nan_and_infinite_options(capsys):
     code, _, err = run(capsys, "classify", "train", "--lr", "nan")
-    assert_one_line_error(code, err, "'lr' must be a finite number")
+    assert_one_line_error(code, err, "--lr must be a finite number")
     code, _, err = run(capsys, "classify", "train", "--epochs", "1e999")
-    assert_one_line_error(code, err, "'epochs' must be int")
+    assert_one_line_error(code, err, "--epochs must be int")
 
 
 def test_unknown_option_is_one_line_with_a_suggestion(capsys):

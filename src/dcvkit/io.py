@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import yaml
 
-from dcvkit.errors import CheckpointError, DcvError, ResourceError
+from dcvkit.errors import CheckpointError, ConfigError, DcvError, ResourceError
 
 
 _UMASK = os.umask(0)
@@ -96,15 +96,23 @@ def new_run_dir(project: str | os.PathLike, name: str = "exp") -> Path:
     ``mkdir`` without ``exist_ok`` is atomic, so two runs started at once never share a directory
     and an existing run is never overwritten.
     """
+    from dcvkit.config import plain_name
+
     project = Path(project)
-    project.mkdir(parents=True, exist_ok=True)
-    for i in range(1, 100_000):
-        path = project / (name if i == 1 else f"{name}{i}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
+    if (why := plain_name(name)) is not None:  # the config checks it first; this is the last line of defence
+        raise ConfigError(f"--name {name!r}: a run name {why}")
+    try:
+        project.mkdir(parents=True, exist_ok=True)
+        for i in range(1, 100_000):
+            path = project / (name if i == 1 else f"{name}{i}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as e:
+        raise DcvError(f"{project}: cannot create a run directory there ({e.strerror or e}); choose a writable "
+                       "--project") from None
     raise DcvError(f"{project}: too many runs named {name!r}; choose another --name")
 
 
@@ -115,6 +123,30 @@ def save_checkpoint(path: str | os.PathLike | Sequence[str | os.PathLike], state
     import torch  # here, not at the top: the CLI imports this module to parse and print, torch only to train
 
     return atomic_write(path, lambda f: torch.save(dict(state), f))
+
+
+def check_archive(path: Path) -> None:
+    """Refuse a zip checkpoint that could inflate beyond its size before torch reads a byte of it: torch.save
+    stores every entry uncompressed, so a compressed entry (a zip bomb: megabytes that inflate to gigabytes,
+    which torch would inflate whole before comparing a tensor's shape) is refused, and the stored entries may
+    declare no more bytes than the file holds."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return  # torch's legacy format, or not a checkpoint: torch.load says which
+    try:
+        with zipfile.ZipFile(path) as z:
+            entries = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a loadable checkpoint (a damaged zip archive: {e})") from None
+    for info in entries:
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise CheckpointError(f"{path}: entry '{info.filename[:80]}' is compressed; torch.save stores every "
+                                  "entry as is, and a compressed one could inflate to any size: refused")
+    declared, size = sum(i.file_size for i in entries), path.stat().st_size
+    if declared > size:
+        raise CheckpointError(f"{path}: its entries declare {declared:,} bytes, more than the file's {size:,}; "
+                              "refused")
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -130,6 +162,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
                 break
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint; pass a run directory or a .pt file")
+    check_archive(path)
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files

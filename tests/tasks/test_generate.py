@@ -115,7 +115,7 @@ def test_bad_input_is_one_line(idx_dir, capsys):
         (["generate", "interpolate", str(run), "--a", "0", "--b", "999999"], "out of range"),
         (["generate", "reconstruct", str(run), "--images", "nope.png"], "neither a test-set index"),
         (["generate", "train", "--model", "dcgan", "--arch", "mlp"], "--arch is an option of cvae, vae, not of dcgan"),
-        (["generate", "train", "--model", "vae", "--kl-schedule", "cyclical", "--kl-ratio", "0"], "0 < ratio"),
+        (["generate", "train", "--model", "vae", "--kl-schedule", "cyclical", "--kl-ratio", "0"], "--kl-ratio must be in (0, 1]"),
         (["generate", "sample", "runs/nothing"], "nothing"),
     ]
     for args, fragment in cases:

@@ -23,7 +23,7 @@ import torch
 import yaml
 from torch import Tensor
 
-from dcvkit.config import _unknown_key, load_yaml, opt
+from dcvkit.config import _unknown_key, load_yaml, opt, safe_yaml
 from dcvkit.errors import ConfigError
 
 Range = float | int | list  # Keras' "float, int or 1-D array-like" ranges, kept as given (int and float differ)
@@ -259,8 +259,8 @@ def parse_augment(spec: str | os.PathLike | Mapping[str, Any] | AugmentConfig | 
                               "'rotation_range=10, horizontal_flip=true'")
         return augment_from_dict(load_yaml(path), where=str(path))
     try:  # inline: "a=1, b=[0.9, 1.1]" is the YAML flow mapping "{a: 1, b: [0.9, 1.1]}"
-        values = yaml.safe_load("{" + text.replace("=", ": ") + "}")
-    except yaml.YAMLError:
+        values = safe_yaml("{" + text.replace("=", ": ") + "}", "--augment")
+    except ConfigError:
         values = None
     if not isinstance(values, dict):
         raise ConfigError(f"--augment {text!r}: cannot read inline options; write 'key=value, key=[a, b]'")

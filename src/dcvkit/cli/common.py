@@ -12,7 +12,8 @@ import argparse
 import os
 from typing import Any, Callable
 
-from dcvkit.config import RunConfig, TrainConfig, add_config_arguments, field_meta, resolve
+from dcvkit.config import RunConfig, TrainConfig, add_config_arguments, check_value, field_meta, resolve
+from dcvkit.errors import ConfigError
 from dcvkit.tasks import TaskSpec
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -37,9 +38,28 @@ def add_field(parser: argparse.ArgumentParser, cls: type, name: str, **kwargs: A
     kw: dict[str, Any] = {"default": default, "help": f"{meta.get('help', '')} (default: {default})"}
     if meta.get("choices"):
         kw["choices"] = meta["choices"]
+    elif meta.get("bounds") or meta.get("check"):  # the field's own declaration, as for a config's flags
+        kw["type"] = _declared(cls, name, int if isinstance(default, int) and not isinstance(default, bool) else str)
     elif isinstance(default, int) and not isinstance(default, bool):
         kw["type"] = int
     parser.add_argument("--" + name.replace("_", "-"), **{**kw, **kwargs})
+
+
+def _declared(cls: type, name: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type`` that converts and then checks the value as the config field declares it."""
+
+    def check(raw: str) -> Any:
+        try:
+            value = convert(raw)
+            check_value(cls, name, value, "command line")
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {convert.__name__}, got {raw!r}") from None
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e).split(": ", 1)[-1]) from None
+        return value
+
+    check.__name__ = convert.__name__  # argparse names the type in its message
+    return check
 
 
 def add_weights(parser: argparse.ArgumentParser, what: str = "run directory or checkpoint (.pt)") -> None:
@@ -103,8 +123,6 @@ def train_config(args: argparse.Namespace, task: TaskSpec) -> Any:
     ``--config`` or ``--resume`` is a one-line error) before the task's module, and torch, is imported."""
     cfg = resolve(task.config, args)
     if getattr(cfg, "resume", None) and not os.path.exists(cfg.resume):
-        from dcvkit.errors import ConfigError
-
         raise ConfigError(f"--resume {cfg.resume}: no such run directory or checkpoint")
     return cfg
 

@@ -62,10 +62,23 @@ docs/errors.md lists every bad-input case and what it prints."""
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with dcvkit's error style: one line, ``error: ...``, exit code 2 (no usage block)."""
+    """argparse with dcvkit's error style: one line, ``error: ...``, exit code 2 (no usage block). Options
+    are never abbreviated (``--epoch`` is not ``--epochs``), and a typo is matched against the options of the
+    subcommand typed, whose ``--help`` the hint names."""
+
+    _deepest: "Parser | None" = None  # the last (sub)parser that started parsing: the subcommand typed
+
+    def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        Parser._deepest = self  # subparsers parse after their parent: the last one is the command's own
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> "typing.NoReturn":
-        hint = f"; see {self.prog} --help"
+        own = Parser._deepest if message.startswith("unrecognized arguments") and Parser._deepest else self
+        hint = f"; see {own.prog} --help"
         if "invalid choice: '" in message:  # a typo'd command or mode
             typed = message.split("invalid choice: '", 1)[1].split("'", 1)[0]
             choices = [c.strip(" '") for c in message.rsplit("(choose from", 1)[-1].rstrip(")").split(",")]
@@ -73,20 +86,11 @@ class Parser(argparse.ArgumentParser):
             hint = f" (did you mean {close[0]}?)" + hint if close else hint
         if message.startswith("unrecognized arguments"):
             unknown = [a.split("=")[0] for a in message.split(":", 1)[1].split() if a.startswith("--")]
-            close = difflib.get_close_matches(unknown[0], _option_strings(self), n=1) if unknown else []
+            options = [o for o in own._option_string_actions if o.startswith("--")]
+            close = difflib.get_close_matches(unknown[0], options, n=1) if unknown else []
             hint = f" (did you mean {close[0]}?)" + hint if close else hint
         print(f"error: {message}{hint}", file=sys.stderr)
         sys.exit(2)
-
-
-def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
-    """Every --option of ``parser`` and of its subcommands."""
-    out = [o for o in parser._option_string_actions if o.startswith("--")]
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                out += _option_strings(sub)
-    return sorted(set(out))
 
 
 #: the tool commands: name -> (module under dcvkit.cli, its line in ``dcv --help``); the task commands come

@@ -62,7 +62,8 @@ def clean_boxes(boxes: Tensor, labels: Tensor, width: int, height: int, where: s
                 masks: Tensor | None = None, entries: list[str] | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
     """Clip boxes to the image and drop degenerate ones (zero width/height, wholly outside), with one
     warning naming the file and the entries (``entries[i]`` names box i: "annotation 7", "line 3"), so they
-    can never reach a loss. A NaN or infinite coordinate is a broken file, not a sloppy box: a DataError."""
+    can never reach a loss. A NaN or infinite coordinate, or one a whole image size beyond an edge, is a broken
+    file, not a sloppy box: a DataError."""
     if len(boxes) == 0:
         return boxes.reshape(0, 4).float(), labels.reshape(0).long(), masks
     b = boxes.float().clone()
@@ -72,6 +73,14 @@ def clean_boxes(boxes: Tensor, labels: Tensor, width: int, height: int, where: s
         entry = f" {entries[i]}:" if entries else ""
         raise DataError(f"{where}:{entry} box coordinates {boxes[i].tolist()} are not finite numbers; "
                         "fix or remove that entry")
+    far = ((b[:, 0::2] < -width) | (b[:, 0::2] > 2 * width)).any(1) | ((b[:, 1::2] < -height)
+                                                                       | (b[:, 1::2] > 2 * height)).any(1)
+    if far.any():  # a sloppy box is clipped; one reaching a whole image beyond an edge is a wrong coordinate
+        i = int(far.nonzero()[0])
+        entry = f" {entries[i]}:" if entries else ""
+        raise DataError(f"{where}:{entry} box {boxes[i].tolist()} reaches more than the image's own size beyond "
+                        f"the {width}x{height} image; the coordinates are in another unit or broken (fix or remove "
+                        "that entry)")
     b[:, 0::2] = b[:, 0::2].clamp(0, width)
     b[:, 1::2] = b[:, 1::2].clamp(0, height)
     ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])

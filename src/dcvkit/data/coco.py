@@ -81,8 +81,11 @@ def read(path: str | Path, root: str | Path | None = None, masks: bool = True) -
     root = Path(root) if root is not None else path.parent
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DataError(f"{path}: not a readable COCO JSON file ({e})") from None
+    except RecursionError:  # json nests in C until Python's recursion limit; COCO is 3 levels deep
+        raise DataError(f"{path}: JSON nested too deeply to be COCO annotations (images, annotations, "
+                        "categories: 3 levels)") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: a COCO file holds one JSON object with images, annotations and categories")
     for key in ("images", "annotations", "categories"):

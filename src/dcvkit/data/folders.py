@@ -48,7 +48,11 @@ def list_images(root: Path, classes: Sequence[str] | None = None) -> tuple[list[
         for d in subdirs:
             if d.name not in classes:
                 raise DataError(f"{d}: class folder '{d.name}' is not among the training classes {classes}")
-            for p in _images_in(d):
+            found_here = _images_in(d)
+            if not found_here and len(classes) == len(found):  # the training folder: a class needs examples
+                raise DataError(f"{d}: class folder '{d.name}' holds no images (extensions: "
+                                f"{', '.join(sorted(IMAGE_EXTENSIONS))}); add some or remove the folder")
+            for p in found_here:
                 paths.append(p)
                 labels.append(classes.index(d.name))
     else:  # class in the file name: cat.123.jpg, dog_45.png

@@ -78,7 +78,7 @@ class MaskTensors(InMemoryImages):
 
 def read_classes(path: Path) -> tuple[list[str], list[tuple[int, int, int]] | None]:
     """Names and (for RGB masks) colours from ``classes.yaml``."""
-    spec = load_yaml(path) if path.suffix in (".yaml", ".yml") else None
+    spec = load_yaml(path, mapping=False) if path.suffix in (".yaml", ".yml") else None
     colours = None
     if isinstance(spec, dict) and "names" in spec:
         names, colours = spec["names"], spec.get("palette")

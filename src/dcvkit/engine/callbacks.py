@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from dcvkit.engine.optim import monitor_mode
-from dcvkit.io import save_checkpoint, write_csv
+from dcvkit.io import write_csv
 
 if TYPE_CHECKING:
     from dcvkit.engine.loop import Trainer
@@ -98,7 +98,7 @@ class Checkpointer(Callback):
         trainer.check_weights(step=0)  # never save non-finite weights over the last good checkpoint
         improved = self.tracker.update(record) or self.tracker.monitor not in record
         targets = [self.run_dir / "last.pt"] + ([self.run_dir / "best.pt"] if improved else [])
-        save_checkpoint(targets, trainer.checkpoint_state())  # serialised once, linked into both names
+        trainer.commit(targets)  # serialised once, linked into both names; then config.yaml
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.tracker.best, "best_epoch": self.tracker.best_epoch, "best_loss": self.tracker.best_loss}

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable, Protocol
 
 import torch
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import Tensor, nn
@@ -43,10 +44,53 @@ from dcvkit.engine.callbacks import (Callback, Checkpointer, CSVLogger, EarlySto
                                     active_extra_callbacks)
 from dcvkit.engine.optim import LRSchedule
 from dcvkit.engine.runtime import epoch_seed, rng_state, set_rng_state
-from dcvkit.errors import ConfigError, Interrupted, ResourceError, TrainingDiverged
-from dcvkit.io import save_checkpoint
+from dcvkit.errors import CheckpointError, ConfigError, Interrupted, ResourceError, TrainingDiverged
+from dcvkit.io import atomic_write, save_checkpoint
 
 console = Console(stderr=True)
+
+
+def check_resumable(ckpt: dict[str, Any], saved: TrainConfig, cfg: TrainConfig, where: str) -> None:
+    """Refuse, before anything is built, a ``last.pt`` whose training state is not whole: each field that
+    :meth:`Trainer.checkpoint_state` writes has the type and range it writes (``saved``: the run's config as
+    the checkpoint holds it, ``cfg``: the config resumed with). A checkpoint crafted or damaged is named with
+    the field, not a traceback from deep in torch."""
+
+    def bad(name: str, what: str) -> CheckpointError:
+        return CheckpointError(f"{where}: '{name}' {what}; this is not a whole training state (resume from a "
+                               "run's own last.pt, or start a new run)")
+
+    def count(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    epoch = ckpt.get("epoch")
+    if not count(epoch) or (saved.epochs is not None and epoch > saved.epochs):
+        raise bad("epoch", f"must be the epochs completed, 0 to {saved.epochs}; got {epoch!r}")
+    for name, kind in (("model", dict), ("optimizer", dict), ("schedule", dict), ("scaler", dict),
+                       ("callbacks", list), ("history", list), ("rng", dict)):
+        if not isinstance(ckpt.get(name), kind):
+            raise bad(name, f"must be a {kind.__name__}, got {type(ckpt.get(name)).__name__}")
+    groups = ckpt["optimizer"].get("param_groups")
+    if not isinstance(groups, list) or not groups or not isinstance(ckpt["optimizer"].get("state"), dict):
+        raise bad("optimizer", "must hold its state and at least one parameter group")
+    if not count(ckpt["schedule"].get("steps")):
+        raise bad("schedule", "must count its steps")
+    if len(ckpt["history"]) != epoch or not all(isinstance(r, dict) for r in ckpt["history"]):
+        raise bad("history", f"must hold one record per epoch completed ({epoch}), got {len(ckpt['history'])}")
+    state = ckpt["rng"].get("torch")
+    if not isinstance(state, Tensor) or state.dtype != torch.uint8 or state.shape != torch.get_rng_state().shape:
+        raise bad("rng", f"must hold torch's generator state (a uint8 tensor of {torch.get_rng_state().numel()})")
+    position = ckpt.get("position")
+    if position is not None:
+        sums = position.get("sums") if isinstance(position, dict) else None
+        if (not isinstance(position, dict) or not count(position.get("step")) or not count(position.get("seen"))
+                or not isinstance(position.get("seconds"), (int, float)) or not isinstance(sums, dict)
+                or not all(isinstance(k, str) and isinstance(v, (int, float)) and math.isfinite(v)
+                           for k, v in sums.items())):
+            raise bad("position", "must be a mid-epoch position: step, seen, seconds and the epoch's sums")
+    if cfg.epochs is not None and cfg.epochs < epoch:
+        raise ConfigError(f"--epochs {cfg.epochs}: {where} has trained {epoch} epochs already; give more epochs "
+                          "to extend it (or as many to just finish it)")
 
 
 class Task(Protocol):
@@ -156,7 +200,8 @@ class Trainer:
         torchrun ``train`` is this rank's shard and ``val`` is read by rank 0 only."""
         self.schedule = LRSchedule(self.optimizer, self.cfg, len(train))
         if resume is not None:
-            self._restore(resume)
+            self._restore(resume, fresh=[{k: v for k, v in g.items() if k != "params"}
+                                         for g in self.optimizer.param_groups])
         if self.world.rank > 0:  # dropout and other draws differ between ranks (rank 0 keeps the run's stream)
             torch.manual_seed(epoch_seed(self.cfg.seed, self.epoch))
         if self.world.distributed:
@@ -228,6 +273,16 @@ class Trainer:
             "meta": self.task.checkpoint_meta(),
         }
 
+    def commit(self, targets: list[Path], position: dict[str, Any] | None = None) -> None:
+        """Save the training state to ``targets`` (last.pt, and best.pt when it improved), then, once that is
+        on disk, ``config.yaml`` if it changed: a resumed run's files describe the state saved, never one
+        ahead of it (``--resume RUN --epochs N`` rewrites config.yaml only with the first checkpoint of N)."""
+        save_checkpoint(targets, self.checkpoint_state(position))
+        path = self.run_dir / "config.yaml"
+        text = yaml.safe_dump(to_dict(self.cfg), sort_keys=False)
+        if not path.is_file() or path.read_text() != text:
+            atomic_write(path, text)
+
     # --- internals ---------------------------------------------------------------------------------
 
     def _callbacks_here(self) -> list[Callback]:
@@ -260,25 +315,54 @@ class Trainer:
             "images_per_rank": [len(p) for p in parts], "read_by_two_ranks": len(seen) - len(seen.unique()),
             "images_read": len(seen.unique()), "left_out_this_epoch": len(dataset) - len(seen.unique())})
 
-    def _restore(self, ckpt: dict[str, Any]) -> None:
+    def _restore(self, ckpt: dict[str, Any], fresh: list[dict[str, Any]]) -> None:
+        """Put the run back where ``ckpt`` left it. ``fresh``: the optimizer's hyperparameters as this run's
+        schedule set them at step 0 (a schedule tied to the run's length, extended by ``--epochs``, is replayed
+        from them). Each part that does not fit is a one-line error naming it (:func:`check_resumable` has
+        checked the types already)."""
         assert self.schedule is not None
-        self.task.model.load_state_dict(ckpt.get("train_model", ckpt["model"]))
-        if self.ema is not None:
-            self.ema.module.load_state_dict(ckpt["model"])
-            self.ema.n_averaged.fill_(int(ckpt.get("ema_steps", 0)))
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.schedule.load_state_dict(ckpt["schedule"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        for cb, state in zip(self.callbacks, ckpt["callbacks"]):
-            cb.load_state_dict(state)
+        with self._restoring("model"):
+            self.task.model.load_state_dict(ckpt.get("train_model", ckpt["model"]))
+            if self.ema is not None:
+                self.ema.module.load_state_dict(ckpt["model"])
+                self.ema.n_averaged.fill_(int(ckpt.get("ema_steps", 0)))
+        with self._restoring("optimizer"):
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        with self._restoring("schedule"):
+            saved_epochs = (ckpt.get("config") or {}).get("epochs")
+            if saved_epochs != self.cfg.epochs and self.schedule.length_dependent:
+                import warnings
+
+                warnings.warn(f"the {self.schedule.name} schedule is rebuilt for {self.cfg.epochs} epochs (it was "
+                              f"for {saved_epochs}): from here the lr follows a {self.cfg.epochs}-epoch "
+                              f"{self.schedule.name} schedule, a jump from where the old one was", stacklevel=2)
+                self.schedule.replay(int(ckpt["schedule"]["steps"]), fresh)
+            else:
+                self.schedule.load_state_dict(ckpt["schedule"])
+        with self._restoring("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        with self._restoring("callbacks"):
+            for cb, state in zip(self.callbacks, ckpt["callbacks"]):
+                cb.load_state_dict(state)
         self.history = list(ckpt["history"])
         self.epoch = int(ckpt["epoch"])
         # Random states go back where they were taken: an epoch-end checkpoint's now, before the next epoch
         # starts (and the task reseeds what it reseeds per epoch); a mid-epoch one's after that epoch restarts.
-        set_rng_state(ckpt["rng"])
-        self._set_generators(ckpt.get("generators") or {})
+        with self._restoring("rng"):
+            set_rng_state(ckpt["rng"])
+        with self._restoring("generators"):
+            self._set_generators(ckpt.get("generators") or {})
         if ckpt.get("position"):
             self._resume_at = {**ckpt["position"], "rng": ckpt["rng"], "generators": ckpt.get("generators") or {}}
+
+    @contextlib.contextmanager
+    def _restoring(self, part: str):
+        try:
+            yield
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise CheckpointError(f"{self.cfg.resume or 'checkpoint'}: its '{part}' does not fit this run ({first}); "
+                                  "resume from the run's own last.pt, or start a new run") from None
 
     def _task_generators(self) -> dict[str, torch.Generator]:
         """The task's own random generators (e.g. its augmentation's), by name."""
@@ -444,7 +528,7 @@ class Trainer:
         sums, seen = self._over_ranks(sums, seen)
         if self.is_main:
             position = {"step": step, "seen": seen, "seconds": seconds, "sums": {k: float(v) for k, v in sums.items()}}
-            save_checkpoint(self.run_dir / "last.pt", self.checkpoint_state(position))
+            self.commit([self.run_dir / "last.pt"], position)
 
     @torch.inference_mode()
     def validate(self, loader: Iterable[Any]) -> dict[str, float]:

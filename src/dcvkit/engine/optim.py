@@ -111,6 +111,25 @@ class LRSchedule:
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
+    @property
+    def length_dependent(self) -> bool:
+        """Whether the lr at a step depends on the run's length (one-cycle and cosine anneal over it; step,
+        exponential, plateau and none do not, so a run extended with more epochs follows them exactly)."""
+        return self.name in ("onecycle", "cosine")
+
+    def replay(self, steps: int, fresh: list[dict[str, Any]]) -> None:
+        """Go to step ``steps`` of this schedule (built for a new length) from the optimizer hyperparameters
+        it set at step 0 (``fresh``, one dict per param group; the loaded optimizer state holds the old
+        schedule's): what ``--resume RUN --epochs N`` does for a length-dependent schedule."""
+        import warnings
+
+        for group, values in zip(self.optimizer.param_groups, fresh):
+            group.update(values)
+        with warnings.catch_warnings():  # stepping a schedule without optimizer steps is the point here
+            warnings.simplefilter("ignore")
+            for _ in range(steps):
+                self.step_batch()
+
     def state_dict(self) -> dict[str, Any]:
         return {"steps": self.steps,
                 "per_step": self.per_step.state_dict() if self.per_step is not None else None,

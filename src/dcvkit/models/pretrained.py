@@ -70,6 +70,10 @@ def read_pretrained(source: str | os.PathLike, download: bool = False) -> Pretra
     ckpt = load_checkpoint(path, map_location="cpu")
     if isinstance(ckpt.get("meta"), dict) and isinstance(ckpt.get("model"), dict):
         meta = ckpt["meta"]
+        if meta.get("task") == "classify":  # a dcvkit run: its meta is checked as every run reader checks it
+            from dcvkit.models.trained import check_meta
+
+            check_meta(meta, str(source), "classify", ckpt["model"])
         return Pretrained(str(source), ckpt["model"], meta, meta.get("mean"), meta.get("std"))
     for key in ("state_dict", "model"):
         if isinstance(ckpt.get(key), dict):

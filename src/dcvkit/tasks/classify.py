@@ -35,7 +35,7 @@ from dcvkit.models import create_model
 from dcvkit.models.normalise import Normaliser
 from dcvkit.models.trained import load_run_model
 from dcvkit.tasks import get_task
-from dcvkit.tasks.common import ImageTask, TrainResult, fit_run, model_kwargs, resume_config
+from dcvkit.tasks.common import ImageTask, TrainResult, fit_run, model_kwargs, start_config
 from dcvkit.tasks.configs import ClassifyConfig
 
 
@@ -192,17 +192,29 @@ def build_model(cfg: ClassifyConfig, splits: DataSplits
 
 def train(cfg: ClassifyConfig, run_dir: str | os.PathLike | None = None) -> TrainResult:
     """Train a classifier; writes a run directory (config, checkpoints, metrics, plots) and returns it."""
-    ckpt = None
-    if cfg.resume:
-        cfg, ckpt, resume_dir = resume_config(ClassifyConfig, cfg)
-        run_dir = resume_dir
+    cfg, ckpt, run_dir = start_config(cfg, run_dir)
     seed_everything(cfg.seed, cfg.deterministic)
     cfg, augmenter = build_augmenter(cfg)
     splits = load_splits(cfg)
+    check_trainable(splits)
     if ckpt is None:
         cfg = small_data_defaults(cfg, len(splits.train))
     cfg, task = build_task(cfg, splits, augmenter, ckpt)
     return fit_run(task, cfg, splits, run_dir, "classify", evaluate, ckpt, val_batch=512, test=cfg.test)
+
+
+def check_trainable(splits: DataSplits) -> None:
+    """A classifier needs two classes (one class: a folder of one subfolder, a dataset of one image, would
+    train to a constant without a word), and a class without training images is warned about."""
+    if len(splits.classes) < 2:
+        raise DataError(f"{splits.name}: only one class ({', '.join(splits.classes)}); a classifier needs at least "
+                        "two (one subfolder per class, or names like cat.1.jpg and dog.1.jpg)")
+    counts = torch.bincount(torch.as_tensor(splits.train.labels), minlength=len(splits.classes))
+    if (counts == 0).any():
+        empty = [c for c, n in zip(splits.classes, counts.tolist()) if n == 0]
+        warnings.warn(f"{splits.name}: no training images of class {', '.join(empty[:5])} (after the validation "
+                      "split and --limit): the model cannot learn it; give more images of it, a smaller "
+                      "--val-split or a larger --limit", stacklevel=2)
 
 
 SMALL_DATA = 2000  # training images below which the engine defaults (batch 128, SGD lr 0.05) swing too far

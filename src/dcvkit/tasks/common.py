@@ -5,6 +5,7 @@ the engine's fit, curves, the test-split evaluation of best.pt)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 import torch
 from torch import Tensor
 
-from dcvkit.config import TrainConfig, from_dict, to_dict
+from dcvkit.config import TrainConfig, from_dict, to_dict, validate
 from dcvkit.data import DataSplits
 from dcvkit.data.core import Shard
 from dcvkit.engine import FitResult, Trainer
@@ -27,21 +28,49 @@ if TYPE_CHECKING:
 C = TypeVar("C")
 
 
+def start_config(cfg: C, run_dir: str | os.PathLike | None = None
+                 ) -> tuple[C, dict[str, Any] | None, Path | None]:
+    """What every task's ``train`` starts with: ``cfg`` checked against its declarations (however it was made:
+    flags, YAML, Python, a tune trial) and, with ``cfg.resume``, the run to continue. Returns (config,
+    checkpoint to resume or None, run directory: the resumed one, else ``run_dir``)."""
+    cfg = validate(cfg, "config")
+    if not getattr(cfg, "resume", None):
+        return cfg, None, Path(run_dir) if run_dir else None
+    return resume_config(type(cfg), cfg)
+
+
 def resume_config(cls: type[C], cfg: C) -> tuple[C, dict[str, Any], Path]:
-    """The saved config of the run to resume (``cfg.resume``), with the explicitly changed options of
-    ``cfg`` on top; returns (config, checkpoint, run directory)."""
+    """The saved config of the run to resume (``cfg.resume``), with the options given now on top (those the
+    command line or file named, else those that differ from the defaults); returns (config, checkpoint, run
+    directory). A checkpoint of another task is named as such; one whose training state is not whole is
+    refused, field by field, before anything is built."""
+    from dcvkit.engine.loop import check_resumable
+    from dcvkit.tasks import TASKS, task_of_checkpoint
+
     path = Path(cfg.resume)  # type: ignore[attr-defined]
     ckpt_path = path / "last.pt" if path.is_dir() else path
     ckpt = load_checkpoint(ckpt_path)
-    if "config" not in ckpt or "optimizer" not in ckpt:
-        raise CheckpointError(f"{ckpt_path}: not a resumable dcvkit checkpoint (no optimizer state)")
+    spec = next(t for t in TASKS.values() if issubclass(cls, t.config))
+    try:
+        owner = task_of_checkpoint(ckpt.get("meta"), str(ckpt_path))
+    except ConfigError:
+        owner = None
+    if owner is not None and owner.meta_task != spec.meta_task:
+        raise CheckpointError(f"{ckpt_path}: this is a {owner.name} run, not a {spec.name} one; continue it with "
+                              f"dcv {owner.name} train --resume {cfg.resume}")  # type: ignore[attr-defined]
+    if not isinstance(ckpt.get("config"), dict) or "optimizer" not in ckpt:
+        raise CheckpointError(f"{ckpt_path}: not a resumable dcvkit checkpoint (no config or optimizer state); "
+                              "resume from a run's last.pt")
     defaults = cls()
+    given = getattr(cfg, "_given", None)  # the names the command line and --config set (config.resolve)
     changed = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)  # type: ignore[arg-type]
-               if getattr(cfg, f.name) != getattr(defaults, f.name) and f.name != "resume"}
+               if f.name != "resume" and (f.name in given if given is not None
+                                          else getattr(cfg, f.name) != getattr(defaults, f.name))}
     # --max-time is a budget for one invocation: the saved one does not carry over
     saved = from_dict(cls, {**ckpt["config"], "max_time": getattr(cfg, "max_time", None)}, where=str(ckpt_path))
     resumed = from_dict(cls, changed, base=saved, where="resume options")
     resumed.resume = str(cfg.resume)  # type: ignore[attr-defined]
+    check_resumable(ckpt, saved, resumed, str(ckpt_path))
     return resumed, ckpt, ckpt_path.parent
 
 
@@ -145,7 +174,8 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
     if w.is_main:  # one run directory, made by rank 0 and told to the others
         run_dir = Path(run_dir) if run_dir else new_run_dir(Path(cfg.project) / subdir, cfg.name)
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_yaml(run_dir / "config.yaml", to_dict(cfg))
+        if ckpt is None:  # a resumed run's config.yaml changes with its first new checkpoint (Trainer.commit)
+            write_yaml(run_dir / "config.yaml", to_dict(cfg))
     run_dir = distributed.broadcast(run_dir)
     model = task.model
     if cfg.progress and w.is_main:
@@ -179,4 +209,5 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
     return TrainResult(run_dir, fit, result, splits, cfg)
 
 
-__all__ = ["resume_config", "fit_run", "TrainResult", "ImageTask", "model_kwargs", "family_entry", "family_class"]
+__all__ = ["start_config", "resume_config", "fit_run", "TrainResult", "ImageTask", "model_kwargs", "family_entry",
+           "family_class"]

@@ -55,7 +55,7 @@ from dcvkit.models.detect.targets import RoISampler
 from dcvkit.models.normalise import Normaliser
 from dcvkit.models.trained import load_run_model
 from dcvkit.tasks import get_task
-from dcvkit.tasks.common import ImageTask, TrainResult, family_class, fit_run, model_kwargs, resume_config
+from dcvkit.tasks.common import ImageTask, TrainResult, family_class, fit_run, model_kwargs, start_config
 from dcvkit.tasks.configs import DetectConfig
 
 
@@ -227,9 +227,7 @@ def train(cfg: DetectConfig, run_dir: str | os.PathLike | None = None, splits: D
           ) -> TrainResult:
     """Train a detector; writes a run directory (config.yaml, best.pt/last.pt, metrics.csv, curves.png,
     results.json with COCO mAP and seconds per image, pr_curves.png, predictions.png) and returns it."""
-    ckpt = None
-    if cfg.resume:
-        cfg, ckpt, run_dir = resume_config(DetectConfig, cfg)
+    cfg, ckpt, run_dir = start_config(cfg, run_dir)
     task_spec = get_task("detect")
     model_kwargs(task_spec, cfg)  # the model is a detector and takes the options given (names the others)
     cfg = resolve_defaults(cfg)

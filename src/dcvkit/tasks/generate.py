@@ -48,7 +48,7 @@ from dcvkit.models.generate import Generative
 from dcvkit.models.generate.base import to_uint8, to_unit
 from dcvkit.models.trained import load_run_model
 from dcvkit.tasks import get_task
-from dcvkit.tasks.common import TrainResult, family_class, fit_run, model_kwargs, resume_config
+from dcvkit.tasks.common import TrainResult, family_class, fit_run, model_kwargs, start_config
 from dcvkit.tasks.configs import GenerateConfig
 
 def generator_class(cfg: GenerateConfig) -> type[Generative]:
@@ -378,9 +378,7 @@ def train(cfg: GenerateConfig, run_dir: str | os.PathLike | None = None, splits:
     """Train a VAE or GAN; writes a run directory (config.yaml, best.pt/last.pt, metrics.csv, steps.csv,
     samples/epoch_NNN.png, tensorboard/, curves.png, results.json, samples.png, coverage.png and, for VAEs,
     reconstructions.png) and returns it."""
-    ckpt = None
-    if cfg.resume:
-        cfg, ckpt, run_dir = resume_config(GenerateConfig, cfg)
+    cfg, ckpt, run_dir = start_config(cfg, run_dir)
     cfg = resolve_defaults(cfg)
     seed_everything(cfg.seed, cfg.deterministic)
     splits = splits if splits is not None else load_splits(cfg)

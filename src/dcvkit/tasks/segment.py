@@ -38,7 +38,7 @@ from dcvkit.models import create_model
 from dcvkit.models.normalise import Normaliser
 from dcvkit.models.trained import load_run_model
 from dcvkit.tasks import get_task
-from dcvkit.tasks.common import ImageTask, TrainResult, fit_run, model_kwargs, resume_config
+from dcvkit.tasks.common import ImageTask, TrainResult, fit_run, model_kwargs, start_config
 from dcvkit.tasks.configs import AutoencoderConfig, SegmentConfig
 
 # --- data ------------------------------------------------------------------------------------------
@@ -199,10 +199,7 @@ def train(cfg: SegmentConfig, run_dir: str | os.PathLike | None = None, splits: 
     """Train a segmentation model or an autoencoder; writes a run directory and returns it.
 
     ``splits``: data already loaded (the benchmark reuses one FashionScenes split for every model)."""
-    ckpt = None
-    cls = type(cfg)
-    if cfg.resume:
-        cfg, ckpt, run_dir = resume_config(cls, cfg)
+    cfg, ckpt, run_dir = start_config(cfg, run_dir)
     if cfg.target == "image" and cfg.monitor == "val_dice":
         cfg = dataclasses.replace(cfg, monitor="val_loss")
     resolve_loss(cfg)

@@ -10,9 +10,11 @@ options.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any
 
 from dcvkit.choices import SPACE_TYPES
+from dcvkit.config import _coerce, check_value
 from dcvkit.errors import ConfigError
 from dcvkit.tasks import TaskSpec
 
@@ -51,6 +53,10 @@ def parse_space(space: dict[str, Any], cfg_cls: type, where: str) -> dict[str, d
                 raise ConfigError(f"{where}: '{name}': low and high must be numbers") from None
             if not low < high or (spec.get("log") and low <= 0):
                 raise ConfigError(f"{where}: '{name}': need low < high (and low > 0 with log: true)")
+        # every value the space can give must be one the option takes: its declaration, as for a flag
+        hints = typing.get_type_hints(cfg_cls)
+        for value in spec["choices"] if kind == "categorical" else (spec["low"], spec["high"]):
+            check_value(cfg_cls, name, _coerce(name, value, hints[name], where), f"{where} (search space)")
         out[name] = dict(spec)
     return out
 
@@ -94,14 +100,14 @@ def grid(space: dict[str, dict[str, Any]], points: int) -> dict[str, list[Any]]:
 
 def parse_fixed(fixed: str | None) -> dict[str, Any]:
     """``"epochs=3, limit=10000"`` -> {"epochs": 3, "limit": 10000} (values read as YAML scalars)."""
-    import yaml
+    from dcvkit.config import safe_yaml
 
     out: dict[str, Any] = {}
     for part in filter(None, (p.strip() for p in (fixed or "").split(","))):
         key, sep, value = part.partition("=")
         if not sep:
             raise ConfigError(f"--fixed: '{part}' is not key=value")
-        out[key.strip()] = yaml.safe_load(value.strip())
+        out[key.strip()] = safe_yaml(value.strip(), f"--fixed {key.strip()}")
     return out
 
 

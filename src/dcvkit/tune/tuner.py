@@ -72,6 +72,7 @@ def tune(cfg: TuneConfig, objective_hook: Callable[[Any, Any], None] | None = No
     directory. ``pruner``: an Optuna pruner object instead of ``cfg.pruner`` (the Python API's option)."""
     import optuna
 
+    run_dir: Path | None = None
     if cfg.resume:
         run_dir = Path(cfg.resume)
         saved = load_yaml(run_dir / "tune.yaml")
@@ -79,11 +80,6 @@ def tune(cfg: TuneConfig, objective_hook: Callable[[Any, Any], None] | None = No
         changed = {k: v for k, v in to_dict(cfg).items()  # what this worker changes: how long it works
                    if k in ("trials", "timeout", "n_jobs", "progress") and v != defaults[k]}
         cfg = from_dict(TuneConfig, {**saved, **changed, "resume": None}, where=str(run_dir / "tune.yaml"))
-    else:
-        run_dir = new_run_dir(Path(cfg.project) / "tune", cfg.name)
-        cfg = dataclasses.replace(cfg, storage=cfg.storage or str(run_dir / "study.journal"),
-                                  study=cfg.study or run_dir.name)
-        write_yaml(run_dir / "tune.yaml", to_dict(cfg))
     task = get_task(cfg.task)
     cfg_cls = task.config
     base = load_yaml(cfg.base) if cfg.base else {}
@@ -96,6 +92,11 @@ def tune(cfg: TuneConfig, objective_hook: Callable[[Any, Any], None] | None = No
     if monitor == "auto":
         raise ConfigError(f"--task {cfg.task}: its monitor depends on the model; give --monitor (e.g. val_loss)")
     direction = "minimize" if monitor_mode(monitor) == "min" else "maximize"
+    if run_dir is None:  # everything the study needs is checked: now its run directory
+        run_dir = new_run_dir(Path(cfg.project) / "tune", cfg.name)
+        cfg = dataclasses.replace(cfg, storage=cfg.storage or str(run_dir / "study.journal"),
+                                  study=cfg.study or run_dir.name)
+        write_yaml(run_dir / "tune.yaml", to_dict(cfg))
     assert cfg.storage is not None and cfg.study is not None  # set when the run directory was made
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, lock = open_study(cfg.storage, cfg.study, sampler=make_sampler(cfg, space),
