@@ -133,11 +133,14 @@ def test_annotations_json_nested_100000_deep(tmp_path, capsys):
     assert_one_line_error(code, err, "annotations.json: JSON nested too deeply")
 
 
-def test_classes_yaml_as_a_plain_list_as_the_docs_show(tmp_path):
-    from dcvkit.data.masks import read_classes
-
-    (tmp_path / "classes.yaml").write_text("[background, person, bicycle]\n")
-    assert read_classes(tmp_path / "classes.yaml") == (["background", "person", "bicycle"], None)
+def test_classes_yaml_as_a_plain_list_as_the_docs_show(tmp_path, capsys):
+    data = write_mask_pairs(tmp_path / "seg", n=6, size=24)
+    (data / "classes.yaml").write_text("[background, person, bicycle]\n")
+    code, _, err = run(capsys, "segment", "train", "--data", str(data), "--epochs", "1", "--batch-size", "4",
+                       "--base", "4", "--depth", "2", "--no-progress", "--no-tensorboard")
+    assert code == 0, err
+    meta = torch.load("runs/segment/exp/best.pt", weights_only=True)["meta"]
+    assert meta["classes"] == ["background", "person", "bicycle"]
 
 
 # --- data that trained without a word -------------------------------------------------------------------

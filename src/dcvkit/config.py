@@ -430,8 +430,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
         flag = meta.get("flag") or "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         helptext = meta.get("help", "")
+        bounds = meta.get("bounds")
         if "default" not in helptext:
-            helptext += f" (default: {default})"
+            helptext += f" (default: {default}{'; ' + str(bounds) if bounds else ''})"
+        elif bounds:
+            helptext += f" ({bounds})"
         kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": helptext.replace("%", "%%")}
         if base is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)

@@ -41,6 +41,7 @@ def _images_in(folder: Path) -> list[Path]:
 def list_images(root: Path, classes: Sequence[str] | None = None) -> tuple[list[Path], list[int], list[str]]:
     """Files and labels of one split folder; ``classes`` fixes the class order (from the train split)."""
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    training = classes is None  # the split that defines the classes: each needs examples
     if subdirs:  # ImageFolder style
         found = [d.name for d in subdirs]
         classes = list(classes) if classes is not None else found
@@ -49,7 +50,7 @@ def list_images(root: Path, classes: Sequence[str] | None = None) -> tuple[list[
             if d.name not in classes:
                 raise DataError(f"{d}: class folder '{d.name}' is not among the training classes {classes}")
             found_here = _images_in(d)
-            if not found_here and len(classes) == len(found):  # the training folder: a class needs examples
+            if not found_here and training:
                 raise DataError(f"{d}: class folder '{d.name}' holds no images (extensions: "
                                 f"{', '.join(sorted(IMAGE_EXTENSIONS))}); add some or remove the folder")
             for p in found_here:

@@ -50,12 +50,12 @@ def resume_config(cls: type[C], cfg: C) -> tuple[C, dict[str, Any], Path]:
     path = Path(cfg.resume)  # type: ignore[attr-defined]
     ckpt_path = path / "last.pt" if path.is_dir() else path
     ckpt = load_checkpoint(ckpt_path)
-    spec = next(t for t in TASKS.values() if issubclass(cls, t.config))
+    spec = next((t for t in TASKS.values() if issubclass(cls, t.config)), None)
     try:
         owner = task_of_checkpoint(ckpt.get("meta"), str(ckpt_path))
     except ConfigError:
         owner = None
-    if owner is not None and owner.meta_task != spec.meta_task:
+    if owner is not None and spec is not None and owner.meta_task != spec.meta_task:
         raise CheckpointError(f"{ckpt_path}: this is a {owner.name} run, not a {spec.name} one; continue it with "
                               f"dcv {owner.name} train --resume {cfg.resume}")  # type: ignore[attr-defined]
     if not isinstance(ckpt.get("config"), dict) or "optimizer" not in ckpt:
