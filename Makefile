@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dcvkit-installed
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data postgres demo test bench bench-augment bench-saliency bench-segment bench-proposals bench-detect bench-generative bench-tune bench-architectures clean help
+.PHONY: setup data postgres demo test bench bench-augment bench-saliency bench-segment bench-proposals bench-detect bench-generative bench-tune bench-architectures bench-track clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# TrackEval, the HOTA reference of the tracking tests: --no-deps, because its PyPI metadata requires
+	# opencv-python, whose install would overwrite opencv-contrib-python-headless (cv2.ximgproc); it needs
+	# only numpy and scipy, both installed above.
+	$(BIN)/python -m pip install --quiet --no-deps 'trackeval==1.3.0'
 	touch $(STAMP)
 
 # Fashion-MNIST comes from Debian's dataset-fashion-mnist where apt is available and we are root;
@@ -70,6 +74,9 @@ bench-tune: setup  ## TPE vs random vs grid, 16 trials each on a small Fashion-M
 
 bench-architectures: setup  ## every classic architecture for 6 min of training on Fashion-MNIST (~45 min on 2 cores)
 	$(BIN)/dcv bench architectures
+
+bench-track: setup  ## trackers side by side on one yolo run and on noisy true boxes (trains yolo first, ~11 min)
+	$(BIN)/dcv bench track
 
 clean:  ## remove the virtual environment and caches (keeps runs/)
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

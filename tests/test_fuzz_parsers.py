@@ -278,3 +278,44 @@ def test_checkpoint_random_bytes(tmp_path, data):
     path = tmp_path / "x.pt"
     path.write_bytes(data)
     only_dcv_errors(load_checkpoint, path)
+
+
+# --- MOTChallenge (tracking) -----------------------------------------------------------------------------
+
+mot_field = st.sampled_from(["1", "2", "-1", "0.5", "1e9", "nan", "inf", "", "x", " 3 ", "-0", "10.0"])
+
+
+@FUZZ
+@given(lines=st.lists(st.lists(mot_field, max_size=12).map(",".join) | st.text(max_size=40), max_size=8),
+       raw=st.binary(max_size=80))
+def test_mot_txt_random_lines(tmp_path, lines, raw):
+    from dcvkit.data.mot import read_mot_txt
+
+    path = tmp_path / "gt.txt"
+    path.write_text("\n".join(lines))
+    out = only_dcv_errors(read_mot_txt, path, frames=5)
+    if out is not None:  # what is read is whole: frames in range, whole ids, boxes of four finite numbers
+        assert all(1 <= k <= 5 for k in out)
+        assert all(np.isfinite(b.boxes).all() and b.boxes.shape[1] == 4 for b in out.values())
+    path.write_bytes(raw)
+    only_dcv_errors(read_mot_txt, path)
+
+
+@FUZZ
+@given(ini=st.text(max_size=120), sections=st.dictionaries(
+    st.sampled_from(["name", "imDir", "frameRate", "seqLength", "imWidth", "imHeight", "imExt"]),
+    st.sampled_from(["img1", "..", "/etc", "2", "0", "-1", "x", "nan", "25", "1e308"]), max_size=7))
+def test_mot_sequence_random_seqinfo(tmp_path, ini, sections):
+    from dcvkit.data.mot import read_sequence, read_sequences
+
+    seq = fresh(tmp_path, "seq")
+    (seq / "img1").mkdir()
+    for k in (1, 2):
+        (seq / "img1" / f"{k:06d}.png").write_bytes(png_bytes())
+    (seq / "seqinfo.ini").write_text(ini)
+    only_dcv_errors(read_sequence, seq)
+    (seq / "seqinfo.ini").write_text("[Sequence]\n" + "".join(f"{k}={v}\n" for k, v in sections.items()))
+    s = only_dcv_errors(read_sequence, seq)
+    if s is not None:  # the frames read are the sequence's own
+        assert all(p.resolve().parent.parent == seq.resolve() for p in s.frames)
+    only_dcv_errors(read_sequences, tmp_path)

@@ -27,6 +27,9 @@ SELECTIVE_SEARCH_MODES = ("fast", "quality")
 ROI_OPS = ("pool", "align")
 COCO_BACKENDS = ("faster_coco_eval", "pycocotools")
 
+# tracking (models/track/trackers.py)
+TRACKERS = ("iou", "sort", "bytetrack", "appearance")
+
 # generation (losses/generative.py, models/generate/vae.py, explain/latent.py)
 KL_SCHEDULES = ("none", "linear", "sigmoid", "cyclical")
 GAN_LOSSES = ("minimax", "non_saturating", "hinge", "least_squares")

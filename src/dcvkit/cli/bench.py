@@ -83,6 +83,15 @@ BENCHES = {
          "--data it writes --images photo scenes (dcv data scenes --photos) to a temporary folder. Writes "
          "runs/bench/streaming/<name>/{bench.json, table.md}.\nexample: dcv bench streaming --task segment "
          "--images 128")),
+    "track": ("track", "BenchTrackConfig",
+        "trackers side by side: on one detector's boxes, and on true boxes with noise",
+        ("Detects every frame of the test clips once with --run's detector (without --run, dcv detect train --model "
+         "yolo is trained first) and links the same detections with each tracker (iou, sort, bytetrack, "
+         "appearance); then links the true boxes, jittered by --noise and thinned by --miss, with the same trackers, "
+         "which separates association errors from detection errors. Scores HOTA, MOTA, IDF1, AssA, id switches, "
+         "fragmentations, FP, FN; times each tracker's update (ms per frame) on the clips and on denser clips with "
+         "--timing-objects items per frame, the detector's ms per frame apart. Writes "
+         "runs/bench/track/<name>/{bench.json, table.md}.\nexample: dcv bench track --run runs/detect/yolo")),
     "startup": ("startup", "BenchStartupConfig",
         "how fast dcv answers (--help, argument errors) vs importing torch",
         ("Starts each dcv command line (--help, a train command's --help, an argument error) in fresh processes, "
@@ -119,6 +128,15 @@ def _report(results: dict, rows: list[dict], title: str, files: str, lines: list
         out.print(line)
     out.print(f"wrote {results['out_dir']}/{files}")
     return 0
+
+
+def cmd_bench_track(args: argparse.Namespace) -> int:
+    from dcvkit.bench.track import BenchTrackConfig, bench_track, table_rows
+
+    r = bench_track(resolve(BenchTrackConfig, args), log=_log)
+    return _report(r, table_rows(r), f"{r['detector']} on {r['sequences']} clips, {r['frames']} frames; detector "
+                                     f"{r['detector_ms_per_frame']:.2f} ms/frame apart, {r['threads']} threads "
+                                     "(metrics in %)", "bench.json and table.md")
 
 
 def cmd_bench_startup(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""``dcv data scenes``: write FashionScenes to disk in a standard format; ``dcv data convert``: COCO <-> YOLO <-> VOC."""
+"""``dcv data scenes``: write FashionScenes to disk in a standard format; ``dcv data clips``: moving scenes
+with true identities (MOTChallenge); ``dcv data convert``: COCO <-> YOLO <-> VOC."""
 
 from __future__ import annotations
 
@@ -40,10 +41,33 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
     s.add_argument("--height", type=int, default=480, help="--photos: scene height in pixels (default 480)")
     s.add_argument("--min-side", type=int, default=12, help="--photos: smallest item side in pixels (default 12)")
     s.add_argument("--workers", type=int, help="--photos: processes generating scenes (default: all cores)")
-    add_seed(s)
-    s.add_argument("--data-dir", help="folder holding Fashion-MNIST's files")
-    s.add_argument("--download", action="store_true", help="download Fashion-MNIST (checksum-verified)")
+    add_items(s)
     s.set_defaults(func=cmd_scenes)
+
+    k = kinds.add_parser("clips", help="moving FashionScenes with true identities, in the MOTChallenge layout",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+        "Clips in which Fashion-MNIST items (the test split's for --split test, the train split's for --split train) "
+        "move over a textured background: constant velocity disturbed by noise in heading and speed, now and then a "
+        "sharp turn, bounces off the edges or exits, new items entering from the edges; items nearer in depth hide "
+        "those behind when they cross. Per frame the ground truth: id, class, the box of what is visible and the "
+        "visible fraction (items under 20%% visible have no row). Written in the MOTChallenge layout TrackEval "
+        "reads: OUT/clip-000/{seqinfo.ini, img1/000001.png, gt/gt.txt}, OUT/seqmaps/<split>.txt; --video adds "
+        "OUT/clip-000.mp4. --crossing adds a clip of two same-class items crossing with occlusion (the appearance "
+        "tracker's test). Clip i depends only on --seed and i.\n"
+        "example: dcv data clips --out clips --n 10 && dcv track val runs/detect/yolo --data clips"))
+    k.add_argument("--out", required=True, help="new folder to write (refused if it exists and is not empty)")
+    k.add_argument("--n", type=int, default=10, help="number of clips (default 10)")
+    k.add_argument("--frames", type=int, default=60, help="frames per clip (default 60)")
+    k.add_argument("--size", type=int, default=128, help="frame width and height in pixels (default 128)")
+    k.add_argument("--min-objects", type=int, default=3, help="items at the start, at least (default 3)")
+    k.add_argument("--max-objects", type=int, default=6, help="items at once, at most (default 6)")
+    k.add_argument("--split", default="test", choices=("train", "test"),
+                   help="which Fashion-MNIST split the items come from (default: test)")
+    k.add_argument("--fps", type=float, default=25.0, help="frame rate written to seqinfo.ini and the videos")
+    k.add_argument("--video", action="store_true", help="also write each clip as an MP4 (OpenCV)")
+    k.add_argument("--crossing", action="store_true", help="add a clip of two same-class items crossing")
+    add_items(k)
+    k.set_defaults(func=cmd_clips)
 
     c = kinds.add_parser("convert", help="convert detection annotations: COCO <-> YOLO <-> Pascal VOC",
                          formatter_class=argparse.RawDescriptionHelpFormatter, description=(
@@ -60,6 +84,13 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
     c.add_argument("--out", required=True, help="new folder to write (refused if it exists and is not empty)")
     c.add_argument("--split", default="train", help="YOLO source: which entry of the data YAML (default: train)")
     c.set_defaults(func=cmd_convert)
+
+
+def add_items(p: argparse.ArgumentParser) -> None:
+    """What the scene and clip writers share: --seed and where Fashion-MNIST's items come from."""
+    add_seed(p)
+    p.add_argument("--data-dir", help="folder holding Fashion-MNIST's files")
+    p.add_argument("--download", action="store_true", help="download Fashion-MNIST (checksum-verified)")
 
 
 def cmd_scenes(args: argparse.Namespace) -> int:
@@ -92,6 +123,32 @@ def cmd_scenes(args: argparse.Namespace) -> int:
                                     "min_objects": cfg.min_objects, "max_objects": cfg.max_objects})
     n_obj = sum(len(b) for b in scenes.boxes)
     out.print(f"wrote {len(scenes)} scenes ({n_obj} objects, {args.size}x{args.size}) as {args.format} to {root}")
+    return 0
+
+
+def cmd_clips(args: argparse.Namespace) -> int:
+    from dcvkit.cli.output import out
+    from dcvkit.data import named
+    from dcvkit.data.annotations import empty_out_dir
+    from dcvkit.data.clips import ClipConfig, crossing_clip, make_clip, write_clips
+    from dcvkit.errors import DataError
+
+    if args.n < 0 or (args.n == 0 and not args.crossing):
+        raise DataError(f"--n must be at least 1 (or 0 with --crossing), got {args.n}")
+    if not (args.fps > 0):
+        raise DataError(f"--fps must be positive, got {args.fps}")
+    empty_out_dir(args.out)
+    train, test = named.load("fashion-mnist", args.data_dir, download_ok=args.download)
+    items = train if args.split == "train" else test
+    cfg = ClipConfig(size=args.size, frames=args.frames, min_objects=args.min_objects, max_objects=args.max_objects)
+    clips = [make_clip(items, cfg, seed=args.seed, index=i) for i in range(args.n)]
+    if args.crossing:
+        clips.append(crossing_clip(items, size=args.size, seed=args.seed))
+    paths = write_clips(clips, args.out, args.split, video=args.video, fps=args.fps)
+    n_ids = sum(len({int(i) for g in c.gt for i in g.ids}) for c in clips)
+    n_box = sum(len(g) for c in clips for g in c.gt)
+    out.print(f"wrote {len(paths)} clips ({sum(len(c) for c in clips)} frames, {n_ids} identities, {n_box} boxes, "
+              f"{args.size}x{args.size}) to {args.out} (MOTChallenge layout{', MP4s' if args.video else ''})")
     return 0
 
 

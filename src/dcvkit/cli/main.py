@@ -30,11 +30,15 @@ dcvkit: train, evaluate and compare deep computer-vision models.
                                      --model sliding_window | rcnn | fast_rcnn | faster_rcnn | yolo_v1 | yolo
   dcv detect val RUN                 COCO mAP@[.5:.95], mAP@0.5, per-class AP, seconds per image
   dcv detect predict RUN IMG         labelled boxes drawn on the image (any size, letterboxed) + COCO JSON
+  dcv track RUN VIDEO --tracker bytetrack   multi-object tracking on a detector run: annotated video,
+                                     MOTChallenge results; --tracker iou | sort | bytetrack | appearance
+  dcv track val RUN --data CLIPS     MOTA, IDF1, HOTA of every tracker on the same detections
   dcv generate train --model vae     VAE with KL annealing (--kl-schedule linear|cyclical), cvae, dcgan
   dcv generate eval RUN              -ELBO, NLL estimate, FID-FMNIST, class coverage of samples
   dcv generate sample|reconstruct|interpolate|arithmetic|traverse RUN   the latent space as PNGs
   dcv export RUN --format onnx       a classifier, YOLO or generator as ONNX, checked against PyTorch
   dcv data scenes --out DIR --format coco   FashionScenes as masks | coco | yolo | voc
+  dcv data clips --out DIR           moving FashionScenes with true ids (MOTChallenge layout, MP4)
   dcv data convert SRC --to yolo --out DIR  COCO <-> YOLO <-> VOC, images copied along
   dcv augment preview --config aug.yaml IMG   an image and its augmented versions, boxes/masks drawn
   dcv explain saliency RUN IMG --method all   saliency maps: perturbation (exact, fast), gradient,
@@ -51,6 +55,7 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv bench segment                  unet vs skip-less autoencoder vs smp.Unet under one time budget
   dcv bench proposals                selective-search recall at IoU 0.5/0.7 vs proposals, seconds/image
   dcv bench detect                   the detection lineage table: mAP, seconds per image, speed-ups vs R-CNN
+  dcv bench track                    trackers side by side on one detector and on noisy true boxes
   dcv bench generative               dcvkit's VAE vs the PyTorch examples' MLP VAE: -ELBO, images/s
   dcv bench startup                  how fast dcv answers (it never imports torch to parse)
   dcv models                         the model registry
@@ -96,6 +101,7 @@ class Parser(argparse.ArgumentParser):
 #: the tool commands: name -> (module under dcvkit.cli, its line in ``dcv --help``); the task commands come
 #: from the task table (:data:`dcvkit.tasks.TASKS`)
 TOOLS = {
+    "track": ("track", "multi-object tracking by detection: predict (video, frames, MOT sequence) | val"),
     "augment": ("augment", "data augmentation: preview a config on your images"),
     "explain": ("explain", "saliency maps and feature maps of a trained classifier"),
     "data": ("data", "datasets: write FashionScenes (masks, COCO, YOLO, VOC); convert between formats"),
@@ -147,8 +153,23 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return _FORMAT_WARNING(message, category, filename, lineno, line)
 
 
+def with_default_mode(argv: list[str]) -> list[str]:
+    """``dcv track RUN SOURCE`` -> ``dcv track predict RUN SOURCE``: a command whose CLI module names a
+    ``DEFAULT_MODE`` gets it when the word after the command is neither one of its ``MODES`` nor an option."""
+    import importlib
+
+    k = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if k is None or k + 1 >= len(argv) or argv[k] not in commands():
+        return argv
+    module = importlib.import_module(f"dcvkit.cli.{commands()[argv[k]][0]}")
+    default, modes = getattr(module, "DEFAULT_MODE", None), getattr(module, "MODES", ())
+    if default is None or argv[k + 1] in modes or argv[k + 1].startswith("-"):
+        return argv
+    return [*argv[:k + 1], default, *argv[k + 1:]]
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = with_default_mode(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     args.argv = argv  # what `--devices N` runs again in each training process

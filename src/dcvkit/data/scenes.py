@@ -93,7 +93,7 @@ class Scenes:
         return self.instances[i][None] == torch.arange(1, n + 1, dtype=self.instances.dtype)[:, None, None]
 
 
-def _background(size: int, g: torch.Generator) -> Tensor:
+def background(size: int, g: torch.Generator) -> Tensor:
     """(3, size, size) float in [0, 1]: smooth colour noise, stripes or checks of two dark-to-mid colours,
     plus fine grain."""
     s = size
@@ -118,10 +118,25 @@ def _background(size: int, g: torch.Generator) -> Tensor:
     return (bg + grain).clamp(0, 1)
 
 
-def _tight_box(mask: Tensor) -> tuple[int, int, int, int]:
+def tight_box(mask: Tensor) -> tuple[int, int, int, int]:
     """``x1, y1, x2, y2`` (pixel edges) of the True pixels of a non-empty (H, W) mask."""
     rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def item_pixels(items: ImageTensors, src: int, side: int, threshold: int, g: torch.Generator
+                ) -> tuple[Tensor, Tensor] | None:
+    """Item ``src`` scaled to ``side`` pixels, flipped left-right half the time, cropped to its mask (pixels
+    brighter than ``threshold``): (intensity (h, w) in [0, 1], mask (h, w)); None for a blank item."""
+    item = items.images[src, 0].float()[None, None] / 255
+    item = F.interpolate(item, size=(side, side), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
+    if bool(torch.rand(1, generator=g) < 0.5):
+        item = item.flip(-1)
+    mask = item > threshold / 255
+    if not mask.any():
+        return None
+    c0, r0, c1, r1 = tight_box(mask)
+    return item[r0:r1, c0:c1], mask[r0:r1, c0:c1]
 
 
 def _overlap_ok(box: Tensor, vis: Tensor, existing: list[Tensor], max_overlap: float, inst: Tensor,
@@ -164,7 +179,7 @@ def fashion_scenes(items: ImageTensors, n: int, cfg: SceneConfig = SceneConfig()
     try:
         for i in range(n):
             g = torch.Generator().manual_seed(seed * 7_919 + i * 104_729 + 1)
-            img, cm, inst, bx, lb, src = _scene(items, cfg, _background(s, g), g)
+            img, cm, inst, bx, lb, src = _scene(items, cfg, background(s, g), g)
             images[i], masks[i], instances[i] = img, cm, inst
             boxes.append(bx)
             labels.append(lb)
@@ -184,16 +199,10 @@ def _scene(items: ImageTensors, cfg: "SceneConfig | PhotoSceneConfig", bg: Tenso
     placed_src: list[int] = []
     for _ in range(k):
         src = int(torch.randint(0, len(items), (1,), generator=g))
-        side = cfg.side(g)
-        item = items.images[src, 0].float()[None, None] / 255
-        item = F.interpolate(item, size=(side, side), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
-        if bool(torch.rand(1, generator=g) < 0.5):
-            item = item.flip(-1)
-        mask = item > cfg.threshold / 255
-        if not mask.any():
+        pixels = item_pixels(items, src, cfg.side(g), cfg.threshold, g)
+        if pixels is None:
             continue
-        c0, r0, c1, r1 = _tight_box(mask)
-        item, mask = item[r0:r1, c0:c1], mask[r0:r1, c0:c1]
+        item, mask = pixels
         h, w = mask.shape
         colour = torch.rand(3, generator=g) * 0.6 + 0.4
         vis = torch.bincount(inst.flatten().long(), minlength=len(placed_boxes) + 1)[1:]
@@ -219,7 +228,7 @@ def _scene(items: ImageTensors, cfg: "SceneConfig | PhotoSceneConfig", bg: Tenso
         m = inst == j + 1
         if not m.any():
             continue
-        boxes.append([float(v) for v in _tight_box(m)])
+        boxes.append([float(v) for v in tight_box(m)])
         labels.append(placed_labels[j])
         srcs.append(placed_src[j])
         remap[j + 1] = len(boxes)

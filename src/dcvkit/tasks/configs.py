@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dcvkit.choices import (CLASSIFICATION_LOSSES, GAN_LOSSES, KL_SCHEDULES, OPTIMIZERS, PROPOSAL_METHODS,
+from dcvkit.choices import (CLASSIFICATION_LOSSES, DEVICES, GAN_LOSSES, KL_SCHEDULES, OPTIMIZERS, PROPOSAL_METHODS,
                             RECONSTRUCTION_LOSSES, ROI_OPS, SEGMENT_TARGETS, SEGMENTATION_LOSSES,
-                            SELECTIVE_SEARCH_MODES, STEMS, UPSAMPLING, VAE_ARCHS, VAE_RECONSTRUCTIONS)
+                            SELECTIVE_SEARCH_MODES, STEMS, TRACKERS, UPSAMPLING, VAE_ARCHS, VAE_RECONSTRUCTIONS)
 from dcvkit.config import (AT_LEAST_0, AT_LEAST_1, BELOW_1, CHANNELS, FRACTION, IMAGE_SIDE, POSITIVE, WIDTH, Bounds,
-                           ImageDataConfig, SceneDataConfig, TrainConfig, opt, override)
+                           ImageDataConfig, RunConfig, SceneDataConfig, TrainConfig, opt, override)
 from dcvkit.errors import ConfigError
 
 
@@ -271,4 +271,29 @@ class GenerateConfig(TrainConfig, ImageDataConfig):
     histogram_freq: int = override(0)
 
 
-__all__ = ["ClassifyConfig", "SegmentConfig", "AutoencoderConfig", "DetectConfig", "GenerateConfig"]
+@dataclass
+class TrackConfig(RunConfig):
+    """Tracking: which tracker, which detections it sees, what is written."""
+
+    tracker: str = opt("bytetrack", "tracker: iou (greedy IoU, the baseline), sort (Kalman + Hungarian), bytetrack "
+                                    "(+ a pass for low-score detections), appearance (+ the detector's features, "
+                                    "DeepSORT-like); all: every one (dcv track val)", (*TRACKERS, "all"))
+    score_thresh: float = opt(0.1, "the detector's threshold: detections below it are not given to the tracker "
+                                   "(bytetrack and appearance match those below --track-thresh in their second "
+                                   "pass)", bounds=FRACTION)
+    track_thresh: float = opt(0.5, "confident detections: iou and sort track only these; bytetrack and appearance "
+                                   "match them first and start new tracks from them", bounds=FRACTION)
+    agnostic_nms: bool = opt(True, "suppress overlapping detections across classes too (a tracker links boxes of "
+                                   "any class: an item also found as another class would start a second track)")
+    buffer: int = opt(30, "bytetrack, appearance: frames a lost track is kept to be found again",
+                      bounds=Bounds(0, 100_000))
+    img_size: int | None = opt(None, "letterbox frames to this square size, rounded up to a multiple of 32 (default: "
+                                     "the detector's training size)", bounds=IMAGE_SIDE)
+    trail: int = opt(20, "frames of trail drawn behind each track in the video (0: none)", bounds=Bounds(0, 10_000))
+    video: bool = opt(True, "write the annotated video (tracks.mp4)")
+    device: str = opt("auto", "where the detector runs: auto (CUDA when available), cpu or cuda", DEVICES)
+    progress: bool = opt(True, "show a progress bar")
+    name: str = override("exp")
+
+
+__all__ = ["ClassifyConfig", "SegmentConfig", "AutoencoderConfig", "DetectConfig", "GenerateConfig", "TrackConfig"]
