@@ -35,7 +35,7 @@ from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
 from dcvkit.metrics.tracking import Frame, track_metrics
 from dcvkit.models.detect.postprocess import Detections, PostProcess
-from dcvkit.models.track import TRACKERS, DetectorFeatures, Tracker, Tracks, create_tracker
+from dcvkit.models.track import TRACKERS, DetectorFeatures, Tracker, Tracks
 from dcvkit.tasks.configs import TrackConfig
 
 
@@ -102,16 +102,14 @@ class FrameDetector:
             keep = nms(det.boxes, det.scores, self.agnostic_nms)
             det = Detections(det.boxes[keep], det.scores[keep], det.labels[keep])
         if boxes is not None:  # given boxes: into letterbox pixels, to be embedded
-            lb = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-            lb = lb * lb.new_tensor([p.sx, p.sy, p.sx, p.sy]) + lb.new_tensor([p.px, p.py, p.px, p.py])
+            given = np.asarray(boxes, float).reshape(-1, 4)
+            lb = p.to_letterbox(torch.from_numpy(given))
             emb = self.features.embed(lb, self.size[1]).numpy().astype(np.float64) if self.features else None
-            return FrameDetections(np.asarray(boxes, float).reshape(-1, 4), np.ones(len(lb)),
-                                   np.zeros(len(lb), np.int64), emb, time.perf_counter() - t0)
+            return FrameDetections(given, np.ones(len(given)), np.zeros(len(given), np.int64), emb,
+                                   time.perf_counter() - t0)
         emb = self.features.embed(det.boxes, self.size[1]) if self.features is not None else None
-        # letterbox pixels -> the frame's, keeping the embeddings of the boxes kept
-        b = (det.boxes - det.boxes.new_tensor([p.px, p.py, p.px, p.py])) / det.boxes.new_tensor([p.sx, p.sy] * 2)
-        b[:, 0::2] = b[:, 0::2].clamp(0, p.width)
-        b[:, 1::2] = b[:, 1::2].clamp(0, p.height)
+        # letterbox pixels -> the frame's (boxes left in the padding dropped, with their embeddings)
+        b = p.to_original(det.boxes)
         keep = ((b[:, 2] - b[:, 0]) >= 1) & ((b[:, 3] - b[:, 1]) >= 1)
         return FrameDetections(b[keep].numpy().astype(np.float64), det.scores[keep].numpy().astype(np.float64),
                                det.labels[keep].numpy().astype(np.int64),
@@ -124,10 +122,8 @@ def make_tracker(name: str, cfg: TrackConfig) -> Tracker:
     if name not in TRACKERS:
         raise ConfigError(f"--tracker {name}: choose one of {', '.join(TRACKERS)}" +
                           (" (all is for dcv track val)" if name == "all" else ""))
-    if name in ("iou", "sort"):
-        return create_tracker(name, det_thresh=cfg.track_thresh)
-    return create_tracker(name, high_thresh=cfg.track_thresh, low_thresh=cfg.score_thresh,
-                          new_track_thresh=min(1.0, cfg.track_thresh + 0.1), buffer=cfg.buffer)
+    return TRACKERS[name].from_options(track_thresh=cfg.track_thresh, low_thresh=cfg.score_thresh,
+                                       buffer=cfg.buffer)
 
 
 def tracker_names(cfg: TrackConfig) -> list[str]:

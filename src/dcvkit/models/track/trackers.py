@@ -102,6 +102,13 @@ class Tracker:
         self._next_id += n
         return ids
 
+    @classmethod
+    def from_options(cls, track_thresh: float, low_thresh: float, buffer: int) -> "Tracker":
+        """The tracker for ``dcv track``'s options: detections at least ``track_thresh`` are the confident
+        ones (the only ones, for trackers without a low-score pass); ``low_thresh``, ``buffer``: the
+        low-score pass's floor and the frames a lost track is kept, where the tracker has them."""
+        return cls(det_thresh=track_thresh)  # type: ignore[call-arg]
+
     def update(self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
                embeddings: np.ndarray | None = None) -> Tracks:
         raise NotImplementedError
@@ -248,6 +255,12 @@ class ByteTrack(_KalmanTracker):
         self.match_iou, self.low_match_iou, self.buffer = match_iou, low_match_iou, buffer
         super().__init__()
 
+    @classmethod
+    def from_options(cls, track_thresh: float, low_thresh: float, buffer: int) -> "Tracker":
+        """New tracks start from detections 0.1 above the confident ones' threshold (ByteTrack's 0.6 vs 0.5)."""
+        return cls(high_thresh=track_thresh, low_thresh=low_thresh, new_track_thresh=min(1.0, track_thresh + 0.1),
+                   buffer=buffer)
+
     def _first_cost(self, boxes: np.ndarray, embeddings: np.ndarray | None) -> tuple[np.ndarray, float]:
         """The first association's cost of every track against the confident detections, and its limit."""
         return 1 - box_iou(self.predicted_boxes(), boxes).reshape(len(self.ids), len(boxes)), 1 - self.match_iou
@@ -275,7 +288,7 @@ class ByteTrack(_KalmanTracker):
             pairs2, _, _ = assign(cost2, 1 - self.low_match_iou)
             self._update_tracks([recent[t] for t, _ in pairs2], lb, ls, ll, le, [d for _, d in pairs2],
                                 clean=clean[low] if clean is not None else None)
-        # new tracks seen once and not matched now are dropped; lost tracks live `buffer` frames
+        # tentative tracks not matched now are dropped; lost confirmed tracks live `buffer` frames
         keep = (self.missed == 0) | (self.confirmed & (self.missed <= self.buffer))
         self._drop(keep)
         self.confirmed |= self.hits >= self.n_init  # a new track is shown from its n_init-th match on
