@@ -52,8 +52,11 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
     v.add_argument("--data", required=True, type=existing("MOT sequence or folder of sequences"),
                    help="a MOT sequence, or a folder of them (seqmaps/*.txt or sequence subfolders)")
     v.add_argument("--out", metavar="DIR", help="folder to write results.json and table.md into")
-    add_config_arguments(v, TrackConfig)
+    add_config_arguments(v, TrackConfig, skip=("trail", "video", "project", "name"))  # val writes no run
     v.set_defaults(func=cmd_val, tracker="all")
+    for action in v._actions:  # val scores every tracker unless told otherwise
+        if action.dest == "tracker":
+            action.help = action.help.replace("(default: bytetrack)", "(default here: all)")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -91,7 +91,7 @@ def read_mot_txt(path: str | Path, frames: int | None = None) -> dict[int, MotBo
         if tid >= 0 and key in seen:
             raise DataError(f"{path}:{n}: id {int(tid)} appears twice in frame {int(frame)}")
         seen.add(key)
-        vals += [1.0, -1.0, -1.0][: max(0, 9 - len(vals))]
+        vals += [1.0, -1.0, -1.0][len(vals) - 6:]  # what a short line leaves out: conf 1, class and visibility -1
         rows.setdefault(int(frame), []).append(vals[:9])
     out = {}
     for frame, r in rows.items():
