@@ -319,3 +319,41 @@ def test_mot_sequence_random_seqinfo(tmp_path, ini, sections):
     if s is not None:  # the frames read are the sequence's own
         assert all(p.resolve().parent.parent == seq.resolve() for p in s.frames)
     only_dcv_errors(read_sequences, tmp_path)
+
+
+# --- pose (COCO keypoints, YOLO-pose) ----------------------------------------------------------------------
+
+
+@FUZZ
+@given(cat=garbage, ann=garbage, keypoints=st.lists(st.floats(allow_nan=True) | st.integers(-3, 5), max_size=60),
+       names=st.lists(st.sampled_from(["nose", "left_eye", "right_eye", "left_hand", "x"]), max_size=6),
+       skeleton=st.lists(st.lists(st.integers(-2, 9), min_size=2, max_size=2), max_size=4),
+       flip=st.lists(st.integers(-1, 7), max_size=6))
+def test_coco_keypoints_garbage(tmp_path, cat, ann, keypoints, names, skeleton, flip):
+    from dcvkit.data.keypoints import read_coco
+
+    d = fresh(tmp_path, "kp")
+    (d / "a.png").write_bytes(png_bytes())
+    for category in (cat, {"id": 1, "name": "p", "keypoints": names, "skeleton": skeleton, "flip_idx": flip}):
+        doc = {"images": [{"id": 1, "file_name": "a.png", "width": 8, "height": 6}],
+               "annotations": [ann, {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 4, 4],
+                                     "keypoints": keypoints}],
+               "categories": [category]}
+        (d / "a.json").write_text(json.dumps(doc))
+        only_dcv_errors(read_coco, d / "a.json")
+
+
+@FUZZ
+@given(line=st.lists(st.sampled_from(["0", "0.5", "2", "3", "-1", "nan", "x", "1e9"]), max_size=30).map(" ".join),
+       shape=st.lists(st.integers(-1, 4), max_size=3), flip=garbage)
+def test_yolo_pose_garbage(tmp_path, line, shape, flip):
+    from dcvkit.data.keypoints import read_yolo
+
+    d = fresh(tmp_path, "yp")
+    (d / "images").mkdir()
+    (d / "labels").mkdir()
+    (d / "images" / "a.png").write_bytes(png_bytes())
+    (d / "labels" / "a.txt").write_text(line + "\n")
+    (d / "data.yaml").write_text(yaml.safe_dump({"path": ".", "train": "images", "names": {0: "p"},
+                                                 "kpt_shape": shape, "flip_idx": flip}))
+    only_dcv_errors(read_yolo, d / "data.yaml")

@@ -1,5 +1,6 @@
 """``dcv data scenes``: write FashionScenes to disk in a standard format; ``dcv data clips``: moving scenes
-with true identities (MOTChallenge); ``dcv data convert``: COCO <-> YOLO <-> VOC."""
+with true identities (MOTChallenge); ``dcv data figures``: articulated figures with keypoints (COCO, YOLO-pose);
+``dcv data convert``: COCO <-> YOLO <-> VOC."""
 
 from __future__ import annotations
 
@@ -68,6 +69,29 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
     k.add_argument("--crossing", action="store_true", help="add a clip of two same-class items crossing")
     add_items(k)
     k.set_defaults(func=cmd_clips)
+
+    f = kinds.add_parser("figures", help="articulated figures with exact keypoints (COCO keypoints, YOLO-pose)",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+        "Images of 2-D articulated figures on COCO's 17-keypoint kinematic tree (random joint angles within limits, "
+        "limb lengths, scale), drawn as thick limbs textured with Fashion-MNIST items (a top on the torso and upper "
+        "arms, trousers on the legs, shoes at the ankles; train-split items for --split train, test-split for "
+        "--split test), several overlapping figures per image on textured backgrounds. Keypoints from forward "
+        "kinematics; visibility 2 (seen), 1 (hidden by another figure), 0 (outside the image). Formats:\n"
+        "  coco   images/, annotations.json (person_keypoints: keypoints, num_keypoints, skeleton, bbox, area, "
+        "and the category's sigmas and flip_idx)\n"
+        "  yolo   images/, labels/*.txt (class cx cy w h x y v ...), data.yaml (kpt_shape, flip_idx)\n"
+        "example: dcv data figures --out figures/train --n 2000 && dcv data figures --out figures/test --split test "
+        "--n 300"))
+    f.add_argument("--out", required=True, help="new folder to write (refused if it exists and is not empty)")
+    f.add_argument("--format", default="coco", choices=("coco", "yolo"), help="annotation format (default: coco)")
+    f.add_argument("--n", type=int, default=1000, help="number of images (default 1000)")
+    f.add_argument("--size", type=int, default=128, help="image width and height in pixels (default 128)")
+    f.add_argument("--min-figures", type=int, default=1, help="fewest figures per image (default 1)")
+    f.add_argument("--max-figures", type=int, default=3, help="most figures per image (default 3)")
+    f.add_argument("--split", default="train", choices=("train", "test"),
+                   help="which Fashion-MNIST split the items come from (default: train)")
+    add_items(f)
+    f.set_defaults(func=cmd_figures)
 
     c = kinds.add_parser("convert", help="convert detection annotations: COCO <-> YOLO <-> Pascal VOC",
                          formatter_class=argparse.RawDescriptionHelpFormatter, description=(
@@ -149,6 +173,26 @@ def cmd_clips(args: argparse.Namespace) -> int:
     n_box = sum(len(g) for c in clips for g in c.gt)
     out.print(f"wrote {len(paths)} clips ({sum(len(c) for c in clips)} frames, {n_ids} identities, {n_box} boxes, "
               f"{args.size}x{args.size}) to {args.out} (MOTChallenge layout{', MP4s' if args.video else ''})")
+    return 0
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from dcvkit.cli.output import out
+    from dcvkit.data import named
+    from dcvkit.data.annotations import empty_out_dir
+    from dcvkit.data.figures import FigureConfig, write_figures
+    from dcvkit.errors import DataError
+
+    if args.n < 1:
+        raise DataError(f"--n must be at least 1, got {args.n}")
+    empty_out_dir(args.out)
+    train, test = named.load("fashion-mnist", args.data_dir, download_ok=args.download)
+    cfg = FigureConfig(size=args.size, min_figures=args.min_figures, max_figures=args.max_figures,
+                       height=(0.44 * args.size, 0.88 * args.size))
+    root, n = write_figures(train if args.split == "train" else test, args.n, args.out, args.format, cfg,
+                            seed=args.seed, progress=True)
+    out.print(f"wrote {args.n} images ({n} figures, 17 keypoints each, {args.size}x{args.size}) as {args.format} "
+              f"to {root}")
     return 0
 
 

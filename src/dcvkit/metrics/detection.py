@@ -45,8 +45,10 @@ def coco_dicts(gt_boxes: Sequence[Tensor], gt_labels: Sequence[Tensor], pred_box
     return {"images": images, "annotations": anns, "categories": cats}, results
 
 
-def _run(gt: dict[str, Any], results: list[dict[str, Any]], backend: str):
-    """Evaluate, accumulate and summarise with ``backend``'s COCO and COCOeval classes (their prints muted)."""
+def _run(gt: dict[str, Any], results: list[dict[str, Any]], backend: str, iou_type: str = "bbox",
+         sigmas: Sequence[float] | None = None):
+    """Evaluate, accumulate and summarise with ``backend``'s COCO and COCOeval classes (their prints muted);
+    ``iou_type="keypoints"`` scores OKS with the keypoint set's ``sigmas`` (metrics/pose.py)."""
     if backend == "faster_coco_eval":
         from faster_coco_eval import COCO
         from faster_coco_eval import COCOeval_faster as COCOeval
@@ -66,7 +68,12 @@ def _run(gt: dict[str, Any], results: list[dict[str, Any]], backend: str):
         raise ConfigError(f"unknown COCO evaluation backend '{backend}'; choose {', '.join(BACKENDS)}")
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = load(gt)
-        ev = COCOeval(coco_gt, coco_gt.loadRes(results), iouType="bbox")
+        if iou_type == "keypoints" and backend == "faster_coco_eval":
+            ev = COCOeval(coco_gt, coco_gt.loadRes(results), iouType=iou_type, kpt_oks_sigmas=list(sigmas or []))
+        else:
+            ev = COCOeval(coco_gt, coco_gt.loadRes(results), iouType=iou_type)
+            if iou_type == "keypoints":
+                ev.params.kpt_oks_sigmas = np.asarray(sigmas, dtype=np.float64)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
