@@ -14,6 +14,8 @@ reflect (``reflection``, about the pixel edges = scipy's ``reflect``) fills; ``w
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -166,6 +168,22 @@ def flip_boxes(boxes: list[Tensor], hflip: Tensor, vflip: Tensor, size: tuple[in
         if vf:
             bx[:, [1, 3]] = h - bx[:, [3, 1]]
         out.append(bx)
+    return out
+
+
+def flip_keypoints(keypoints: list[Tensor], hflip: Tensor, width: int, flip_idx: Sequence[int]) -> list[Tensor]:
+    """Keypoints (n_i, K, 3) ``x, y, v`` of the images flipped left-right by :func:`flip`: x -> width - x
+    for labelled keypoints, and each keypoint moved to its mirror's slot through ``flip_idx`` (the left wrist
+    of the flipped image is where the right wrist was: without the swap a model learns left and right as
+    one). :func:`dcvkit.data.keypoints.flip_keypoints` on one image's array, batched."""
+    order = torch.as_tensor(list(flip_idx), dtype=torch.long)
+    out = []
+    for k, hf in zip(keypoints, hflip.tolist()):
+        if hf:
+            k = k.clone()
+            k[..., 0] = torch.where(k[..., 2] > 0, width - k[..., 0], k[..., 0])
+            k = k[:, order]
+        out.append(k)
     return out
 
 
