@@ -33,6 +33,7 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv track RUN VIDEO --tracker bytetrack   multi-object tracking on a detector run: annotated video,
                                      MOTChallenge results; --tracker iou | sort | bytetrack | appearance
   dcv track val RUN --data CLIPS     MOTA, IDF1, HOTA of every tracker on the same detections
+  dcv pose train                     keypoints of articulated figures (or COCO keypoints / YOLO-pose data), OKS AP
   dcv generate train --model vae     VAE with KL annealing (--kl-schedule linear|cyclical), cvae, dcgan
   dcv generate eval RUN              -ELBO, NLL estimate, FID-FMNIST, class coverage of samples
   dcv generate sample|reconstruct|interpolate|arithmetic|traverse RUN   the latent space as PNGs

@@ -25,6 +25,7 @@ from dcvkit.errors import DataError
 
 GENERATED = ("moving-fashion-mnist",)
 SCENES = ("scenes", "fashion-scenes")
+FIGURES = ("figures",)
 
 
 def list_datasets() -> list[str]:
@@ -202,5 +203,47 @@ def detection_splits(data: str, *, test_data: str | None = None, val_split: floa
     return DataSplits(Path(data).stem, list(train.classes), hold(train, stream), hold(val, stream), hold(test, stream))
 
 
-__all__ = ["load_dataset", "list_datasets", "scene_splits", "segmentation_splits", "detection_splits", "GENERATED",
-           "SCENES"]
+def pose_splits(data: str, *, test_data: str | None = None, val_split: float = 0.1, seed: int = 0,
+                img_size: int | None = None, limit: int | None = None, figures: int = 4000, test_figures: int = 500,
+                figure_seed: int = 0, data_dir: str | os.PathLike | None = None, download: bool = False,
+                progress: bool = False) -> DataSplits:
+    """``data`` = ``figures`` (articulated figures: ``figures`` training images from Fashion-MNIST's training
+    items, the validation split out of them, ``test_figures`` from its test items) or a COCO keypoints .json /
+    YOLO-pose data .yaml (its ``val`` entry the validation split when it has one, ``test_data`` or its ``test``
+    entry the test split), letterboxed to one size and held in memory."""
+    from dcvkit.data.keypoints import read_pose
+    from dcvkit.data.pose import from_annotations, from_figures
+
+    if data.lower() in FIGURES:
+        items_train, items_test = named.load("fashion-mnist", data_dir, download_ok=download)
+        n = min(figures, limit) if limit else figures
+        train = from_figures(items_train, n, img_size or 128, figure_seed, progress)
+        test = (from_figures(items_test, test_figures, img_size or 128, figure_seed + 1, progress)
+                if test_figures else None)
+        train, val = split_train_val(train, val_split, seed)
+        return DataSplits("figures", list(train.classes), train, val, test)
+    from dcvkit.data.detection import yaml_names_split
+
+    p = Path(data)
+    train = subset_limit(from_annotations(read_pose(p, "train"), (img_size, img_size) if img_size else None), limit,
+                         seed)
+    size = train.img_size
+    if yaml_names_split(p, "val", unlike="train"):
+        val = from_annotations(read_pose(p, "val"), size)
+    else:
+        train, val = split_train_val(train, val_split, seed)
+    test = None
+    if test_data:
+        t = Path(test_data)
+        test = from_annotations(read_pose(t, "test" if yaml_names_split(t, "test") else "val"), size)
+    elif yaml_names_split(p, "test"):
+        test = from_annotations(read_pose(p, "test"), size)
+    for name, split in (("test", test), ("val", val)):
+        if split is not None and split.schema.names != train.schema.names:
+            raise DataError(f"{test_data or data}: the {name} split's keypoints {list(split.schema.names)} differ "
+                            f"from the training split's {list(train.schema.names)}")
+    return DataSplits(p.stem, list(train.classes), train, val, test)
+
+
+__all__ = ["load_dataset", "list_datasets", "scene_splits", "segmentation_splits", "detection_splits", "pose_splits",
+           "GENERATED", "SCENES", "FIGURES"]

@@ -25,7 +25,8 @@ from types import ModuleType
 from typing import Any, Mapping
 
 from dcvkit.errors import ConfigError
-from dcvkit.tasks.configs import AutoencoderConfig, ClassifyConfig, DetectConfig, GenerateConfig, SegmentConfig
+from dcvkit.tasks.configs import (AutoencoderConfig, ClassifyConfig, DetectConfig, GenerateConfig, PoseConfig,
+                                  SegmentConfig)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,9 @@ TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     TaskSpec("detect", "object detection: train | val | predict", DetectConfig, "dcvkit.tasks.detect",
              family="detect", metrics=("val_loss", "val_acc", "val_map50", "val_map"), monitor="auto",
              model_options=("backbone", "width", "crop_size", "roi", "roi_size"), cli="detect", exports=("onnx",)),
+    TaskSpec("pose", "pose estimation (keypoints, OKS AP): train | val | predict", PoseConfig, "dcvkit.tasks.pose",
+             family="pose", metrics=("val_loss", "val_ap", "val_ap50"), monitor="val_ap", model_options=("width",),
+             cli="pose"),
     TaskSpec("generate", "generative models: VAEs with KL annealing, DCGAN, latent-space tools", GenerateConfig,
              "dcvkit.tasks.generate", family="generate",
              metrics=("val_loss", "val_reconstruction", "val_kl", "val_active_units", "val_d_acc", "val_fid",

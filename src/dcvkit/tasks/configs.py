@@ -18,7 +18,7 @@ from dcvkit.choices import (CLASSIFICATION_LOSSES, DEVICES, GAN_LOSSES, KL_SCHED
                             RECONSTRUCTION_LOSSES, ROI_OPS, SEGMENT_TARGETS, SEGMENTATION_LOSSES,
                             SELECTIVE_SEARCH_MODES, STEMS, TRACKERS, UPSAMPLING, VAE_ARCHS, VAE_RECONSTRUCTIONS)
 from dcvkit.config import (AT_LEAST_0, AT_LEAST_1, BELOW_1, CHANNELS, FRACTION, IMAGE_SIDE, POSITIVE, WIDTH, Bounds,
-                           ImageDataConfig, RunConfig, SceneDataConfig, TrainConfig, opt, override)
+                           DataConfig, ImageDataConfig, RunConfig, SceneDataConfig, TrainConfig, opt, override)
 from dcvkit.errors import ConfigError
 
 
@@ -272,6 +272,33 @@ class GenerateConfig(TrainConfig, ImageDataConfig):
 
 
 @dataclass
+class PoseConfig(TrainConfig, DataConfig):
+    """Pose estimation: data, model, augmentation, post-processing."""
+
+    data: str = opt("figures", "figures (articulated figures on COCO's 17 keypoints, textured with Fashion-MNIST "
+                               "items; dcv data figures), a COCO keypoints .json or a YOLO-pose data .yaml")
+    test_data: str | None = opt(None, "a test split in the same formats (default: the YOLO YAML's test entry)")
+    figures: int = opt(4000, "figures: training images (the validation split comes out of them)", bounds=AT_LEAST_1)
+    test_figures: int = opt(500, "figures: test images (from Fashion-MNIST's test items)", bounds=AT_LEAST_0)
+    figure_seed: int = opt(0, "figures: seed of the images (kept apart from --seed)", bounds=Bounds(0, 2**32 - 1))
+    model: str = opt("yolo_pose", "pose model from `dcv models --task pose`")
+    width: float | None = opt(None, "width multiplier of the model", bounds=WIDTH)
+    hflip: bool = opt(True, "random horizontal flips (keypoints mirrored and left/right swapped by the flip index)")
+    score_thresh: float = opt(0.1, "drop people scoring below this", bounds=FRACTION)
+    nms_iou: float = opt(0.5, "suppress a person's box overlapping a better one above this IoU",
+                         bounds=Bounds(0, 1, lo_open=True))
+    val_images: int = opt(200, "validation images scored each epoch for val_ap", bounds=AT_LEAST_1)
+    test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
+    epochs: int = override(40)
+    batch_size: int = override(16)
+    lr: float = override(2e-3)
+    optimizer: str = override("adamw")
+    weight_decay: float = override(1e-4)
+    scheduler: str = override("cosine")
+    monitor: str = opt("val_ap", "metric for early stopping and best.pt (OKS AP on validation images)")
+
+
+@dataclass
 class TrackConfig(RunConfig):
     """Tracking: which tracker, which detections it sees, what is written."""
 
@@ -296,4 +323,5 @@ class TrackConfig(RunConfig):
     name: str = override("exp")
 
 
-__all__ = ["ClassifyConfig", "SegmentConfig", "AutoencoderConfig", "DetectConfig", "GenerateConfig", "TrackConfig"]
+__all__ = ["ClassifyConfig", "SegmentConfig", "AutoencoderConfig", "DetectConfig", "GenerateConfig", "PoseConfig",
+           "TrackConfig"]
