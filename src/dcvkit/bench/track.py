@@ -85,12 +85,10 @@ def _noisy_truth(detector, seq, noise: float, miss: float, rng: np.random.Genera
     return out
 
 
-def _write_clips(root: Path, cfg: BenchTrackConfig, n: int, frames: int, objects: tuple[int, int], size: int,
-                 seed: int, crossing: bool) -> Path:
-    from dcvkit.data import named
+def _write_clips(root: Path, test, n: int, frames: int, objects: tuple[int, int], size: int, seed: int,
+                 crossing: bool) -> Path:
     from dcvkit.data.clips import ClipConfig, crossing_clip, make_clip, write_clips
 
-    _, test = named.load("fashion-mnist", cfg.data_dir)
     cc = ClipConfig(size=size, frames=frames, min_objects=objects[0], max_objects=objects[1],
                     enter=0.04 if objects[0] < objects[1] else 0.0, bounce=0.5 if objects[0] < objects[1] else 1.0)
     clips = [make_clip(test, cc, seed=seed, index=i) for i in range(n)]
@@ -120,7 +118,10 @@ def bench_track(cfg: BenchTrackConfig, out_dir: Path | None = None,
         log("no --run: training dcv detect train --model yolo (its defaults)")
         run = str(train(DetectConfig(model="yolo", seed=cfg.seed, project=str(out_dir), name="yolo",
                                      progress=cfg.progress, data_dir=cfg.data_dir)).run_dir)
-    data = Path(cfg.data) if cfg.data else _write_clips(out_dir / "clips", cfg, cfg.clips, cfg.frames, (3, 6), 128,
+    from dcvkit.data import named
+
+    _, test = named.load("fashion-mnist", cfg.data_dir)  # the test split's items, for every clip written here
+    data = Path(cfg.data) if cfg.data else _write_clips(out_dir / "clips", test, cfg.clips, cfg.frames, (3, 6), 128,
                                                         cfg.clip_seed, crossing=False)
     tcfg = TrackConfig(tracker="all", score_thresh=cfg.score_thresh, track_thresh=cfg.track_thresh,
                        progress=False, seed=cfg.seed)
@@ -136,10 +137,8 @@ def bench_track(cfg: BenchTrackConfig, out_dir: Path | None = None,
              for r in score_trackers(names, tcfg, sequences, truth)]
     if cfg.crossings:
         with tempfile.TemporaryDirectory() as tmp:
-            from dcvkit.data import named
             from dcvkit.data.clips import crossing_clip, write_clips
 
-            _, test = named.load("fashion-mnist", cfg.data_dir)
             write_clips([crossing_clip(test, seed=i) for i in range(cfg.crossings)], tmp, "test", prefix="crossing")
             crossing = read_sequences(tmp)
             cdets = [detect_sequence(detector, s) for s in crossing]
@@ -150,7 +149,7 @@ def bench_track(cfg: BenchTrackConfig, out_dir: Path | None = None,
             r["crossing_kept"] = sum(x["IDSW"] == 0 for x in mine)
     with tempfile.TemporaryDirectory() as tmp:  # association cost with timing_objects items in every frame
         n = cfg.timing_objects
-        dense = read_sequences(_write_clips(Path(tmp), cfg, 2, cfg.timing_frames, (n, n), 224, cfg.clip_seed + 1,
+        dense = read_sequences(_write_clips(Path(tmp), test, 2, cfg.timing_frames, (n, n), 224, cfg.clip_seed + 1,
                                             crossing=False))
         dense_truth = [_noisy_truth(detector, s, cfg.noise, 0.0, rng, "appearance" in names) for s in dense]
         timing = score_trackers(names, tcfg, dense, dense_truth)

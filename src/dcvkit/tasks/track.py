@@ -19,6 +19,7 @@ from the detector's own feature map during the same forward pass (:class:`Detect
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -91,10 +92,7 @@ class FrameDetector:
         x, p = self._input(frame)
         x = x[None]
         props = [self.proposer(x[0])] if self.proposer else None
-        if self.features is not None:
-            with self.features:
-                det = detect_images(self.model, self.meta, x, props, self.post)[0][0]
-        else:
+        with self.features if self.features is not None else contextlib.nullcontext():
             det = detect_images(self.model, self.meta, x, props, self.post)[0][0]
         if self.agnostic_nms is not None and len(det):  # best first: a box beaten by any class's goes
             from torchvision.ops import nms

@@ -56,11 +56,10 @@ class YOLOPose(YOLO):
     def _split_pose(self, out: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         n, _, h, w = out.shape
         d = 5 + self.num_classes
-        boxes, obj, _, centres = self._split(out[:, :d])
+        boxes, obj, cls, centres = self._split(out[:, :d])  # yolo's own channels
         flat = out[:, d:].flatten(2).transpose(1, 2).float()  # (N, h*w, 3K)
         k = self.num_keypoints
         xy = centres[None, :, None, :] + flat[..., :2 * k].reshape(n, h * w, k, 2) * self.stride
-        cls = out[:, 5:d].flatten(2).transpose(1, 2).float()
         return boxes, obj, cls, xy, flat[..., 2 * k:], centres
 
     def decode(self, out: Tensor) -> tuple[Tensor, Tensor]:
