@@ -1,4 +1,5 @@
-"""The OKS loss is one minus COCO's OKS term per labelled keypoint; the presence loss is a BCE."""
+"""The OKS loss is one minus COCO's OKS term per labelled keypoint; the presence loss is a BCE; the scaled L1
+loss keeps a gradient where the OKS loss has none."""
 
 from __future__ import annotations
 
@@ -47,3 +48,18 @@ def test_presence_loss():
     logits = torch.tensor([[10.0, 10.0, -10.0]])
     assert float(presence_loss(logits, t)) < 1e-4
     assert float(presence_loss(-logits, t)) > 5
+
+
+def test_scaled_l1_keeps_its_gradient_where_the_oks_loss_loses_it():
+    from dcvkit.losses.pose import oks_loss, scaled_l1_loss
+
+    target = torch.tensor([[[10.0, 10.0, 2.0], [20.0, 20.0, 0.0]]])
+    areas = torch.tensor([400.0])  # scale 20 px
+    pred = torch.tensor([[[13.0, 14.0], [99.0, 99.0]]], requires_grad=True)
+    loss = scaled_l1_loss(pred, target, areas)
+    assert float(loss.detach()) == pytest.approx((3 + 4) / 20)  # the unlabelled keypoint left out
+    far = torch.tensor([[[70.0, 10.0], [20.0, 20.0]]], requires_grad=True)  # 60 px off: 3 object scales
+    sigmas = torch.tensor([0.05, 0.05])
+    g_oks = torch.autograd.grad(oks_loss(far, target, areas, sigmas), far)[0]
+    g_l1 = torch.autograd.grad(scaled_l1_loss(far, target, areas), far)[0]
+    assert float(g_oks.abs().max()) < 1e-12 and float(g_l1[0, 0, 0]) == pytest.approx(1 / 20)

@@ -86,3 +86,53 @@ def test_bad_pose_annotations_are_one_line(capsys, tmp_path):
     path.write_text(json.dumps(doc))
     code, _, err = run(capsys, "pose", "train", "--data", str(path), "--epochs", "1", "--no-progress")
     assert_one_line_error(code, err, "annotations.json", "flip_idx maps left_eye to left_eye")
+
+
+@pytest.fixture(scope="module")
+def heatmap_run(pose_run):
+    from dcvkit.cli.main import main
+
+    root = pose_run.parent.parent
+    assert main(["pose", "train", "--project", str(root), "--name", "h", "--model", "heatmap", *TINY]) == 0
+    return root / "pose" / "h"
+
+
+def test_heatmap_is_scored_in_true_boxes_or_in_another_runs_people(heatmap_run, pose_run, capsys, tmp_path):
+    r = json.loads((heatmap_run / "results.json").read_text())
+    assert r["boxes"] == "gt" and r["predictions"] <= r["objects"]  # at most one estimate per true person
+    code, out, err = run(capsys, "pose", "val", str(heatmap_run), "--boxes", str(pose_run), "--out", str(tmp_path))
+    assert code == 0, err
+    r2 = json.loads((tmp_path / "results.json").read_text())
+    assert r2["boxes"] == str(pose_run) and "boxes: " in out
+    code, _, err = run(capsys, "pose", "val", str(pose_run), "--boxes", str(heatmap_run))
+    assert_one_line_error(code, err, "finds its own people")
+    code, _, err = run(capsys, "pose", "val", str(heatmap_run), "--boxes", str(heatmap_run))
+    assert_one_line_error(code, err, "top-down too")
+    code, _, err = run(capsys, "pose", "val", str(heatmap_run), "--boxes", str(tmp_path / "nowhere"))
+    assert_one_line_error(code, err, "neither 'gt' nor a pose run directory")
+
+
+def test_bench_pose_puts_the_three_models_side_by_side(pose_run, heatmap_run, capsys, tmp_path):
+    code, out, err = run(capsys, "bench", "pose", "--project", str(tmp_path), "--runs",
+                         f"yolo_pose={pose_run},heatmap={heatmap_run}", "--figures", "48", "--test-figures", "6",
+                         "--epochs", "1", "--timing-images", "4", "--block", "2", "--no-progress")
+    assert code == 0, err
+    r = json.loads((tmp_path / "bench" / "pose" / "exp" / "bench.json").read_text())
+    rows = {(x["model"], x["boxes"]): x for x in r["rows"]}
+    assert set(rows) == {("yolo_pose", "own"), ("heatmap", "true boxes"), ("heatmap", "yolo_pose's"),
+                         ("keypoint_rcnn", "own")}
+    assert all(0 <= x["ap"] <= 1 and x["ms_per_image"] > 0 and x["params"] > 0 for x in rows.values())
+    pipeline = rows[("heatmap", "yolo_pose's")]["ms_per_image"]
+    assert pipeline > rows[("heatmap", "true boxes")]["ms_per_image"]  # the finder's time is counted
+    assert any(v.startswith("fastest: ") for v in r["verdicts"]) and "OKS AP" in out
+    for f in ("table.md", "ap_vs_ms.png", "keypoint_rcnn/best.pt"):
+        assert (tmp_path / "bench" / "pose" / "exp" / f).is_file(), f
+
+
+def test_boxes_for_a_model_that_finds_its_own_people_is_refused_before_training(capsys, tmp_path):
+    code, _, err = run(capsys, "pose", "train", "--boxes", str(tmp_path), "--project", str(tmp_path), *TINY)
+    assert_one_line_error(code, err, "yolo_pose finds its own people")
+    code, _, err = run(capsys, "pose", "train", "--model", "heatmap", "--boxes", str(tmp_path), "--project",
+                       str(tmp_path), *TINY)
+    assert_one_line_error(code, err, "neither 'gt' nor a pose run directory")
+    assert not (tmp_path / "pose").exists() or not any((tmp_path / "pose").rglob("best.pt"))

@@ -92,6 +92,15 @@ BENCHES = {
          "fragmentations, FP, FN; times each tracker's update (ms per frame) on the clips and on denser clips with "
          "--timing-objects items per frame, the detector's ms per frame apart. Writes "
          "runs/bench/track/<name>/{bench.json, table.md}.\nexample: dcv bench track --run runs/detect/yolo")),
+    "pose": ("pose", "BenchPoseConfig",
+        "pose models side by side: one pass, two stages, top-down; OKS AP and ms per image",
+        ("Trains yolo_pose, heatmap and keypoint_rcnn with dcv pose train's defaults on the same figures (or loads "
+         "them: --runs heatmap=runs/pose/heatmap,...) and scores each on the same test figures: OKS AP, AP50, AP75, "
+         "AR, PCK@0.2, parameters; the top-down heatmap inside the true boxes and inside --boxes-from's people (the "
+         "whole pipeline). Times every model side by side in one process, batch 1, rotating blocks; medians. Writes "
+         "runs/bench/pose/<name>/{bench.json, table.md, ap_vs_ms.png}.\n"
+         "example: dcv bench pose --runs yolo_pose=runs/pose/yolo_pose,heatmap=runs/pose/heatmap,"
+         "keypoint_rcnn=runs/pose/keypoint_rcnn")),
     "startup": ("startup", "BenchStartupConfig",
         "how fast dcv answers (--help, argument errors) vs importing torch",
         ("Starts each dcv command line (--help, a train command's --help, an argument error) in fresh processes, "
@@ -137,6 +146,14 @@ def cmd_bench_track(args: argparse.Namespace) -> int:
     return _report(r, table_rows(r), f"{r['detector']} on {r['sequences']} clips, {r['frames']} frames; detector "
                                      f"{r['detector_ms_per_frame']:.2f} ms/frame apart, {r['threads']} threads "
                                      "(metrics in %)", "bench.json and table.md")
+
+
+def cmd_bench_pose(args: argparse.Namespace) -> int:
+    from dcvkit.bench.pose import BenchPoseConfig, bench_pose, table_rows
+
+    r = bench_pose(resolve(BenchPoseConfig, args), log=_log)
+    return _report(r, table_rows(r), f"pose on {r['data']}; batch 1, {r['threads']} threads, medians of "
+                                     f"{r['timing_images']} images", "bench.json, table.md and ap_vs_ms.png")
 
 
 def cmd_bench_startup(args: argparse.Namespace) -> int:

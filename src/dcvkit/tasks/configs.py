@@ -289,8 +289,13 @@ class PoseConfig(TrainConfig, DataConfig):
                          bounds=Bounds(0, 1, lo_open=True))
     val_images: int = opt(200, "validation images scored each epoch for val_ap", bounds=AT_LEAST_1)
     test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
-    epochs: int = override(40)
-    batch_size: int = override(16)
+    boxes: str = opt("gt", "top-down models (heatmap): the people's boxes for validation and the test "
+                           "results: gt (the ground truth's: the keypoint estimate alone) or a pose run directory "
+                           "whose people are used (the whole pipeline)")
+    epochs: int | None = opt(None, "passes over the training set (default: the model's own: 40 for yolo_pose, "
+                                   "12 for heatmap and keypoint_rcnn)", bounds=AT_LEAST_1)
+    batch_size: int | None = opt(None, "images per training step (default: the model's own, 16)",
+                                 bounds=AT_LEAST_1)
     lr: float = override(2e-3)
     optimizer: str = override("adamw")
     weight_decay: float = override(1e-4)

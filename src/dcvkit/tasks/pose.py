@@ -12,7 +12,9 @@ its loss through ``model.loss(images, boxes, keypoints, areas)`` and its people 
 ``model.detect_pose(images, score_thresh, nms_iou)``. Horizontal flips mirror the keypoints and swap left and
 right through the keypoint set's flip index (``augment.functional.flip_keypoints``).
 
-Of the issue's three models only ``yolo_pose`` exists (docs/results.md, issue 25).
+The models (:mod:`dcvkit.models.pose`) say what they are through their class: ``needs_boxes`` (top-down:
+``heatmap`` estimates keypoints inside boxes it is given: the ground truth's for validation and, by default,
+the test results, or another pose run's people with ``boxes=RUN``) and ``defaults`` (epochs, batch size).
 """
 
 from __future__ import annotations
@@ -38,8 +40,23 @@ from dcvkit.models import create_model
 from dcvkit.models.normalise import Normaliser
 from dcvkit.models.trained import load_run_model
 from dcvkit.tasks import get_task
-from dcvkit.tasks.common import ImageTask, TrainResult, fit_run, model_kwargs, start_config
+from dcvkit.tasks.common import ImageTask, TrainResult, family_class, fit_run, model_kwargs, start_config
 from dcvkit.tasks.configs import PoseConfig
+
+
+def model_class(cfg: PoseConfig) -> type:
+    """The class of ``cfg.model``'s models: whether it needs boxes, its training defaults."""
+    return family_class(get_task("pose"), cfg.model)
+
+
+def resolve_defaults(cfg: PoseConfig) -> PoseConfig:
+    """Fill the options the config leaves to the model (epochs, batch size) from its class's ``defaults``."""
+    import dataclasses
+
+    from dcvkit.models.pose.base import DEFAULTS
+
+    d = {**DEFAULTS, **getattr(model_class(cfg), "defaults", {})}
+    return dataclasses.replace(cfg, **{k: d[k] for k in DEFAULTS if getattr(cfg, k) is None})
 
 
 def load_splits(cfg: PoseConfig) -> DataSplits:
@@ -106,8 +123,9 @@ class PoseTask(ImageTask):
         self._sums.append(torch.stack([out["loss"].detach().float() * len(images),
                                        out["loss"].new_tensor(float(len(images)))]))
         if len(self._pred) < self.cfg.val_images:
-            for d, b, k, a in zip(self.model.detect_pose(x, self.cfg.score_thresh, self.cfg.nms_iou), boxes,
-                                  keypoints, areas):
+            given = boxes if self.model.needs_boxes else None  # top-down: validated on the true boxes
+            for d, b, k, a in zip(self.model.detect_pose(x, self.cfg.score_thresh, self.cfg.nms_iou, boxes=given),
+                                  boxes, keypoints, areas):
                 self._pred.append((d.keypoints.cpu().numpy(), d.scores.cpu().numpy()))
                 self._gt.append((k.numpy(), b.numpy(), a.numpy()))
 
@@ -147,6 +165,8 @@ def train(cfg: PoseConfig, run_dir: str | os.PathLike | None = None, splits: Dat
     cfg, ckpt, run_dir = start_config(cfg, run_dir)
     spec = get_task("pose")
     model_kwargs(spec, cfg)
+    cfg = resolve_defaults(cfg)
+    box_weights(cfg.boxes, model_class(cfg).needs_boxes, cfg.model)  # refused now, not after the training
     seed_everything(cfg.seed, cfg.deterministic)
     splits = splits if splits is not None else load_splits(cfg)
     if splits.train.objects == 0:
@@ -160,7 +180,7 @@ def train(cfg: PoseConfig, run_dir: str | os.PathLike | None = None, splits: Dat
     result = fit_run(task, cfg, splits, run_dir, "pose", evaluate, ckpt, val_batch=cfg.batch_size, test=False)
     best = result.run_dir / "best.pt"
     if cfg.test and splits.test is not None and best.exists():
-        result.test = evaluate(best, data=splits.test, device=cfg.device, out_dir=result.run_dir)
+        result.test = evaluate(best, data=splits.test, device=cfg.device, out_dir=result.run_dir, boxes=cfg.boxes)
     return result
 
 
@@ -176,25 +196,76 @@ def load_pose_model(weights: str | os.PathLike, device: str = "cpu", ckpt: dict[
     return model, meta, schema
 
 
-def _detect(model, meta: dict[str, Any], images: Tensor) -> tuple[list[Any], list[float]]:
-    """People per image (one at a time, as a deployed model sees them) and the seconds of each."""
+def _detect(model, meta: dict[str, Any], images: Tensor, boxes: Sequence[Tensor] | None = None,
+            box_scores: Sequence[Tensor] | None = None) -> tuple[list[Any], list[float]]:
+    """People per image (one at a time, as a deployed model sees them) and the seconds of each; a top-down
+    model estimates them in ``boxes`` (per image, scored ``box_scores``)."""
     prep = Normaliser.from_meta(meta)
     dev = next(model.parameters()).device
     out, secs = [], []
     for i in range(len(images)):
+        given = {} if boxes is None else {"boxes": [boxes[i]], "box_scores": None if box_scores is None
+                                          else [box_scores[i]]}
         t0 = time.perf_counter()
-        d = model.detect_pose(prep(images[i:i + 1].to(dev)), meta["post"]["score_thresh"], meta["post"]["nms_iou"])[0]
+        d = model.detect_pose(prep(images[i:i + 1].to(dev)), meta["post"]["score_thresh"], meta["post"]["nms_iou"],
+                              **given)[0]
         secs.append(time.perf_counter() - t0)
         out.append(d)
     return out, secs
 
 
+def box_weights(spec: str | None, needs_boxes: bool, model: str) -> Path | None:
+    """The weights of the pose run named by ``--boxes`` (None for ``gt``); an error for a model that finds
+    its own people or a path that is not a run."""
+    if spec in (None, "gt"):
+        return None
+    if not needs_boxes:
+        raise ConfigError(f"--boxes {spec}: {model} finds its own people; --boxes is for top-down models (heatmap)")
+    path = Path(spec)
+    weights = path / "best.pt" if path.is_dir() else path
+    if not weights.is_file():
+        raise ConfigError(f"--boxes {spec}: neither 'gt' nor a pose run directory (no best.pt there)")
+    return weights
+
+
+class BoxSource:
+    """Where a top-down model's boxes come from: ``gt`` (the data's own) or a pose run whose people are used
+    (its model run on the same images first; its seconds are counted with the keypoints')."""
+
+    def __init__(self, spec: str | None, model: Any, meta: dict[str, Any], device: str):
+        needs = getattr(model, "needs_boxes", False)
+        weights = box_weights(spec, needs, meta["model"])
+        self.spec = (spec or "gt") if needs else "own"
+        self.finder = None
+        if weights is not None:
+            self.finder, self.finder_meta, _ = load_pose_model(weights, device)
+            if getattr(self.finder, "needs_boxes", False):
+                raise ConfigError(f"--boxes {spec}: that run is top-down too ({self.finder_meta['model']}); give a "
+                                  "run that finds people (yolo_pose, keypoint_rcnn)")
+            if list(self.finder_meta["img_size"]) != list(meta["img_size"]):
+                raise ConfigError(f"--boxes {spec}: its images are {self.finder_meta['img_size']}, the model's "
+                                  f"{meta['img_size']}; train both at one --img-size")
+
+    def __call__(self, images: Tensor, true_boxes: Sequence[Tensor] | None
+                 ) -> tuple[list[Tensor] | None, list[Tensor] | None, list[float]]:
+        """Boxes and scores per image (None: the model finds its own) and the seconds spent finding them."""
+        if self.spec == "own":
+            return None, None, [0.0] * len(images)
+        if self.finder is None:
+            if true_boxes is None:
+                return None, None, [0.0] * len(images)  # no boxes known: each whole image is one person
+            return list(true_boxes), None, [0.0] * len(images)
+        found, secs = _detect(self.finder, self.finder_meta, images)
+        return [d.boxes for d in found], [d.scores for d in found], secs
+
+
 def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test", device: str = "auto",
-             out_dir: str | os.PathLike | None = None, progress: bool = False, backend: str = "faster_coco_eval"
-             ) -> dict[str, Any]:
+             out_dir: str | os.PathLike | None = None, progress: bool = False, backend: str = "faster_coco_eval",
+             boxes: str | None = None) -> dict[str, Any]:
     """OKS AP / AP50 / AP75 / AR, PCK@0.2, per-keypoint error and ms per image of a trained pose model on a
-    split (the run's own, or ``data``: loaded data or a pose dataset's path), in original pixels. Writes
-    results.json and predictions.png into ``out_dir``."""
+    split (the run's own, or ``data``: loaded data or a pose dataset's path), in original pixels. A top-down
+    model's people are the ground truth's boxes (``boxes="gt"``, the default) or a pose run's (``boxes=RUN``;
+    its time counted in ms_per_image). Writes results.json and predictions.png into ``out_dir``."""
     from dcvkit.config import from_dict
     from dcvkit.data.keypoints import read_pose
     from dcvkit.data.pose import PoseTensors, from_annotations, to_original
@@ -212,10 +283,13 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
     assert isinstance(data, PoseTensors)
     if data.schema.names != schema.names:
         raise DataError(f"the data's keypoints {list(data.schema.names)} differ from the model's {list(schema.names)}")
+    source = BoxSource(boxes, model, meta, device)
     gts, preds, secs = [], [], []
     for start in range(0, len(data), 32):
-        d, s = _detect(model, meta, data.images[start:start + 32])
-        secs += s
+        chunk = data.images[start:start + 32]
+        given, scores, s0 = source(chunk, data.boxes[start:start + 32])
+        d, s = _detect(model, meta, chunk, given, scores)
+        secs += [a + b for a, b in zip(s0, s)]
         for j, det in enumerate(d):
             i = start + j
             p = data.placement(i)
@@ -225,7 +299,7 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
     gk, gb, ga = [g[1] for g in gts], [g[0] for g in gts], [g[2] for g in gts]
     r = keypoint_ap(gk, gb, ga, [p[1] for p in preds], [p[2] for p in preds], schema.names, schema.sigmas, backend)
     r.update(pck(gk, gb, ga, [p[1] for p in preds], schema.names, schema.sigmas))
-    r.update(split=split, model=meta["model"], ms_per_image=1000 * float(np.mean(secs)),
+    r.update(split=split, model=meta["model"], boxes=source.spec, ms_per_image=1000 * float(np.mean(secs)),
              device=str(next(model.parameters()).device), threads=torch.get_num_threads(),
              parameters=sum(p.numel() for p in model.parameters()))
     if r["objects"] < 50:
@@ -242,10 +316,12 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
 
 
 def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-            device: str = "auto", score_thresh: float | None = None) -> list[dict[str, Any]]:
+            device: str = "auto", score_thresh: float | None = None, boxes: str | None = None
+            ) -> list[dict[str, Any]]:
     """Keypoints of the people in image files of any size (letterboxed to the training size, mapped back):
     ``<stem>_pose.png`` (skeletons drawn on the original image) per image and ``predictions.json`` (COCO
-    keypoint results: file, keypoints [x, y, v, ...] with v the presence probability, bbox, score)."""
+    keypoint results: file, keypoints [x, y, v, ...] with v the presence probability, bbox, score). A top-down
+    model takes its people from the pose run ``boxes``, or sees each whole image as one person."""
     from PIL import Image
 
     from dcvkit.data.letterbox import read_letterboxed
@@ -257,13 +333,16 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out
     model, meta, schema = load_pose_model(weights, device)
     if score_thresh is not None:
         meta = {**meta, "post": {**meta["post"], "score_thresh": score_thresh}}
+    source = BoxSource(boxes, model, meta, device)
     out_dir = Path(out_dir)
     rows: list[dict[str, Any]] = []
     for path in map(Path, images):
         if not path.is_file():
             raise DataError(f"{path}: no such image file")
         arr, p = read_letterboxed(path, 3, tuple(meta["img_size"]))
-        (det,), _ = _detect(model, meta, torch.from_numpy(np.ascontiguousarray(arr))[None])
+        x = torch.from_numpy(np.ascontiguousarray(arr))[None]
+        given, scores, _ = source(x, None)
+        (det,), _ = _detect(model, meta, x, given, scores)
         b, k, _ = to_original(p, det.boxes.cpu().numpy(), det.keypoints.cpu().numpy())
         with Image.open(path) as im:
             original = np.asarray(im.convert("RGB"))
@@ -276,4 +355,5 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out
     return rows
 
 
-__all__ = ["PoseConfig", "PoseTask", "train", "evaluate", "predict", "load_splits", "load_pose_model"]
+__all__ = ["PoseConfig", "PoseTask", "train", "evaluate", "predict", "load_splits", "load_pose_model",
+           "resolve_defaults", "model_class", "BoxSource"]

@@ -1,0 +1,135 @@
+"""``keypoint_rcnn``: the detection lineage continued - the project's ``faster_rcnn`` (backbone, RPN, RoI box
+head) finds the people, and Mask R-CNN's keypoint head (He et al. 2017; torchvision's ``KeypointRCNN``)
+estimates their keypoints from RoI features of the same feature map.
+
+Data flow (backbone ``cnn``, stride 8)::
+
+    image (B, 3, 128, 128) -> forward_features (B, 128, 16, 16) -> RPN -> RoI box head -> people (boxes, scores)
+      people's boxes, padded by ``padding`` -> RoI Align 14x14 -> convs (torchvision's KeypointRCNNHeads)
+      -> deconv x2 + bilinear x2 (KeypointRCNNPredictor) -> (n, K, 56, 56) keypoint logits
+
+Training adds to Faster R-CNN's four losses the keypoint loss of torchvision (``keypointrcnn_loss``: per
+labelled keypoint, cross-entropy over the 56 x 56 positions of its heatmap, the target the position the
+keypoint falls in) on up to ``kpt_rois`` regions per image that overlap a person by IoU >= 0.5. The RoIs are
+the boxes padded by ``padding`` because a person's box is what shows of them: a keypoint hidden behind
+another person may lie outside it. Decoding is this package's :func:`~dcvkit.models.pose.heatmap.
+decode_heatmaps` (batched, sub-pixel) on the softmax of the logits, not torchvision's
+``heatmaps_to_keypoints`` (a bicubic resize per RoI in a Python loop, whole-pixel argmax).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Sequence
+
+import torch
+from torch import Tensor
+from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, KeypointRCNNPredictor
+from torchvision.models.detection.roi_heads import keypointrcnn_loss
+from torchvision.ops import box_iou, roi_align
+
+from dcvkit.models.detect.base import split_post
+from dcvkit.models.detect.faster_rcnn import FasterRCNN
+from dcvkit.models.detect.postprocess import PostProcess
+from dcvkit.models.detect.targets import RoISampler
+from dcvkit.models.pose.base import PoseDetections
+from dcvkit.models.pose.heatmap import decode_heatmaps
+from dcvkit.models.registry import register_model
+
+
+def pad_boxes(boxes: Tensor, factor: float) -> Tensor:
+    """Boxes (n, 4) scaled by ``factor`` about their centres."""
+    c = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = (boxes[:, 2:] - boxes[:, :2]).clamp_min(1.0) * factor / 2
+    return torch.cat([c - half, c + half], 1)
+
+
+class KeypointRCNN(FasterRCNN):
+    """Faster R-CNN for one class (person) with a keypoint head. Args (besides :class:`FasterRCNN`'s):
+        num_keypoints: K. kpt_size: the RoI Align grid of the keypoint head (heatmaps are 4x it).
+        kpt_layers: the head's 3x3 convolution widths. kpt_rois: keypoint-training regions per image.
+        padding: keypoint RoIs are the boxes scaled by this.
+    """
+
+    needs_boxes: ClassVar[bool] = False  # finds its own people
+    defaults: ClassVar[dict] = {"epochs": 12, "batch_size": 8}
+
+    def __init__(self, *, num_keypoints: int = 17, kpt_size: int = 14, kpt_layers: Sequence[int] = (64, 64, 64),
+                 kpt_rois: int = 4, padding: float = 1.2, **faster_rcnn_kwargs):
+        faster_rcnn_kwargs.setdefault("anchor_sizes", (32, 48, 64, 96))
+        faster_rcnn_kwargs.setdefault("anchor_ratios", (1.0, 2.0, 3.0))  # people stand: taller than wide
+        super().__init__(num_classes=1, **faster_rcnn_kwargs)
+        self.num_keypoints, self.kpt_size, self.kpt_rois, self.padding = num_keypoints, kpt_size, kpt_rois, padding
+        channels = self.rpn.head.conv[0][0].in_channels
+        self.kpt_head = KeypointRCNNHeads(channels, list(kpt_layers))
+        self.kpt_predictor = KeypointRCNNPredictor(kpt_layers[-1], num_keypoints)
+
+    def keypoint_logits(self, features: Tensor, boxes: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        """(n, K, 4 kpt_size, 4 kpt_size) logits of the people in ``boxes`` (per image) and their RoIs."""
+        rois = [pad_boxes(b.float(), self.padding).to(features) for b in boxes]
+        x = roi_align(features, rois, self.kpt_size, 1.0 / self.stride, sampling_ratio=2, aligned=True)
+        return self.kpt_predictor(self.kpt_head(x)), rois
+
+    def loss(self, images: Tensor, boxes: list[Tensor], keypoints: list[Tensor], areas: list[Tensor] | None = None,
+             proposals=None, sampler: RoISampler = RoISampler(), box_weight: float = 1.0, **_: object
+             ) -> dict[str, Tensor]:
+        """Faster R-CNN's loss (RPN + RoI heads) for the people's boxes, plus the keypoint loss on regions
+        (proposals and the true boxes) that overlap a person by IoU >= 0.5, matched to that person."""
+        feats = self.backbone.forward_features(images)
+        boxes = [b.float().to(feats.device) for b in boxes]
+        labels = [torch.zeros(len(b), dtype=torch.long, device=feats.device) for b in boxes]
+        props, rpn = self.propose(images, feats, boxes)
+        out = self.region_loss(images, boxes, labels, props, sampler, box_weight, features=feats)
+        regions, matched, targets = [], [], []
+        for p, b, k in zip(props, boxes, keypoints):
+            if len(b) == 0:
+                continue
+            cand = torch.cat([p.detach().to(b), b])
+            best, idx = box_iou(cand, b).max(1)
+            pos = (best >= 0.5).nonzero().flatten()
+            pos = pos[torch.randperm(len(pos), device=pos.device)[:self.kpt_rois]]
+            regions.append(cand[pos])
+            matched.append(idx[pos])
+            targets.append(k.to(feats))
+        if regions:
+            logits, rois = self.keypoint_logits(feats, regions)
+            kpt = keypointrcnn_loss(logits.contiguous(), rois, targets, matched)  # its .view needs contiguous
+        else:
+            kpt = feats.sum() * 0.0
+        rpn_obj, rpn_box = rpn["loss_objectness"], rpn["loss_rpn_box_reg"]
+        out["loss"] = out["loss"] + rpn_obj + rpn_box + kpt
+        out.update(rpn_obj_loss=rpn_obj.detach(), rpn_box_loss=rpn_box.detach(), kpt_loss=kpt.detach())
+        return out
+
+    @torch.inference_mode()
+    def detect_pose(self, images: Tensor, score_thresh: float = 0.1, nms_iou: float = 0.5, top_k: int = 100,
+                    **_: object) -> list[PoseDetections]:
+        """People per image (Faster R-CNN's detections) with their keypoints (boxes given are ignored)."""
+        feats = self.backbone.forward_features(images)
+        proposals, _ = self.propose(images, feats)
+        scores, boxes = self.scores_and_boxes(*self.forward_rois(feats, proposals), proposals)
+        dets = split_post(boxes, scores, proposals, PostProcess(score_thresh, nms_iou, top_k),
+                          (images.shape[-2], images.shape[-1]))
+        found = [d.boxes for d in dets]
+        if sum(len(b) for b in found):
+            logits, rois = self.keypoint_logits(feats, found)
+            probs = logits.float().flatten(2).softmax(-1).view_as(logits)
+            kp = decode_heatmaps(probs, torch.cat(rois))
+        else:
+            kp = images.new_zeros(0, self.num_keypoints, 3)
+        out, start = [], 0
+        for d in dets:
+            out.append(PoseDetections(d.boxes, d.scores, kp[start:start + len(d)]))
+            start += len(d)
+        return out
+
+
+@register_model("pose")
+def keypoint_rcnn(num_classes: int = 1, num_keypoints: int = 17, in_chans: int = 3,
+                  img_size: int | Sequence[int] = 128, backbone: str = "cnn", width: float | None = None,
+                  **kwargs) -> KeypointRCNN:
+    """Keypoint R-CNN: faster_rcnn for people + Mask R-CNN's keypoint head (RoI Align 14x14, 56x56 heatmaps)."""
+    return KeypointRCNN(num_keypoints=num_keypoints, in_chans=in_chans, img_size=img_size, backbone=backbone,
+                        width=width, roi="align", roi_size=3, **kwargs)
+
+
+__all__ = ["KeypointRCNN", "keypoint_rcnn", "pad_boxes"]
