@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dcvkit-installed
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data postgres demo test bench bench-augment bench-saliency bench-segment bench-proposals bench-detect bench-generative bench-tune bench-architectures bench-track clean help
+.PHONY: setup data postgres browser demo test bench bench-augment bench-saliency bench-segment bench-proposals bench-detect bench-generative bench-tune bench-architectures bench-track bench-serve clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -42,10 +42,20 @@ postgres:
 		{ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }; \
 	else echo "note: PostgreSQL server programs missing and apt unavailable; the PostgreSQL tune test will skip"; fi
 
+# Debian's Chromium (and its ChromeDriver) for the real-browser test of `dcv serve`'s page: Playwright drives
+# /usr/bin/chromium (executable_path), since `playwright install` cannot download a browser here.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages chromium chromium-driver"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }; \
+	else echo "note: /usr/bin/chromium missing and apt unavailable; the browser test will skip (fail under CI)"; fi
+
 demo: setup  ## train the CNN and the classical baselines on Fashion-MNIST, write the HTML report
 	$(BIN)/dcv quickstart
 
-test: setup postgres  ## run the test suite (PostgreSQL's server programs too, for the shared-study test)
+test: setup postgres browser  ## run the test suite (PostgreSQL for the shared-study test, Chromium for the page's)
 	$(BIN)/python -m pytest -q
 
 bench: setup  ## training-throughput benchmark (dcvkit engine vs bare loop vs PIL/ToTensor DataLoader)
@@ -77,6 +87,9 @@ bench-architectures: setup  ## every classic architecture for 6 min of training 
 
 bench-track: setup  ## trackers side by side on one yolo run and on noisy true boxes (trains yolo first, ~11 min)
 	$(BIN)/dcv bench track
+
+bench-serve: setup  ## dcv serve under 16 clients: batching on/off, torch vs onnx; requests/s, p99 (trains a cnn first, ~3 min)
+	$(BIN)/dcv bench serve
 
 clean:  ## remove the virtual environment and caches (keeps runs/)
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -195,3 +195,78 @@ def postgres_url():
     finally:
         subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         subprocess.run(["rm", "-rf", str(root)])
+
+
+# --- runs for dcv serve's tests (tests/serve/) ---------------------------------------------------------------
+SERVE_QUIET = ["--no-progress", "--no-tensorboard"]
+
+
+def _train_quiet(argv: list[str]) -> None:
+    from dcvkit.cli.main import main
+
+    assert main([*argv, *SERVE_QUIET]) == 0
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory, request) -> dict[str, Path]:
+    """name -> run directory: cls (cnn_tiny, 28x28 grey), seg (unet on 24x24 masks), vae; det (the session's
+    yolo_run) and pose need Fashion-MNIST (missing: they are absent here, and the tests that need them fail
+    in CI)."""
+    root = tmp_path_factory.mktemp("served")
+    write_png_folder(root / "pngs", per_class=16)
+    _train_quiet(["classify", "train", "--data", str(root / "pngs"), "--model", "cnn_tiny", "--epochs", "2",
+                  "--batch-size", "16", "--lr", "0.05", "--project", str(root), "--name", "cls"])
+    write_mask_pairs(root / "masks", n=8)
+    _train_quiet(["segment", "train", "--data", str(root / "masks"), "--epochs", "1", "--batch-size", "4",
+                  "--depth", "2", "--base", "4", "--project", str(root), "--name", "seg"])
+    for prefix, n, seed in (("train", 240, 0), ("t10k", 60, 1)):
+        imgs, labels = synthetic_images(n, num_classes=10, seed=seed)
+        write_idx(root / "idx" / f"{prefix}-images-idx3-ubyte.gz", imgs)
+        write_idx(root / "idx" / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    _train_quiet(["generate", "train", "--model", "vae", "--data", "fashion-mnist", "--data-dir", str(root / "idx"),
+                  "--limit", "240", "--epochs", "1", "--batch-size", "60", "--width", "8", "--fid-samples", "200",
+                  "--fid-epoch-samples", "100", "--nll-samples", "8", "--nll-images", "50",
+                  "--project", str(root), "--name", "vae"])
+    out = {"cls": root / "classify" / "cls", "seg": root / "segment" / "seg", "vae": root / "generate" / "vae"}
+    from dcvkit.data import named
+
+    if named.find("fashion-mnist") is not None:
+        _train_quiet(["pose", "train", "--figures", "32", "--test-figures", "4", "--epochs", "1", "--batch-size", "8",
+                      "--no-test", "--project", str(root), "--name", "pose"])
+        out |= {"det": request.getfixturevalue("yolo_run"), "pose": root / "pose" / "pose"}
+    return out
+
+
+def need_run(served: dict[str, Path], name: str) -> Path:
+    if name not in served:
+        missing("Fashion-MNIST not found (install dataset-fashion-mnist: make setup)")
+    return served[name]
+
+
+@pytest.fixture(scope="session")
+def scene_image(tmp_path_factory) -> Path:
+    """A FashionScenes test image (128x128, real Fashion-MNIST items), what the served detector knows."""
+    from dcvkit.cli.main import main
+    from dcvkit.data import named
+
+    if named.find("fashion-mnist") is None:
+        missing("Fashion-MNIST not found (install dataset-fashion-mnist: make setup)")
+    out = tmp_path_factory.mktemp("scenes") / "scenes"
+    assert main(["data", "scenes", "--out", str(out), "--n", "2", "--split", "test"]) == 0
+    return sorted((out / "images").glob("*.png"))[0]
+
+
+@pytest.fixture(scope="session")
+def yolo_run(tmp_path_factory) -> Path:
+    """A small yolo run on FashionScenes (14 epochs on 2,000 scenes, ~50 s on 2 cores: validation mAP@0.5
+    ~0.7), trained once for the session: the tracking tests' detector and the served detector."""
+    from dcvkit.cli.main import main
+    from dcvkit.data import named
+
+    if named.find("fashion-mnist") is None:
+        missing("Fashion-MNIST not found (install dataset-fashion-mnist: make setup)")
+    root = tmp_path_factory.mktemp("yolo")
+    assert main(["detect", "train", "--model", "yolo", "--scenes", "2000", "--test-scenes", "4",
+                 "--epochs", "14", "--no-progress", "--no-tensorboard", "--no-test",
+                 "--project", str(root), "--name", "yolo"]) == 0
+    return root / "detect" / "yolo"

@@ -32,6 +32,8 @@ CASES = [
     *[([t, "train", "--help"], 0) for t in TASKS],
     (["tune", "--help"], 0),
     (["models", "--help"], 0),
+    (["serve", "--help"], 0),
+    (["serve", "runs/x", "--port", "70000"], 2),         # checked before anything loads
     (["detect", "train", "--lrr", "0.1"], 2),             # a typo'd flag
     (["classify", "train", "--optimizer", "sgdd"], 2),     # a bad choice
     (["classify", "val", "no/such/run"], 2),               # a missing run directory

@@ -25,16 +25,10 @@ def items():
 
 
 @pytest.fixture(scope="module")
-def yolo(tmp_path_factory, items):
-    """A small yolo run (14 epochs on 2,000 scenes, ~50 s on 2 cores: validation mAP@0.5 ~0.7, features that
-    tell items apart); the default run (50 epochs on 3,600) is what the results are measured with."""
-    from dcvkit.cli.main import main
-
-    root = tmp_path_factory.mktemp("track")
-    assert main(["detect", "train", "--model", "yolo", "--scenes", "2000", "--test-scenes", "4",
-                 "--epochs", "14", "--no-progress", "--no-tensorboard", "--no-test",
-                 "--project", str(root), "--name", "yolo"]) == 0
-    return root / "detect" / "yolo"
+def yolo(yolo_run, items):
+    """The session's small yolo run (tests/conftest.py: validation mAP@0.5 ~0.7, features that tell items
+    apart); the default run (50 epochs on 3,600) is what the results are measured with."""
+    return yolo_run
 
 
 @pytest.fixture(scope="module")

@@ -101,6 +101,13 @@ BENCHES = {
          "runs/bench/pose/<name>/{bench.json, table.md, ap_vs_ms.png}.\n"
          "example: dcv bench pose --runs yolo_pose=runs/pose/yolo_pose,heatmap=runs/pose/heatmap,"
          "keypoint_rcnn=runs/pose/keypoint_rcnn")),
+    "serve": ("serve", "BenchServeConfig",
+        "dcv serve under load: requests/s and p50/p95/p99 latency, batching on and off, torch vs onnx",
+        ("Starts dcv serve on a free loopback port once per configuration (dynamic batching with --max-batch, and "
+         "batch-1 serving; each --backends) and sends --requests PNG test images from --clients concurrent "
+         "keep-alive connections (after --warmup); configurations take turns over --rounds. Without --run, a cnn is "
+         "trained for 1 epoch first. Writes runs/bench/serve/<name>/{bench.json, table.md, throughput.png}.\n"
+         "example: dcv bench serve --run runs/classify/exp --clients 16")),
     "startup": ("startup", "BenchStartupConfig",
         "how fast dcv answers (--help, argument errors) vs importing torch",
         ("Starts each dcv command line (--help, a train command's --help, an argument error) in fresh processes, "
@@ -154,6 +161,15 @@ def cmd_bench_pose(args: argparse.Namespace) -> int:
     r = bench_pose(resolve(BenchPoseConfig, args), log=_log)
     return _report(r, table_rows(r), f"pose on {r['data']}; batch 1, {r['threads']} threads, medians of "
                                      f"{r['timing_images']} images", "bench.json, table.md and ap_vs_ms.png")
+
+
+def cmd_bench_serve(args: argparse.Namespace) -> int:
+    from dcvkit.bench.serve import BenchServeConfig, bench_serve, table_rows
+
+    r = bench_serve(resolve(BenchServeConfig, args), log=_log)
+    title = f"dcv serve, {r['run']}: {r['clients']} clients, {r['requests']:,} requests x {r['rounds']} rounds, " \
+        f"{r['cores']} cores, server threads {r['server_threads']}"
+    return _report(r, table_rows(r), title, "bench.json, table.md, throughput.png")
 
 
 def cmd_bench_startup(args: argparse.Namespace) -> int:

@@ -38,6 +38,8 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv generate eval RUN              -ELBO, NLL estimate, FID-FMNIST, class coverage of samples
   dcv generate sample|reconstruct|interpolate|arithmetic|traverse RUN   the latent space as PNGs
   dcv export RUN --format onnx       a classifier, YOLO or generator as ONNX, checked against PyTorch
+  dcv serve RUN [RUN ...]            the runs as a web page and a JSON API on 127.0.0.1:8000 (dynamic
+                                     batching, --backend torch|onnx); dcv bench serve: requests/s, p99
   dcv data scenes --out DIR --format coco   FashionScenes as masks | coco | yolo | voc
   dcv data clips --out DIR           moving FashionScenes with true ids (MOTChallenge layout, MP4)
   dcv data convert SRC --to yolo --out DIR  COCO <-> YOLO <-> VOC, images copied along
@@ -111,6 +113,7 @@ TOOLS = {
     "tune": ("tune", "hyperparameter optimisation (Optuna): search space in YAML, pruning, shared studies"),
     "bench": ("bench", "benchmarks (ratios measured side by side in one process)"),
     "export": ("export", "export a trained classifier, YOLO or generator to ONNX (checked with onnxruntime)"),
+    "serve": ("serve", "trained runs as a web page and a JSON API (FastAPI; dynamic batching; torch or onnx)"),
     "models": ("models", "list registered models"),
 }
 

@@ -77,17 +77,46 @@ def list_images(root: Path, classes: Sequence[str] | None = None) -> tuple[list[
     return paths, labels, list(classes)
 
 
+def _converted(im: Image.Image, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+    im = im.convert("L" if channels == 1 else "RGB")
+    if size is not None and im.size != (size[1], size[0]):
+        im = im.resize((size[1], size[0]), Image.BILINEAR)
+    arr = np.array(im, dtype=np.uint8)  # a writable copy (PIL's buffer is read-only)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
 def decode(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
     """One image file as a (C, H, W) uint8 array; raises DataError naming the file."""
     try:
         with Image.open(path) as im:
-            im = im.convert("L" if channels == 1 else "RGB")
-            if size is not None and im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.BILINEAR)
-            arr = np.array(im, dtype=np.uint8)  # a writable copy (PIL's buffer is read-only)
+            return _converted(im, channels, size)
     except UNREADABLE_IMAGE as e:
         raise DataError(f"{path}: unreadable image ({e}); fix or remove it, or pass --skip-bad") from None
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+#: the most pixels :func:`decode_upload` decodes (PIL's own bomb limit is ~179 MP, 0.5 GB decoded)
+MAX_UPLOAD_PIXELS = 40_000_000
+
+
+def decode_upload(data: bytes, channels: int, size: tuple[int, int] | None, name: str = "upload",
+                  max_pixels: int = MAX_UPLOAD_PIXELS) -> np.ndarray:
+    """An image sent over the network (bytes) as :func:`decode` reads a file, the same pixels for the same
+    bytes; its dimensions are checked against ``max_pixels`` from the header before anything is decoded, and
+    a truncated file is an error (PIL refuses one unless told otherwise). Raises DataError naming ``name``."""
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise DataError(f"{name}: {w}x{h} is {w * h / 1e6:.0f} megapixels, over the limit of "
+                                f"{max_pixels / 1e6:.0f}; send a smaller image")
+            return _converted(im, channels, size)
+    except UnidentifiedImageError:
+        raise DataError(f"{name}: not an image file (no image format recognised in its bytes); send a PNG, JPEG, "
+                        "BMP, GIF, WebP or TIFF file") from None
+    except UNREADABLE_IMAGE as e:
+        raise DataError(f"{name}: unreadable image ({e}); send the whole file, or another one") from None
 
 
 def probe(path: Path) -> tuple[int, tuple[int, int]]:

@@ -3,9 +3,9 @@
 An entry says what the rest of the package needs to know about a task: its config, the module with its
 ``train`` / ``evaluate`` / ``predict``, the registry family its models come from, the metrics its validation
 reports and the default one to monitor, which config options go to the model's builder, what ``dcv export``
-can make of its runs and ``dcv tune``'s default search space. The CLI, ``dcv tune`` and ``dcv export`` read
-the table and never list the tasks themselves. Adding a task = one entry here + its module (and its config
-in :mod:`dcvkit.tasks.configs`).
+can make of its runs, ``dcv tune``'s default search space and the class ``dcv serve`` serves its runs with.
+The CLI, ``dcv tune``, ``dcv export`` and ``dcv serve`` read the table and never list the tasks themselves.
+Adding a task = one entry here + its module (and its config in :mod:`dcvkit.tasks.configs`).
 
 This file imports no torch: ``dcv --help`` reads it at once, and a task's module is imported when used.
 
@@ -45,6 +45,7 @@ class TaskSpec:
     checkpoint_task: str = ""        # ``meta["task"]`` of its checkpoints (default: the name)
     exports: tuple[str, ...] = ()    # formats ``dcv export`` writes for its runs (the model family decides too)
     tune_space: Mapping[str, Any] = field(default_factory=dict)  # ``dcv tune``'s default search space
+    serve: str = ""                  # the class in dcvkit.serve.runs that serves its runs (``dcv serve``)
 
     @property
     def meta_task(self) -> str:
@@ -71,30 +72,32 @@ class TaskSpec:
 TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     TaskSpec("classify", "image classification: train | val | predict", ClassifyConfig, "dcvkit.tasks.classify",
              family="classify", metrics=("val_loss", "val_acc"), monitor="val_acc",
-             model_options=("dropout", "width", "stem"), cli="classify", exports=("onnx",),
+             model_options=("dropout", "width", "stem"), cli="classify", exports=("onnx",), serve="ClassifierRun",
              tune_space={"lr": {"type": "float", "low": 1e-3, "high": 0.3, "log": True},
                          "dropout": {"type": "float", "low": 0.0, "high": 0.5},
                          "weight_decay": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
                          "batch_size": {"type": "categorical", "choices": [64, 128, 256]}}),
     TaskSpec("segment", "semantic segmentation: train | val | predict", SegmentConfig, "dcvkit.tasks.segment",
              family="segment", metrics=("val_loss", "val_dice", "val_iou", "val_pixel_acc"), monitor="val_dice",
-             model_options=("depth", "base", "upsample", "batch_norm", "encoder", "dropout"), cli="segment"),
+             model_options=("depth", "base", "upsample", "batch_norm", "encoder", "dropout"), cli="segment",
+             serve="SegmenterRun"),
     TaskSpec("autoencoder", "convolutional autoencoder: train", AutoencoderConfig, "dcvkit.tasks.segment",
              family="segment", metrics=("val_loss", "val_mse", "val_psnr"), monitor="val_loss",
              model_options=("depth", "base", "upsample", "batch_norm", "encoder", "dropout"), cli="segment",
              checkpoint_task="segment"),
     TaskSpec("detect", "object detection: train | val | predict", DetectConfig, "dcvkit.tasks.detect",
              family="detect", metrics=("val_loss", "val_acc", "val_map50", "val_map"), monitor="auto",
-             model_options=("backbone", "width", "crop_size", "roi", "roi_size"), cli="detect", exports=("onnx",)),
+             model_options=("backbone", "width", "crop_size", "roi", "roi_size"), cli="detect", exports=("onnx",),
+             serve="DetectorRun"),
     TaskSpec("pose", "pose estimation (keypoints, OKS AP): train | val | predict", PoseConfig, "dcvkit.tasks.pose",
              family="pose", metrics=("val_loss", "val_ap", "val_ap50"), monitor="val_ap", model_options=("width",),
-             cli="pose"),
+             cli="pose", serve="PoseRun"),
     TaskSpec("generate", "generative models: VAEs with KL annealing, DCGAN, latent-space tools", GenerateConfig,
              "dcvkit.tasks.generate", family="generate",
              metrics=("val_loss", "val_reconstruction", "val_kl", "val_active_units", "val_d_acc", "val_fid",
                       "val_classes_covered", "val_class_entropy"), monitor="auto",
              model_options=("latent_dim", "arch", "width", "hidden", "spectral_norm"), cli="generate",
-             exports=("onnx",)),
+             exports=("onnx",), serve="GeneratorRun"),
 )}
 
 

@@ -55,10 +55,12 @@ class FrameDetections:
 class FrameDetector:
     """A trained detector applied to video frames of any size (see the module docstring)."""
 
-    def __init__(self, weights: str | os.PathLike, cfg: TrackConfig, embeddings: bool = False):
+    def __init__(self, weights: str | os.PathLike, cfg: TrackConfig, embeddings: bool = False,
+                 loaded: tuple[Any, dict[str, Any]] | None = None):
         from dcvkit.tasks.detect import load_detector, meta_proposer
 
-        self.model, self.meta = load_detector(weights, cfg.device)
+        # ``loaded``: (model, meta) of load_detector's already in memory (dcv serve's run), else read weights
+        self.model, self.meta = loaded if loaded is not None else load_detector(weights, cfg.device)
         self.proposer = meta_proposer(self.meta)
         self.post = PostProcess(**{**self.meta["post"], "score_thresh": cfg.score_thresh})
         h, w = self.meta["img_size"]
