@@ -269,3 +269,13 @@ def test_a_video_sent_to_a_detector_is_tracked_as_dcv_track_does(client, served,
     assert bad.status_code == 400 and "unreadable video" in bad.json()["error"]
     seg = client.post("/v1/runs/seg/predict", content=video.read_bytes(), headers={"content-type": "video/mp4"})
     assert seg.status_code == 415 and "takes images" in seg.json()["error"]
+
+
+def test_only_small_images_decode_on_the_event_loop():
+    from dcvkit.serve.app import decodes_inline
+
+    assert decodes_inline(_png(np.zeros((28, 28), np.uint8)))
+    bomb = _png(np.zeros((4000, 3000), np.uint8))  # a few kB that unpack to 12 megapixels: to a thread
+    assert len(bomb) < 32 * 1024 and not decodes_inline(bomb)
+    assert not decodes_inline(_png((np.random.default_rng(0).random((300, 300, 3)) * 255).astype(np.uint8)))
+    assert not decodes_inline(b"not an image") and not decodes_inline(None)

@@ -19,6 +19,7 @@ import asyncio
 import base64
 import binascii
 import hmac
+import io
 import json
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -36,9 +37,24 @@ from dcvkit.serve.batching import Batcher
 from dcvkit.serve.runs import ServedRun
 
 MAX_UPLOAD_MB = 16.0
-#: uploads up to this size are decoded on the event loop (a 28x28 PNG: ~0.05 ms, less than a thread hop);
-#: larger ones in a worker thread, so that decoding a photo never stalls the other requests
+#: uploads this small, of at most INLINE_DECODE_PIXELS by their header, are decoded on the event loop (a
+#: 28x28 PNG: ~0.05 ms, less than a thread hop); others in a worker thread, so that decoding a photo (or a
+#: small file that unpacks to many pixels) never stalls the other requests
 INLINE_DECODE_BYTES = 32 * 1024
+INLINE_DECODE_PIXELS = 256 * 256
+
+
+def decodes_inline(data: bytes | None) -> bool:
+    """Whether an upload is small enough, in bytes and in the pixels its header claims, to decode inline."""
+    if data is None or len(data) > INLINE_DECODE_BYTES:
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:  # the header only
+            return im.size[0] * im.size[1] <= INLINE_DECODE_PIXELS
+    except Exception:  # noqa: BLE001 - not an image: the decoder in the thread says what is wrong
+        return False
 #: the page may load and call nothing but this server (images it draws are data: or blob: URLs)
 PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data: blob:; "
             "connect-src 'self'; media-src 'self' blob:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
@@ -212,10 +228,10 @@ def create_app(runs: Mapping[str, ServedRun], *, max_batch: int = 32, max_wait_m
                                "which tracks them)")
         try:
             prepare = run.prepare_video if video else run.prepare
-            if video or (data is not None and len(data) > INLINE_DECODE_BYTES):
-                item = await run_in_threadpool(prepare, data, options, upload)
-            else:  # a small image decodes faster than a hop to a thread and back
+            if not video and (data is None or decodes_inline(data)):  # faster than a hop to a thread and back
                 item = prepare(data, options, upload)
+            else:
+                item = await run_in_threadpool(prepare, data, options, upload)
             answer = await asyncio.wrap_future(batchers[name].submit(item))
         except ConfigError as e:
             raise Problem(422, str(e)) from None
