@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import torch
 
+from dcvkit.bench import run_pairs
 from dcvkit.config import RunConfig, opt, to_dict
 from dcvkit.data.detection import DetectionTensors, to_tensors
 from dcvkit.errors import ConfigError
@@ -67,17 +68,6 @@ class BenchDetectConfig(RunConfig):
     progress: bool = opt(True, "show progress bars and one line per epoch")
 
 
-def _pairs(spec: str | None) -> dict[str, str]:
-    out = {}
-    for part in (spec or "").split(","):
-        if part.strip():
-            name, sep, path = part.partition("=")
-            if not sep or not path.strip():
-                raise ConfigError(f"--runs '{part}': give model=RUN_DIR")
-            out[name.strip()] = path.strip()
-    return out
-
-
 def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
                  log: Callable[[str], None] = print) -> dict[str, Any]:
     from dcvkit.export import missing_dependency
@@ -86,7 +76,7 @@ def bench_detect(cfg: BenchDetectConfig, out_dir: Path | None = None,
                                      train)
 
     models = [m.strip() for m in cfg.models.split(",") if m.strip()]
-    loaded = _pairs(cfg.runs)
+    loaded = run_pairs(cfg.runs)
     if not models:
         raise ConfigError("--models: give at least one detector")
     out_dir = out_dir or new_run_dir(Path(cfg.project) / "bench" / "detect", cfg.name)

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import torch
 
+from dcvkit.bench import run_pairs
 from dcvkit.config import RunConfig, opt, to_dict
 from dcvkit.errors import ConfigError
 from dcvkit.io import atomic_write, new_run_dir, write_json, write_yaml
@@ -51,13 +52,12 @@ class BenchPoseConfig(RunConfig):
 
 def bench_pose(cfg: BenchPoseConfig, out_dir: Path | None = None, log: Callable[[str], None] = print
                ) -> dict[str, Any]:
-    from dcvkit.bench.detect import _pairs
     from dcvkit.tasks.pose import PoseConfig, _detect, evaluate, load_pose_model, load_splits, train
 
     models = [m.strip() for m in cfg.models.split(",") if m.strip()]
     if not models:
         raise ConfigError("--models: give at least one pose model")
-    loaded = _pairs(cfg.runs)
+    loaded = run_pairs(cfg.runs)
     out_dir = out_dir or new_run_dir(Path(cfg.project) / "bench" / "pose", cfg.name)
     write_yaml(out_dir / "config.yaml", to_dict(cfg))
     base = PoseConfig(figures=cfg.figures, test_figures=cfg.test_figures, figure_seed=cfg.figure_seed,

@@ -16,7 +16,6 @@ lines') would be taken from the server being measured.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import re
@@ -150,15 +149,9 @@ def load(port: int, requests: list[bytes], n: int, clients: int) -> tuple[float,
 
 
 def png_bytes(images) -> list[bytes]:
-    from PIL import Image
+    from dcvkit.serve.runs import chw_png
 
-    out = []
-    for img in images:
-        a = img.permute(1, 2, 0).numpy()
-        buf = io.BytesIO()
-        Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(buf, format="PNG")
-        out.append(buf.getvalue())
-    return out
+    return [chw_png(img) for img in images]
 
 
 def default_run(cfg: BenchServeConfig, out_dir: Path, log: Callable[[str], None]) -> Path:

@@ -31,7 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dcvkit.errors import ConfigError, DataError, DcvError
+from dcvkit.errors import ConfigError, DcvError
 from dcvkit.serve import schemas
 from dcvkit.serve.batching import Batcher
 from dcvkit.serve.runs import ServedRun
@@ -235,9 +235,7 @@ def create_app(runs: Mapping[str, ServedRun], *, max_batch: int = 32, max_wait_m
             answer = await asyncio.wrap_future(batchers[name].submit(item))
         except ConfigError as e:
             raise Problem(422, str(e)) from None
-        except DataError as e:
-            raise Problem(400, str(e)) from None
-        except DcvError as e:
+        except DcvError as e:  # DataError among them: the upload
             raise Problem(400, str(e)) from None
         return JSONResponse(answer)
 

@@ -63,8 +63,8 @@ class Option:
         return v
 
 
-def png_base64(array: np.ndarray, palette: list[int] | None = None, mode: str | None = None) -> str:
-    """(H, W) or (H, W, 3|4) uint8 -> a base64 PNG (a palette: a label map whose ids are its pixel values)."""
+def encode_png(array: np.ndarray, palette: list[int] | None = None, mode: str | None = None) -> bytes:
+    """(H, W) or (H, W, 3|4) uint8 -> PNG bytes (a palette: a label map whose ids are its pixel values)."""
     from PIL import Image
 
     im = Image.fromarray(array, mode) if mode else Image.fromarray(array)
@@ -73,7 +73,17 @@ def png_base64(array: np.ndarray, palette: list[int] | None = None, mode: str | 
         im.putpalette(palette)
     buf = io.BytesIO()
     im.save(buf, format="PNG", compress_level=1)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def png_base64(array: np.ndarray, palette: list[int] | None = None, mode: str | None = None) -> str:
+    return base64.b64encode(encode_png(array, palette, mode)).decode("ascii")
+
+
+def chw_png(img: Tensor) -> bytes:
+    """A (C, H, W) uint8 image (1 or 3 channels) as PNG bytes."""
+    a = img.permute(1, 2, 0).numpy()
+    return encode_png(a[..., 0] if a.shape[-1] == 1 else a)
 
 
 class ServedRun:
@@ -146,20 +156,25 @@ class ServedRun:
 
     def run_batch(self, items: Sequence[Item]) -> list[dict[str, Any] | Exception]:
         """One forward pass per group of items with the same key, then each item's answer (an item whose
-        finishing fails gets its exception, the others their answers)."""
+        finishing fails gets its exception, the others their answers). Items without a network input (a
+        generator's request, a video) do their work in ``finish``, each alone: that is their time."""
         out: list[dict[str, Any] | Exception] = [RuntimeError("not run")] * len(items)
         groups: dict[tuple, list[int]] = {}
         for i, it in enumerate(items):
             groups.setdefault(it.key, []).append(i)
         for key, idx in groups.items():
+            group = [items[i] for i in idx]
+            batched = group[0].x is not None
             t0 = time.perf_counter()
-            xs = None if items[idx[0]].x is None else torch.stack([items[i].x for i in idx])
-            results = self.forward(xs, key, [items[i] for i in idx]) if xs is not None else [None] * len(idx)
+            results = self.forward(torch.stack([it.x for it in group]), key, group) if batched else [None] * len(idx)
             ms = (time.perf_counter() - t0) * 1000
             for i, r in zip(idx, results):
                 try:
-                    out[i] = {"run": self.name, "task": self.task, **self.finish(r, items[i]),
-                              "batch": len(idx), "network_ms": round(ms, 3)}
+                    t1 = time.perf_counter()
+                    answer = self.finish(r, items[i])
+                    own = ms if batched else (time.perf_counter() - t1) * 1000
+                    out[i] = {"run": self.name, "task": self.task, **answer, "batch": len(idx) if batched else 1,
+                              "network_ms": round(own, 3)}
                 except Exception as e:  # noqa: BLE001 - travels back to that request alone
                     out[i] = e
         return out
@@ -477,18 +492,6 @@ class GeneratorRun(ServedRun):
             raise ConfigError(f"option class: {self.meta['model']} is not class-conditional")
         return Item(None, opts, key=("generate",))
 
-    def run_batch(self, items):
-        out: list = []
-        for it in items:  # each request draws its own codes from its own seed
-            t0 = time.perf_counter()
-            try:
-                r = self.generate(it.options)
-                out.append({"run": self.name, "task": self.task, **r, "batch": 1,
-                            "network_ms": round((time.perf_counter() - t0) * 1000, 3)})
-            except Exception as e:  # noqa: BLE001
-                out.append(e)
-        return out
-
     def _decode_codes(self, z: Tensor, y: Tensor | None) -> Tensor:
         from dcvkit.models.generate.base import to_uint8
 
@@ -500,9 +503,11 @@ class GeneratorRun(ServedRun):
         with torch.inference_mode():
             return to_uint8(self.model.generate(z, y)).cpu()
 
-    def generate(self, opts: dict[str, Any]) -> dict[str, Any]:
+    def finish(self, _: None, item: Item) -> dict[str, Any]:
+        """Each request draws its own codes from its own seed."""
         from dcvkit.explain.latent import interpolation
 
+        opts = item.options
         g = torch.Generator().manual_seed(opts["seed"])
         n, k = opts["n"], self.model.num_classes
         z = torch.randn(n, self.model.latent_dim, generator=g)
@@ -521,8 +526,7 @@ class GeneratorRun(ServedRun):
 
 
 def _png_chw(img: Tensor) -> str:
-    a = img.permute(1, 2, 0).numpy()
-    return png_base64(a[..., 0] if a.shape[-1] == 1 else a)
+    return base64.b64encode(chw_png(img)).decode("ascii")
 
 
 #: the class serving each task's runs (the task table's ``serve`` names them)
@@ -545,4 +549,4 @@ def load_run(name: str, weights: str | os.PathLike, device: str = "cpu", backend
 
 
 __all__ = ["ServedRun", "ClassifierRun", "DetectorRun", "SegmenterRun", "PoseRun", "GeneratorRun", "Item", "Option",
-           "load_run", "png_base64", "BACKENDS", "SERVED"]
+           "load_run", "encode_png", "png_base64", "chw_png", "BACKENDS", "SERVED"]
