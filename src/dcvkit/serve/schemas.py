@@ -44,7 +44,8 @@ class Runs(BaseModel):
 class _Answer(BaseModel):
     run: str
     batch: int = Field(description="how many requests shared this forward pass")
-    network_ms: float = Field(description="milliseconds of that forward pass (and its post-processing)")
+    network_ms: float = Field(description="milliseconds of that forward pass and its post-processing (a "
+                                          "generator's draw, a video's tracking: all of it)")
 
 
 class ClassProbability(BaseModel):
