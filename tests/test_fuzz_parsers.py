@@ -357,3 +357,29 @@ def test_yolo_pose_garbage(tmp_path, line, shape, flip):
     (d / "data.yaml").write_text(yaml.safe_dump({"path": ".", "train": "images", "names": {0: "p"},
                                                  "kpt_shape": shape, "flip_idx": flip}))
     only_dcv_errors(read_yolo, d / "data.yaml")
+
+
+# --- scene graphs (Visual-Genome-like JSON) ----------------------------------------------------------------
+
+
+@FUZZ
+@given(doc=garbage, image=st.dictionaries(st.sampled_from(["image_id", "file_name", "width", "height", "objects",
+                                                           "relationships"]), garbage, max_size=6),
+       obj=st.dictionaries(st.sampled_from(["object_id", "x", "y", "w", "h", "names", "name"]), garbage, max_size=7),
+       rel=st.dictionaries(st.sampled_from(["subject_id", "object_id", "predicate", "subject", "object"]), garbage,
+                           max_size=5), vocab=garbage)
+def test_scene_graph_garbage(tmp_path, doc, image, obj, rel, vocab):
+    from dcvkit.data import vg
+
+    d = fresh(tmp_path, "vg")
+    (d / "a.png").write_bytes(png_bytes())
+    good = {"image_id": 1, "file_name": "a.png", "width": 8, "height": 6,
+            "objects": [{"object_id": 1, "x": 0, "y": 0, "w": 4, "h": 4, "names": ["cup"]}, obj],
+            "relationships": [{"subject_id": 1, "predicate": "on", "object_id": 1}, rel]}
+    for candidate in (doc, {"images": [good, image]}, {"classes": vocab, "predicates": vocab, "images": [good]},
+                      [{**good, **image}]):
+        (d / "g.json").write_text(json.dumps(candidate))
+        ann = only_dcv_errors(vg.read, d / "g.json")
+        if ann is not None:  # whatever was accepted stays inside the folder
+            for im in ann.images:
+                assert d.resolve() in (d / im.file).resolve().parents

@@ -101,6 +101,15 @@ BENCHES = {
          "runs/bench/pose/<name>/{bench.json, table.md, ap_vs_ms.png}.\n"
          "example: dcv bench pose --runs yolo_pose=runs/pose/yolo_pose,heatmap=runs/pose/heatmap,"
          "keypoint_rcnn=runs/pose/keypoint_rcnn")),
+    "scenegraph": ("scenegraph", "BenchSceneGraphConfig",
+        "scene-graph models from blind to seeing in PredCls, SGCls and SGDet: R@K, mR@K, depth and appearance",
+        ("Trains frequency, geometry and visual with dcv scenegraph train's defaults on the same graph scenes (or "
+         "loads them: --runs visual=runs/scenegraph/visual,...) and scores each on the same test scenes in PredCls, "
+         "SGCls and SGDet (the objects of --detector's run; without it, yolo is trained first on the same training "
+         "scenes): R@20/50/100, mR@50, ngR@50, zero-shot R@50, the depth and appearance predicates' recall, ms per "
+         "image; a second table of each predicate's PredCls recall@50 per model. Writes "
+         "runs/bench/scenegraph/<name>/{bench.json, table.md}.\n"
+         "example: dcv bench scenegraph --detector runs/detect/yolo")),
     "serve": ("serve", "BenchServeConfig",
         "dcv serve under load: requests/s and p50/p95/p99 latency, batching on and off, torch vs onnx",
         ("Starts dcv serve on a free loopback port once per configuration (dynamic batching with --max-batch, and "
@@ -161,6 +170,16 @@ def cmd_bench_pose(args: argparse.Namespace) -> int:
     r = bench_pose(resolve(BenchPoseConfig, args), log=_log)
     return _report(r, table_rows(r), f"pose on {r['data']}; batch 1, {r['threads']} threads, medians of "
                                      f"{r['timing_images']} images", "bench.json, table.md and ap_vs_ms.png")
+
+
+def cmd_bench_scenegraph(args: argparse.Namespace) -> int:
+    from dcvkit.bench.scenegraph import BenchSceneGraphConfig, bench_scenegraph, predicate_rows, table_rows
+    from dcvkit.cli.output import print_table
+
+    r = bench_scenegraph(resolve(BenchSceneGraphConfig, args), log=_log)
+    print_table(predicate_rows(r), title="PredCls recall@50 per predicate")
+    return _report(r, table_rows(r), f"scene graphs on {r['data']}; SGDet objects from {r['detector']}; "
+                                     f"{r['threads']} threads", "bench.json and table.md")
 
 
 def cmd_bench_serve(args: argparse.Namespace) -> int:

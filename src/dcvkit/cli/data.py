@@ -1,6 +1,7 @@
 """``dcv data scenes``: write FashionScenes to disk in a standard format; ``dcv data clips``: moving scenes
 with true identities (MOTChallenge); ``dcv data figures``: articulated figures with keypoints (COCO, YOLO-pose);
-``dcv data convert``: COCO <-> YOLO <-> VOC."""
+``dcv data scenegraphs``: scenes with a scene graph each (Visual-Genome-like JSON); ``dcv data convert``: COCO <->
+YOLO <-> VOC."""
 
 from __future__ import annotations
 
@@ -92,6 +93,25 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
                    help="which Fashion-MNIST split the items come from (default: train)")
     add_items(f)
     f.set_defaults(func=cmd_figures)
+
+    g = kinds.add_parser("scenegraphs", help="FashionScenes with a scene graph each (Visual-Genome-like JSON)",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+        "Graph scenes: 3 to 7 Fashion-MNIST items per 128x128 image (train-split items for --split train, test-split "
+        "for --split test), tinted from a palette of eight colours, overlapping, with one predicate per related "
+        "ordered pair: left of, right of, above, below, near, overlapping (geometric); in front of, behind (which "
+        "item hides the other's pixels: depth); same colour as, matches (a top of a trouser's colour), pairs with (two "
+        "shoes of one class) (appearance). Written as images/*.png and scene_graphs.json (objects with x y w h and "
+        "names, relationships with subject_id, predicate, object_id; the classes and predicates listed). "
+        "dcv scenegraph train's own scenes are --seed S (train) and --seed S+1 (test), S = --scene-seed.\n"
+        "example: dcv data scenegraphs --out graphs/train --n 3000 && dcv data scenegraphs --out graphs/test "
+        "--split test --seed 1 --n 500 && dcv scenegraph train --data graphs/train/scene_graphs.json "
+        "--test-data graphs/test/scene_graphs.json"))
+    g.add_argument("--out", required=True, help="new folder to write (refused if it exists and is not empty)")
+    g.add_argument("--n", type=int, default=1000, help="number of images (default 1000)")
+    g.add_argument("--split", default="train", choices=("train", "test"),
+                   help="which Fashion-MNIST split the items come from (default: train)")
+    add_items(g)
+    g.set_defaults(func=cmd_scenegraphs)
 
     c = kinds.add_parser("convert", help="convert detection annotations: COCO <-> YOLO <-> Pascal VOC",
                          formatter_class=argparse.RawDescriptionHelpFormatter, description=(
@@ -193,6 +213,24 @@ def cmd_figures(args: argparse.Namespace) -> int:
                             seed=args.seed, progress=True)
     out.print(f"wrote {args.n} images ({n} figures, 17 keypoints each, {args.size}x{args.size}) as {args.format} "
               f"to {root}")
+    return 0
+
+
+def cmd_scenegraphs(args: argparse.Namespace) -> int:
+    from dcvkit.cli.output import out
+    from dcvkit.data import named
+    from dcvkit.data.annotations import empty_out_dir
+    from dcvkit.data.scenegraph import from_graph_scenes, write_graph_scenes
+    from dcvkit.errors import DataError
+
+    if args.n < 1:
+        raise DataError(f"--n must be at least 1, got {args.n}")
+    empty_out_dir(args.out)
+    train, test = named.load("fashion-mnist", args.data_dir, download_ok=args.download)
+    data = from_graph_scenes(train if args.split == "train" else test, args.n, args.seed, progress=True)
+    root = write_graph_scenes(data, args.out, {"split": args.split, "seed": args.seed})
+    out.print(f"wrote {len(data)} images ({data.objects} objects, {data.triples} relationships, "
+              f"{len(data.predicates)} predicates) to {root}/scene_graphs.json")
     return 0
 
 

@@ -34,6 +34,8 @@ dcvkit: train, evaluate and compare deep computer-vision models.
                                      MOTChallenge results; --tracker iou | sort | bytetrack | appearance
   dcv track val RUN --data CLIPS     MOTA, IDF1, HOTA of every tracker on the same detections
   dcv pose train                     keypoints of articulated figures (or COCO keypoints / YOLO-pose data), OKS AP
+  dcv scenegraph train --detector RUN   scene graphs (subject-predicate-object) on graph scenes or VG-like
+                                     JSON: PredCls / SGCls / SGDet, R@K, mR@K, zero-shot; frequency | geometry | visual
   dcv generate train --model vae     VAE with KL annealing (--kl-schedule linear|cyclical), cvae, dcgan
   dcv generate eval RUN              -ELBO, NLL estimate, FID-FMNIST, class coverage of samples
   dcv generate sample|reconstruct|interpolate|arithmetic|traverse RUN   the latent space as PNGs
@@ -42,6 +44,7 @@ dcvkit: train, evaluate and compare deep computer-vision models.
                                      batching, --backend torch|onnx); dcv bench serve: requests/s, p99
   dcv data scenes --out DIR --format coco   FashionScenes as masks | coco | yolo | voc
   dcv data clips --out DIR           moving FashionScenes with true ids (MOTChallenge layout, MP4)
+  dcv data scenegraphs --out DIR     graph scenes: 11 predicates (geometric, depth, appearance), VG-like JSON
   dcv data convert SRC --to yolo --out DIR  COCO <-> YOLO <-> VOC, images copied along
   dcv augment preview --config aug.yaml IMG   an image and its augmented versions, boxes/masks drawn
   dcv explain saliency RUN IMG --method all   saliency maps: perturbation (exact, fast), gradient,
@@ -59,6 +62,7 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv bench proposals                selective-search recall at IoU 0.5/0.7 vs proposals, seconds/image
   dcv bench detect                   the detection lineage table: mAP, seconds per image, speed-ups vs R-CNN
   dcv bench track                    trackers side by side on one detector and on noisy true boxes
+  dcv bench scenegraph               frequency vs geometry vs visual in PredCls, SGCls, SGDet: R@K, mR@K
   dcv bench generative               dcvkit's VAE vs the PyTorch examples' MLP VAE: -ELBO, images/s
   dcv bench startup                  how fast dcv answers (it never imports torch to parse)
   dcv models                         the model registry

@@ -25,37 +25,14 @@ from torch import Tensor
 from dcvkit.choices import ANNOTATION_FORMATS
 from dcvkit.data.annotations import AnnotatedImage, Annotations, safe_path
 from dcvkit.data.core import InMemoryImages, Shard, StreamLoader, sampled_mean_std, stream_batches
-from dcvkit.data.letterbox import Placement, default_size, read_letterboxed
+from dcvkit.data.letterbox import Placement, PlacedObjects, default_size, read_letterboxed
 from dcvkit.errors import DataError
 
 FORMATS = ANNOTATION_FORMATS
 
 
-class _Objects:
-    """What both forms of detection data share: per-image boxes (training pixels), labels and placements."""
-
-    boxes: list[Tensor]
-    labels: list[Tensor]
-    placements: list[Placement] | None
-
-    @property
-    def objects(self) -> int:
-        return sum(len(b) for b in self.boxes)
-
-    def original_boxes(self) -> list[Tensor]:
-        """Every image's boxes in its original pixels (what metrics are computed in)."""
-        if self.placements is None:
-            return list(self.boxes)
-        return [f.to_original(b, clip=False) for f, b in zip(self.placements, self.boxes)]
-
-    def placement(self, i: int) -> Placement:
-        if self.placements is None:
-            return Placement.identity(*self.img_size)  # type: ignore[attr-defined]
-        return self.placements[i]
-
-
 @dataclass
-class DetectionTensors(_Objects, InMemoryImages):
+class DetectionTensors(PlacedObjects, InMemoryImages):
     """Images letterboxed to one size, held in memory, with their objects. ``placements`` map each image back
     to its original pixels (None: the images are their own originals, as generated scenes are);
     ``proposals`` is filled by the detection task (cached)."""
@@ -88,7 +65,7 @@ class DetectionTensors(_Objects, InMemoryImages):
 
 
 @dataclass
-class DetectionFiles(_Objects):
+class DetectionFiles(PlacedObjects):
     """Detection data streamed from its files: each batch is decoded and letterboxed ahead of use by decoding
     threads (:func:`~dcvkit.data.letterbox.read_letterboxed`, the in-memory path's own function, so both
     give the same batches). Memory holds the annotations only, whatever the number of images."""

@@ -138,5 +138,29 @@ def letterbox_tensor(image: Tensor, size: tuple[int, int], fill: int = FILL) -> 
     return torch.from_numpy(out), placement
 
 
-__all__ = ["Placement", "default_size", "letterbox_image", "read_letterboxed", "letterbox_mask", "letterbox_tensor",
-           "FILL"]
+class PlacedObjects:
+    """What every dataset of letterboxed images with objects shares (detection, pose, scene graphs): per-image
+    boxes in the letterboxed pixels and the placements that map them back (None: the images are their own
+    originals, as generated ones are)."""
+
+    boxes: list[Tensor]
+    placements: list[Placement] | None
+
+    @property
+    def objects(self) -> int:
+        return sum(len(b) for b in self.boxes)
+
+    def original_boxes(self) -> list[Tensor]:
+        """Every image's boxes in its original pixels (what metrics are computed in)."""
+        if self.placements is None:
+            return list(self.boxes)
+        return [f.to_original(b, clip=False) for f, b in zip(self.placements, self.boxes)]
+
+    def placement(self, i: int) -> Placement:
+        if self.placements is None:
+            return Placement.identity(*self.img_size)  # type: ignore[attr-defined]
+        return self.placements[i]
+
+
+__all__ = ["PlacedObjects", "Placement", "default_size", "letterbox_image", "read_letterboxed", "letterbox_mask",
+           "letterbox_tensor", "FILL"]

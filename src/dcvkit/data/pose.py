@@ -19,12 +19,12 @@ from torch import Tensor
 
 from dcvkit.data.core import InMemoryImages, StreamLoader
 from dcvkit.data.keypoints import KeypointSchema, PoseAnnotations
-from dcvkit.data.letterbox import Placement
+from dcvkit.data.letterbox import Placement, PlacedObjects
 from dcvkit.errors import DataError
 
 
 @dataclass
-class PoseTensors(InMemoryImages):
+class PoseTensors(PlacedObjects, InMemoryImages):
     """Images with their people (see the module docstring)."""
 
     images: Tensor
@@ -40,19 +40,12 @@ class PoseTensors(InMemoryImages):
         assert self.images.dtype == torch.uint8 and self.images.ndim == 4, "images must be (N, C, H, W) uint8"
         assert len(self.boxes) == len(self.keypoints) == len(self.areas) == len(self.images)
 
-    @property
-    def objects(self) -> int:
-        return sum(len(b) for b in self.boxes)
-
     def subset(self, index: Tensor) -> "PoseTensors":
         idx = index.tolist()
         return PoseTensors(self.images[index], [self.boxes[i] for i in idx], [self.keypoints[i] for i in idx],
                            [self.areas[i] for i in idx], self.schema, self.classes,
                            [self.files[i] for i in idx] if self.files else [],
                            [self.placements[i] for i in idx] if self.placements is not None else None)
-
-    def placement(self, i: int) -> Placement:
-        return self.placements[i] if self.placements is not None else Placement.identity(*self.img_size)
 
     def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0, shard=None) -> "PoseLoader":
         from dcvkit.data.core import Shard

@@ -47,6 +47,8 @@ class SceneConfig:
     max_overlap: float = 0.25  # at most this fraction of any box may be hidden by later items
     threshold: int = 30  # item pixels brighter than this (0-255) are the item's mask
     tries: int = 30  # placements tried per item before it is left out
+    # tints drawn from these (r, g, b) in [0, 1] (scene graphs: "same colour as"); empty: any tint in [0.4, 1]
+    palette: tuple[tuple[float, float, float], ...] = ()
 
     def side(self, g: torch.Generator) -> int:
         """One item's side in pixels."""
@@ -189,14 +191,19 @@ def fashion_scenes(items: ImageTensors, n: int, cfg: SceneConfig = SceneConfig()
     return Scenes(images, masks, instances, boxes, labels, ["background", *items.classes], sources)
 
 
-def _scene(items: ImageTensors, cfg: "SceneConfig | PhotoSceneConfig", bg: Tensor, g: torch.Generator):
+def _scene(items: ImageTensors, cfg: "SceneConfig | PhotoSceneConfig", bg: Tensor, g: torch.Generator,
+           record: list[dict] | None = None):
+    """One scene on ``bg``; ``record`` (when given) receives, per object kept (in paint order, which is the
+    objects' order), its tint's palette index and its whole mask before occlusion (``x0``, ``y0``, ``mask``)."""
     sh, sw = bg.shape[-2:]
+    palette = getattr(cfg, "palette", ())
     canvas = bg.clone()
     inst = torch.zeros(sh, sw, dtype=torch.uint8)
     k = int(torch.randint(cfg.min_objects, cfg.max_objects + 1, (1,), generator=g))
     placed_boxes: list[Tensor] = []
     placed_labels: list[int] = []
     placed_src: list[int] = []
+    placed_whole: list[dict] = []
     for _ in range(k):
         src = int(torch.randint(0, len(items), (1,), generator=g))
         pixels = item_pixels(items, src, cfg.side(g), cfg.threshold, g)
@@ -204,7 +211,11 @@ def _scene(items: ImageTensors, cfg: "SceneConfig | PhotoSceneConfig", bg: Tenso
             continue
         item, mask = pixels
         h, w = mask.shape
-        colour = torch.rand(3, generator=g) * 0.6 + 0.4
+        if palette:
+            tint = int(torch.randint(0, len(palette), (1,), generator=g))
+            colour = torch.tensor(palette[tint], dtype=torch.float32)
+        else:
+            tint, colour = -1, torch.rand(3, generator=g) * 0.6 + 0.4
         vis = torch.bincount(inst.flatten().long(), minlength=len(placed_boxes) + 1)[1:]
         for _try in range(cfg.tries):
             y0 = int(torch.randint(0, sh - h + 1, (1,), generator=g))
@@ -221,6 +232,7 @@ def _scene(items: ImageTensors, cfg: "SceneConfig | PhotoSceneConfig", bg: Tenso
         placed_boxes.append(box)
         placed_labels.append(int(items.labels[src]))
         placed_src.append(src)
+        placed_whole.append({"tint": tint, "x0": x0, "y0": y0, "mask": mask})
     # Boxes of what stays visible; an object fully hidden cannot happen (max_overlap < 1), but guard anyway.
     boxes, labels, srcs = [], [], []
     remap = torch.zeros(len(placed_boxes) + 1, dtype=torch.uint8)
@@ -231,6 +243,8 @@ def _scene(items: ImageTensors, cfg: "SceneConfig | PhotoSceneConfig", bg: Tenso
         boxes.append([float(v) for v in tight_box(m)])
         labels.append(placed_labels[j])
         srcs.append(placed_src[j])
+        if record is not None:
+            record.append(placed_whole[j])
         remap[j + 1] = len(boxes)
     inst = remap[inst.long()]
     lab = torch.tensor(labels, dtype=torch.int64)

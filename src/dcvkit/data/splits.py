@@ -245,5 +245,36 @@ def pose_splits(data: str, *, test_data: str | None = None, val_split: float = 0
     return DataSplits(p.stem, list(train.classes), train, val, test)
 
 
+def scenegraph_splits(data: str, *, test_data: str | None = None, val_split: float = 0.1, seed: int = 0,
+                      img_size: int | None = None, limit: int | None = None, scenes: int = 3000,
+                      test_scenes: int = 500, scene_seed: int = 0, data_dir: str | os.PathLike | None = None,
+                      download: bool = False, progress: bool = False) -> DataSplits:
+    """``data`` = ``scenes`` (graph scenes: ``scenes`` training images from Fashion-MNIST's training items, the
+    validation split out of them, ``test_scenes`` from its test items) or a Visual-Genome-like .json (its
+    validation split taken out of it; ``test_data`` another such file), letterboxed to one size, in memory."""
+    from dcvkit.data import vg
+    from dcvkit.data.scenegraph import check_vocabulary, from_annotations, from_graph_scenes
+
+    if data.lower() in SCENES:
+        if img_size not in (None, 128):
+            raise DataError(f"--img-size {img_size}: graph scenes are drawn at 128 pixels; give --data FILE for "
+                            "other sizes")
+        items_train, items_test = named.load("fashion-mnist", data_dir, download_ok=download)
+        n = min(scenes, limit) if limit else scenes
+        train = from_graph_scenes(items_train, n, scene_seed, progress=progress)
+        test = from_graph_scenes(items_test, test_scenes, scene_seed + 1, progress=progress) if test_scenes else None
+        train, val = split_train_val(train, val_split, seed)
+        return DataSplits("graph scenes", list(train.classes), train, val, test)
+    p = Path(data)
+    train = subset_limit(from_annotations(vg.read(p), (img_size, img_size) if img_size else None), limit, seed)
+    train, val = split_train_val(train, val_split, seed)
+    test = None
+    if test_data:
+        test = from_annotations(vg.read(test_data), train.img_size)
+        check_vocabulary(test, train.classes, train.predicates, str(test_data))
+    return DataSplits(p.stem, list(train.classes), train, val, test)
+
+
 __all__ = ["load_dataset", "list_datasets", "scene_splits", "segmentation_splits", "detection_splits", "pose_splits",
+           "scenegraph_splits",
            "GENERATED", "SCENES", "FIGURES"]

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 from dcvkit.errors import ConfigError
 from dcvkit.tasks.configs import (AutoencoderConfig, ClassifyConfig, DetectConfig, GenerateConfig, PoseConfig,
-                                  SegmentConfig)
+                                  SceneGraphConfig, SegmentConfig)
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,10 @@ TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     TaskSpec("pose", "pose estimation (keypoints, OKS AP): train | val | predict", PoseConfig, "dcvkit.tasks.pose",
              family="pose", metrics=("val_loss", "val_ap", "val_ap50"), monitor="val_ap", model_options=("width",),
              cli="pose", serve="PoseRun"),
+    TaskSpec("scenegraph", "scene graphs (subject-predicate-object, Recall@K): train | val | predict",
+             SceneGraphConfig, "dcvkit.tasks.scenegraph", family="scenegraph",
+             metrics=("val_loss", "val_obj_acc", "val_r50", "val_mr50"), monitor="val_mr50", model_options=("width",),
+             cli="scenegraph"),
     TaskSpec("generate", "generative models: VAEs with KL annealing, DCGAN, latent-space tools", GenerateConfig,
              "dcvkit.tasks.generate", family="generate",
              metrics=("val_loss", "val_reconstruction", "val_kl", "val_active_units", "val_d_acc", "val_fid",

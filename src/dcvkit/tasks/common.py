@@ -92,6 +92,13 @@ def family_class(task: "TaskSpec", name: str) -> type:
     return family_entry(task, name).model_class
 
 
+def fill_defaults(cfg: C, model_class: type, defaults: dict[str, Any]) -> C:
+    """``cfg`` with the options it leaves to the model (None: epochs, batch size...) set from the model class's
+    ``defaults``, else the family's ``defaults``."""
+    d = {**defaults, **getattr(model_class, "defaults", {})}
+    return dataclasses.replace(cfg, **{k: d[k] for k in defaults if getattr(cfg, k) is None})  # type: ignore
+
+
 def model_kwargs(task: "TaskSpec", cfg: Any, **from_data: Any) -> dict[str, Any]:
     """The registry kwargs of ``cfg.model``: ``from_data`` (classes, channels, size) and each of the task's
     model options (:attr:`TaskSpec.model_options`) that the builder names and the config sets.
@@ -142,6 +149,33 @@ class ImageTask:
         if self.augmenter is not None:
             meta["augment"] = self.augmenter.state()
         return meta
+
+
+class ModelLossTask(ImageTask):
+    """What the tasks share whose model computes its own loss (``model.loss``: pose, scene graphs): the seeded
+    generator of the training flips (checkpointed with the run), the optimizer over the trainable parameters
+    and the validation loss averaged over images. Subclasses set ``self.flips`` and ``self._sums = []``."""
+
+    flips: torch.Generator
+    _sums: list[Tensor]
+
+    def generators(self) -> dict[str, torch.Generator]:
+        return {**super().generators(), "flips": self.flips}
+
+    def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
+        from dcvkit.engine import build_optimizer, param_groups
+
+        return build_optimizer(param_groups([p for p in self.model.parameters() if p.requires_grad],  # type: ignore
+                                            cfg.weight_decay), cfg)
+
+    def add_val_loss(self, loss: Tensor, images: int) -> None:
+        self._sums.append(torch.stack([loss.detach().float() * images, loss.new_tensor(float(images))]))
+
+    def val_loss(self) -> float:
+        """The mean validation loss since the last call."""
+        total, n = torch.stack(self._sums).sum(0).tolist()
+        self._sums.clear()
+        return total / n
 
 
 @dataclass
@@ -209,5 +243,6 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
     return TrainResult(run_dir, fit, result, splits, cfg)
 
 
-__all__ = ["start_config", "resume_config", "fit_run", "TrainResult", "ImageTask", "model_kwargs", "family_entry",
-           "family_class"]
+__all__ = ["start_config", "resume_config", "fit_run", "TrainResult", "ImageTask", "ModelLossTask", "model_kwargs",
+           "family_entry",
+           "family_class", "fill_defaults"]

@@ -304,6 +304,36 @@ class PoseConfig(TrainConfig, DataConfig):
 
 
 @dataclass
+class SceneGraphConfig(TrainConfig, DataConfig):
+    """Scene-graph prediction: data, model, the detector of SGDet."""
+
+    data: str = opt("scenes", "scenes (graph scenes: FashionScenes with a scene graph each, 11 predicates; dcv data "
+                              "scenegraphs) or a Visual-Genome-like scene_graphs.json (any classes and predicates)")
+    test_data: str | None = opt(None, "a test split in the same format (default with --data scenes: test scenes from "
+                                      "Fashion-MNIST's test items)")
+    scenes: int = opt(3000, "scenes: training images (the validation split comes out of them)", bounds=AT_LEAST_1)
+    test_scenes: int = opt(500, "scenes: test images (from Fashion-MNIST's test items)", bounds=AT_LEAST_0)
+    scene_seed: int = opt(0, "scenes: seed of the images (kept apart from --seed)", bounds=Bounds(0, 2**32 - 1))
+    model: str = opt("visual", "scene-graph model from `dcv models --task scenegraph`: frequency (the classes' "
+                               "predicate prior), geometry (+ the boxes), visual (+ the pixels)")
+    width: float | None = opt(None, "width multiplier of the backbone", bounds=WIDTH)
+    hflip: bool = opt(True, "random horizontal flips (boxes mirrored; predicates naming left and right swapped)")
+    detector: str | None = opt(None, "a dcv detect run whose boxes and classes feed SGDet in the test results "
+                                     "(default: PredCls and SGCls only)")
+    val_images: int = opt(200, "validation images scored each epoch for val_r50 and val_mr50 (PredCls)",
+                          bounds=AT_LEAST_1)
+    test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
+    epochs: int | None = opt(None, "passes over the training set (default: the model's own, 12)", bounds=AT_LEAST_1)
+    batch_size: int | None = opt(None, "images per training step (default: the model's own, 32)", bounds=AT_LEAST_1)
+    lr: float = override(2e-3)
+    optimizer: str = override("adamw")
+    weight_decay: float = override(1e-4)
+    scheduler: str = override("cosine")
+    monitor: str = opt("val_mr50", "metric for early stopping and best.pt (PredCls mean recall@50 on validation "
+                                   "images; ties broken by validation loss)")
+
+
+@dataclass
 class TrackConfig(RunConfig):
     """Tracking: which tracker, which detections it sees, what is written."""
 
@@ -329,4 +359,4 @@ class TrackConfig(RunConfig):
 
 
 __all__ = ["ClassifyConfig", "SegmentConfig", "AutoencoderConfig", "DetectConfig", "GenerateConfig", "PoseConfig",
-           "TrackConfig"]
+           "SceneGraphConfig", "TrackConfig"]

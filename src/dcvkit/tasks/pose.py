@@ -29,10 +29,9 @@ import torch
 from torch import Tensor
 
 from dcvkit.augment import functional as aug
-from dcvkit.config import TrainConfig
 from dcvkit.data import DataSplits
 from dcvkit.data.keypoints import KeypointSchema
-from dcvkit.engine import build_optimizer, param_groups, seed_everything
+from dcvkit.engine import seed_everything
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, write_json
 from dcvkit.metrics.pose import keypoint_ap, pck
@@ -40,7 +39,8 @@ from dcvkit.models import create_model
 from dcvkit.models.normalise import Normaliser
 from dcvkit.models.trained import load_run_model
 from dcvkit.tasks import get_task
-from dcvkit.tasks.common import ImageTask, TrainResult, family_class, fit_run, model_kwargs, start_config
+from dcvkit.tasks.common import (ModelLossTask, TrainResult, family_class, fill_defaults, fit_run, model_kwargs,
+                                 start_config)
 from dcvkit.tasks.configs import PoseConfig
 
 
@@ -51,12 +51,9 @@ def model_class(cfg: PoseConfig) -> type:
 
 def resolve_defaults(cfg: PoseConfig) -> PoseConfig:
     """Fill the options the config leaves to the model (epochs, batch size) from its class's ``defaults``."""
-    import dataclasses
-
     from dcvkit.models.pose.base import DEFAULTS
 
-    d = {**DEFAULTS, **getattr(model_class(cfg), "defaults", {})}
-    return dataclasses.replace(cfg, **{k: d[k] for k in DEFAULTS if getattr(cfg, k) is None})
+    return fill_defaults(cfg, model_class(cfg), DEFAULTS)
 
 
 def load_splits(cfg: PoseConfig) -> DataSplits:
@@ -85,7 +82,7 @@ def schema_from_meta(meta: dict[str, Any], where: str) -> KeypointSchema:
                               "damaged or not one dcvkit wrote") from None
 
 
-class PoseTask(ImageTask):
+class PoseTask(ModelLossTask):
     """Trains a pose model through ``model.loss``; OKS AP on validation images each epoch."""
 
     def __init__(self, model: Any, cfg: PoseConfig, schema: KeypointSchema, classes: list[str],
@@ -93,22 +90,15 @@ class PoseTask(ImageTask):
         self.model, self.cfg, self.schema, self.classes = model, cfg, schema, classes
         self.normaliser, self.augmenter = normaliser, None
         self.model_kwargs = dict(model_kwargs)
-        self._gen = torch.Generator().manual_seed(cfg.seed)
+        self.flips = torch.Generator().manual_seed(cfg.seed)
         self._sums: list[Tensor] = []
         self._gt: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._pred: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def generators(self) -> dict[str, torch.Generator]:
-        return {**super().generators(), "flips": self._gen}
-
-    def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
-        return build_optimizer(param_groups([p for p in self.model.parameters() if p.requires_grad],
-                                            cfg.weight_decay), cfg)
-
     def training_step(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
         images, boxes, keypoints, areas = batch
         if self.cfg.hflip:
-            flip = torch.rand(len(images), generator=self._gen) < 0.5
+            flip = torch.rand(len(images), generator=self.flips) < 0.5
             size = (images.shape[-2], images.shape[-1])
             images = aug.flip(images, flip, torch.zeros_like(flip))
             boxes = aug.flip_boxes(boxes, flip, torch.zeros_like(flip), size)
@@ -120,8 +110,7 @@ class PoseTask(ImageTask):
         images, boxes, keypoints, areas = batch
         x = self.preprocess(images)
         out = self.model.loss(x, boxes, keypoints, areas)
-        self._sums.append(torch.stack([out["loss"].detach().float() * len(images),
-                                       out["loss"].new_tensor(float(len(images)))]))
+        self.add_val_loss(out["loss"], len(images))
         if len(self._pred) < self.cfg.val_images:
             given = boxes if self.model.needs_boxes else None  # top-down: validated on the true boxes
             for d, b, k, a in zip(self.model.detect_pose(x, self.cfg.score_thresh, self.cfg.nms_iou, boxes=given),
@@ -130,9 +119,7 @@ class PoseTask(ImageTask):
                 self._gt.append((k.numpy(), b.numpy(), a.numpy()))
 
     def validation_epoch_end(self) -> dict[str, float]:
-        total, n = torch.stack(self._sums).sum(0).tolist()
-        self._sums.clear()
-        out = {"val_loss": total / n}
+        out = {"val_loss": self.val_loss()}
         if self._pred:
             r = keypoint_ap([g[0] for g in self._gt], [g[1] for g in self._gt], [g[2] for g in self._gt],
                             [p[0] for p in self._pred], [p[1] for p in self._pred], self.schema.names,
