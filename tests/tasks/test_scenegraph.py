@@ -111,3 +111,15 @@ def test_bad_scene_graph_file_is_one_line(capsys, tmp_path):
                        "--no-progress")
     assert_one_line_error(code, err, "g.json: images[0] (image_id 3) relationships[0]",
                           "object_id 2 is not an object of this image")
+
+
+def test_bench_scenegraph_puts_the_models_side_by_side(graph_run, yolo_run, capsys, tmp_path):
+    code, out, err = run(capsys, "bench", "scenegraph", "--project", str(tmp_path), "--models", "frequency,visual",
+                         "--runs", f"visual={graph_run}", "--detector", str(yolo_run), "--scenes", "48",
+                         "--test-scenes", "6", "--epochs", "1", "--no-progress")
+    assert code == 0, err
+    r = json.loads(next(tmp_path.glob("bench/scenegraph/*/bench.json")).read_text())
+    assert [(row["model"], row["protocol"]) for row in r["rows"]] == [
+        (m, p) for m in ("frequency", "visual") for p in ("predcls", "sgcls", "sgdet")]
+    assert all(set(row["per_predicate"]) == set(r["predicates"]) for row in r["rows"])
+    assert any(v.startswith("visual PredCls R@50") for v in r["verdicts"]) and "PredCls recall@50" in out

@@ -17,7 +17,7 @@ from torch import Tensor
 from dcvkit.config import TrainConfig, from_dict, to_dict, validate
 from dcvkit.data import DataSplits
 from dcvkit.data.core import Shard
-from dcvkit.engine import FitResult, Trainer
+from dcvkit.engine import FitResult, Trainer, build_optimizer, param_groups
 from dcvkit.errors import CheckpointError, ConfigError
 from dcvkit.io import load_checkpoint, new_run_dir, write_yaml
 from dcvkit.models.normalise import Normaliser
@@ -163,8 +163,6 @@ class ModelLossTask(ImageTask):
         return {**super().generators(), "flips": self.flips}
 
     def configure_optimizers(self, cfg: TrainConfig) -> torch.optim.Optimizer:
-        from dcvkit.engine import build_optimizer, param_groups
-
         return build_optimizer(param_groups([p for p in self.model.parameters() if p.requires_grad],  # type: ignore
                                             cfg.weight_decay), cfg)
 
@@ -244,5 +242,4 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
 
 
 __all__ = ["start_config", "resume_config", "fit_run", "TrainResult", "ImageTask", "ModelLossTask", "model_kwargs",
-           "family_entry",
-           "family_class", "fill_defaults"]
+           "family_entry", "family_class", "fill_defaults"]

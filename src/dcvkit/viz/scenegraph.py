@@ -1,6 +1,7 @@
 """Scene graphs as pictures: the image with its objects' boxes numbered, and beside it the graph (one node per
-object, placed where the object is; an arrow subject -> object per triple, labelled with the predicate and
-its score); a grid of them for a split; per-predicate recall bars for each protocol."""
+object, on a circle in the order of the objects' directions from the image's centre, so the graph keeps the
+picture's layout without nodes on top of each other; an arrow subject -> object per triple, labelled with
+the predicate and its score); a grid of them for a split; per-predicate recall bars for each protocol."""
 
 from __future__ import annotations
 
@@ -11,6 +12,19 @@ from typing import Any, Sequence
 import numpy as np
 
 from dcvkit.viz.track import id_colour
+
+
+def _layout(boxes: np.ndarray, used: Sequence[int], w: int, h: int) -> dict[int, tuple[float, float]]:
+    """Node positions: on an ellipse inside the panel, ordered by each box centre's angle around the image's
+    centre."""
+    if len(used) == 1:
+        return {used[0]: (w / 2, h / 2)}
+    angle = {j: np.arctan2((boxes[j][1] + boxes[j][3]) / 2 - h / 2, (boxes[j][0] + boxes[j][2]) / 2 - w / 2)
+             for j in used}
+    order = sorted(used, key=lambda j: angle[j])
+    start = angle[order[0]]
+    return {j: (w / 2 + 0.36 * w * np.cos(start + 2 * np.pi * k / len(order)),
+                h / 2 + 0.36 * h * np.sin(start + 2 * np.pi * k / len(order))) for k, j in enumerate(order)}
 
 
 def _panel(ax_img, ax_graph, image: np.ndarray, boxes: np.ndarray, names: Sequence[str],
@@ -29,10 +43,10 @@ def _panel(ax_img, ax_graph, image: np.ndarray, boxes: np.ndarray, names: Sequen
     ax_graph.set_xlim(0, w)
     ax_graph.set_ylim(h, 0)
     ax_graph.set_facecolor("#f6f6f6")
-    centre = {j: ((boxes[j][0] + boxes[j][2]) / 2, (boxes[j][1] + boxes[j][3]) / 2) for j in used}
+    centre = _layout(boxes, used, w, h)
     for k, (s, o, pred, score) in enumerate(triples):
         a, b = centre[s], centre[o]
-        bend = 0.25 if s < o else -0.25  # a pair related both ways gets two separate arcs
+        bend = 0.25  # one side of the line from subject to object: a pair related both ways gets two arcs
         ax_graph.add_patch(FancyArrowPatch(a, b, connectionstyle=f"arc3,rad={bend}", arrowstyle="-|>",
                                            mutation_scale=8, color="#555", linewidth=0.8, shrinkA=9, shrinkB=9))
         mx, my = (a[0] + b[0]) / 2 - bend * (b[1] - a[1]) / 2, (a[1] + b[1]) / 2 + bend * (b[0] - a[0]) / 2

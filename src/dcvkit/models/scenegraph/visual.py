@@ -102,7 +102,7 @@ class VisualRelationModel(SceneGraphModel):
 @register_model("scenegraph")
 def visual(num_classes: int = 10, num_predicates: int = 11, in_chans: int = 3,
            img_size: int | Sequence[int] = 128, width: float = 1.0) -> VisualRelationModel:
-    """Subject, object and union-box RoI features + geometry + classes, with the frequency bias."""
+    """Subject, object, union and contact RoI features, the pair's pixels, geometry and classes + the frequency bias."""
     return VisualRelationModel(num_classes=num_classes, num_predicates=num_predicates, in_chans=in_chans,
                                img_size=img_size, width=width)
 
