@@ -34,8 +34,9 @@ dcvkit: train, evaluate and compare deep computer-vision models.
                                      MOTChallenge results; --tracker iou | sort | bytetrack | appearance
   dcv track val RUN --data CLIPS     MOTA, IDF1, HOTA of every tracker on the same detections
   dcv pose train                     keypoints of articulated figures (or COCO keypoints / YOLO-pose data), OKS AP
-  dcv scenegraph train --detector RUN   scene graphs (subject-predicate-object) on graph scenes or VG-like
-                                     JSON: PredCls / SGCls / SGDet, R@K, mR@K, zero-shot; frequency | geometry | visual
+  dcv scenegraph train               scene graphs (subject-predicate-object) on graph scenes or VG-like JSON;
+                                     --model frequency | geometry | visual; --detector RUN for SGDet;
+                                     PredCls / SGCls / SGDet: R@K, ngR@K, mR@K, zero-shot R@K
   dcv generate train --model vae     VAE with KL annealing (--kl-schedule linear|cyclical), cvae, dcgan
   dcv generate eval RUN              -ELBO, NLL estimate, FID-FMNIST, class coverage of samples
   dcv generate sample|reconstruct|interpolate|arithmetic|traverse RUN   the latent space as PNGs
