@@ -215,6 +215,22 @@ class StreamLoader:
         yield from stream_batches(self.data, self.indices(), self.batch_size, self.workers)
 
 
+class PerImageLoader(StreamLoader):
+    """Batches of an in-memory dataset whose images carry per-image lists (boxes, keypoints, relations...):
+    ``(images[ids], [field[j] for j in ids] for each of ``fields``)``, by tensor indexing, in StreamLoader's
+    epoch order. Subclasses name their ``fields``."""
+
+    fields: tuple[str, ...] = ()
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        d = self.data
+        order = self.indices()
+        for b in range(len(self)):
+            ids = order[b * self.batch_size:(b + 1) * self.batch_size]
+            i = ids.tolist()
+            yield (d.images[ids], *([getattr(d, f)[j] for j in i] for f in self.fields))
+
+
 @dataclass
 class DataSplits:
     """Train / validation / test parts of one dataset, with what a model needs to know about it."""

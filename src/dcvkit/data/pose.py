@@ -11,13 +11,12 @@ the letterbox (OKS is computed in the pixels it is given).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from dcvkit.data.core import InMemoryImages, StreamLoader
+from dcvkit.data.core import InMemoryImages, PerImageLoader
 from dcvkit.data.keypoints import KeypointSchema, PoseAnnotations
 from dcvkit.data.letterbox import Placement, PlacedObjects
 from dcvkit.errors import DataError
@@ -68,18 +67,10 @@ def to_original(p: Placement, boxes: np.ndarray, keypoints: np.ndarray, areas: n
     return b, k, a
 
 
-class PoseLoader(StreamLoader):
-    """Batches of :class:`PoseTensors` by tensor indexing, in StreamLoader's epoch order."""
+class PoseLoader(PerImageLoader):
+    """Batches of :class:`PoseTensors`: ``(images, [boxes], [keypoints], [areas])``."""
 
-    data: PoseTensors
-
-    def __iter__(self) -> Iterator[tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]]:
-        d = self.data
-        order = self.indices()
-        for b in range(len(self)):
-            ids = order[b * self.batch_size:(b + 1) * self.batch_size]
-            i = ids.tolist()
-            yield d.images[ids], [d.boxes[j] for j in i], [d.keypoints[j] for j in i], [d.areas[j] for j in i]
+    fields = ("boxes", "keypoints", "areas")
 
 
 def from_figures(items, n: int, size: int = 128, seed: int = 0, progress: bool = False) -> PoseTensors:

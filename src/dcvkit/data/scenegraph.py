@@ -12,13 +12,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
-
 import numpy as np
 import torch
 from torch import Tensor
 
-from dcvkit.data.core import InMemoryImages, StreamLoader
+from dcvkit.data.core import InMemoryImages, PerImageLoader
 from dcvkit.data.letterbox import Placement, PlacedObjects
 from dcvkit.errors import DataError
 
@@ -65,18 +63,10 @@ class SceneGraphTensors(PlacedObjects, InMemoryImages):
                                 self.placements)
 
 
-class SceneGraphLoader(StreamLoader):
-    """Batches of :class:`SceneGraphTensors` by tensor indexing, in StreamLoader's epoch order."""
+class SceneGraphLoader(PerImageLoader):
+    """Batches of :class:`SceneGraphTensors`: ``(images, [boxes], [labels], [relations])``."""
 
-    data: SceneGraphTensors
-
-    def __iter__(self) -> Iterator[tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]]:
-        d = self.data
-        order = self.indices()
-        for b in range(len(self)):
-            ids = order[b * self.batch_size:(b + 1) * self.batch_size]
-            i = ids.tolist()
-            yield d.images[ids], [d.boxes[j] for j in i], [d.labels[j] for j in i], [d.relations[j] for j in i]
+    fields = ("boxes", "labels", "relations")
 
 
 def from_graph_scenes(items, n: int, seed: int = 0, cfg=None, progress: bool = False) -> SceneGraphTensors:

@@ -98,11 +98,8 @@ class PoseTask(ModelLossTask):
     def training_step(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
         images, boxes, keypoints, areas = batch
         if self.cfg.hflip:
-            flip = torch.rand(len(images), generator=self.flips) < 0.5
-            size = (images.shape[-2], images.shape[-1])
-            images = aug.flip(images, flip, torch.zeros_like(flip))
-            boxes = aug.flip_boxes(boxes, flip, torch.zeros_like(flip), size)
-            keypoints = aug.flip_keypoints(keypoints, flip, size[1], self.schema.flip_idx)
+            flip, images, boxes = self.random_hflip(images, boxes)
+            keypoints = aug.flip_keypoints(keypoints, flip, images.shape[-1], self.schema.flip_idx)
         out = self.model.loss(self.preprocess(images), boxes, keypoints, areas)
         return out.pop("loss"), out
 

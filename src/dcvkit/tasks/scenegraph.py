@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dcvkit.augment import functional as aug
 from dcvkit.data import DataSplits
 from dcvkit.data.scenegraph import SceneGraphTensors, check_vocabulary
 from dcvkit.engine import seed_everything
@@ -110,9 +109,7 @@ class SceneGraphTask(ModelLossTask):
     def training_step(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
         images, boxes, labels, relations = batch
         if self.cfg.hflip:
-            flip = torch.rand(len(images), generator=self.flips) < 0.5
-            images = aug.flip(images, flip, torch.zeros_like(flip))
-            boxes = aug.flip_boxes(boxes, flip, torch.zeros_like(flip), (images.shape[-2], images.shape[-1]))
+            flip, images, boxes = self.random_hflip(images, boxes)
             relations = [torch.column_stack([r[:, :2], self.flip[r[:, 2]]]) if f and len(r) else r
                          for r, f in zip(relations, flip.tolist())]
         out = self.model.loss(self.preprocess(images), boxes, labels, relations)
