@@ -118,7 +118,7 @@ class SceneGraphModel(nn.Module):
     def object_features(self, features: Tensor, boxes: Sequence[Tensor]) -> Tensor:
         return self.object_head(self.roi(features, boxes))
 
-    def relation_logits(self, features: Tensor, image: Tensor, boxes: Tensor, labels: Tensor, objects: Tensor,
+    def relation_logits(self, features: Tensor, image: int, boxes: Tensor, labels: Tensor, objects: Tensor,
                         pairs: Tensor, pixels: Tensor) -> Tensor:
         """(P, R + 1) predicate logits of one image's ``pairs`` (without the frequency bias); ``image`` indexes
         the image in ``features``, ``objects`` are its objects' features, ``pixels`` (1, C, H, W) the image
@@ -134,7 +134,7 @@ class SceneGraphModel(nn.Module):
             if len(pr) == 0:
                 out.append(objects.new_zeros(0, self.num_predicates + 1))
                 continue
-            logits = self.relation_logits(features, torch.tensor(i), b.to(objects), lab, obj, pr, images[i:i + 1])
+            logits = self.relation_logits(features, i, b.to(objects), lab, obj, pr, images[i:i + 1])
             out.append(logits + self.log_prior[lab[pr[:, 0]], lab[pr[:, 1]]])
         return out
 

@@ -84,7 +84,7 @@ class VisualRelationModel(SceneGraphModel):
     def relation_logits(self, features, image, boxes, labels, objects, pairs, pixels) -> Tensor:
         bs, bo = boxes[pairs[:, 0]], boxes[pairs[:, 1]]
         union = torch.cat([torch.minimum(bs[:, :2], bo[:, :2]), torch.maximum(bs[:, 2:], bo[:, 2:])], 1)
-        i = int(image)
+        i = image  # the image's index in the batch's features
         u = self.roi(features[i:i + 1], [union])
         u = self.union_head(torch.cat([u, box_masks(boxes, pairs, union, self.roi_size)], 1))
         meet = contact_boxes(bs, bo, union, self.contact)
