@@ -383,3 +383,34 @@ def test_scene_graph_garbage(tmp_path, doc, image, obj, rel, vocab):
         if ann is not None:  # whatever was accepted stays inside the folder
             for im in ann.images:
                 assert d.resolve() in (d / im.file).resolve().parents
+
+
+kitti_field = st.sampled_from(["Car", "Van", "DontCare", "0", "1", "2", "3", "-1", "0.5", "1.6", "-10", "1e9", "nan",
+                               "inf", "x", "-0"])
+
+
+@FUZZ
+@given(lines=st.lists(st.lists(kitti_field, min_size=13, max_size=17).map(" ".join) | st.text(max_size=40),
+                      max_size=6),
+       calib=st.lists(st.tuples(st.sampled_from(["P2", "R0_rect", "Tr_velo_to_cam", "P0", "R_rect", "x"]),
+                                st.lists(kitti_field, max_size=14).map(" ".join)), max_size=5),
+       raw=st.binary(max_size=80))
+def test_kitti_labels_calib_and_points_garbage(tmp_path, lines, calib, raw):
+    from dcvkit.data.calib import Calibration
+    from dcvkit.data.kitti import read_calib, read_labels, read_velodyne
+
+    label = tmp_path / "l.txt"
+    label.write_text("\n".join(lines))
+    out = only_dcv_errors(read_labels, label, Calibration.simulated())
+    if out is not None:  # what is read is whole: finite boxes with positive sizes, flags 0-3
+        assert np.isfinite(out.boxes).all() and (out.boxes[:, 3:6] > 0).all() and (out.occluded <= 3).all()
+    cal = tmp_path / "c.txt"
+    cal.write_text("\n".join(f"{k}: {v}" for k, v in calib))
+    c = only_dcv_errors(read_calib, cal)
+    if c is not None:
+        assert np.isfinite(c.P2).all() and c.P2.shape == (3, 4)
+    velo = tmp_path / "v.bin"
+    velo.write_bytes(raw)
+    pts = only_dcv_errors(read_velodyne, velo)
+    if pts is not None:
+        assert np.isfinite(pts).all() and pts.shape[1] == 4

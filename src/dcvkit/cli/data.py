@@ -1,6 +1,7 @@
 """``dcv data scenes``: write FashionScenes to disk in a standard format; ``dcv data clips``: moving scenes
 with true identities (MOTChallenge); ``dcv data figures``: articulated figures with keypoints (COCO, YOLO-pose);
-``dcv data scenegraphs``: scenes with a scene graph each (Visual-Genome-like JSON); ``dcv data convert``: COCO <->
+``dcv data scenegraphs``: scenes with a scene graph each (Visual-Genome-like JSON); ``dcv data lidar``: simulated
+LiDAR frames with 3-D boxes (KITTI layout); ``dcv data convert``: COCO <->
 YOLO <-> VOC."""
 
 from __future__ import annotations
@@ -112,6 +113,26 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
                    help="which Fashion-MNIST split the items come from (default: train)")
     add_items(g)
     g.set_defaults(func=cmd_scenegraphs)
+
+    li = kinds.add_parser("lidar", help="simulated LiDAR scenes with 3-D boxes, in the KITTI layout",
+                          formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+        "Simulated LiDAR frames: cars, pedestrians and cyclists (plus unlabelled poles and a wall) on a ground plane, "
+        "a 32-beam spinning LiDAR 1.73 m up casting rays over the camera's field of view (range noise, dropped "
+        "returns, intensity per surface), KITTI's camera. Written in the KITTI layout: velodyne/*.bin (float32 x y "
+        "z intensity), label_2/*.txt (type truncated occluded alpha, 2-D box, h w l, x y z bottom centre in the "
+        "camera frame, rotation_y), calib/*.txt (P2, R0_rect, Tr_velo_to_cam), image_2/*.png (the rendered camera "
+        "view). dcv detect3d train's own scenes are --seed S (train) and S+1 (test), S = --scene-seed. --stereo "
+        "writes instead one real frame from scikit-image's Middlebury motorcycle stereo pair (points from its "
+        "ground-truth disparity) and a picture of the cloud.\n"
+        "examples:\n  dcv data lidar --out lidar/train --n 3000 && dcv data lidar --out lidar/test --n 500 --seed 1\n"
+        "  dcv detect3d train --data lidar/train --test-data lidar/test\n"
+        "  dcv data lidar --stereo --out motorcycle && dcv detect3d predict runs/detect3d/exp motorcycle"))
+    li.add_argument("--out", required=True, help="new folder to write (refused if it exists and is not empty)")
+    li.add_argument("--n", type=int, default=100, help="number of frames (default 100)")
+    li.add_argument("--no-images", dest="images", action="store_false", help="leave out image_2/ (the camera views)")
+    li.add_argument("--stereo", action="store_true", help="one real frame from scikit-image's motorcycle stereo pair")
+    add_seed(li)
+    li.set_defaults(func=cmd_lidar)
 
     c = kinds.add_parser("convert", help="convert detection annotations: COCO <-> YOLO <-> Pascal VOC",
                          formatter_class=argparse.RawDescriptionHelpFormatter, description=(
@@ -231,6 +252,40 @@ def cmd_scenegraphs(args: argparse.Namespace) -> int:
     root = write_graph_scenes(data, args.out, {"split": args.split, "seed": args.seed})
     out.print(f"wrote {len(data)} images ({data.objects} objects, {data.triples} relationships, "
               f"{len(data.predicates)} predicates) to {root}/scene_graphs.json")
+    return 0
+
+
+def cmd_lidar(args: argparse.Namespace) -> int:
+    import numpy as np
+    from rich.progress import track
+
+    from dcvkit.cli.output import out
+    from dcvkit.data.annotations import empty_out_dir
+    from dcvkit.data.kitti import write_frame
+    from dcvkit.data.lidar_scenes import lidar_frame, render
+    from dcvkit.errors import DataError
+
+    if args.n < 1:
+        raise DataError(f"--n must be at least 1, got {args.n}")
+    root = empty_out_dir(args.out)
+    if args.stereo:
+        from dcvkit.data.stereo import motorcycle_frame
+        from dcvkit.viz.detect3d import draw_points
+
+        frame, left = motorcycle_frame()
+        write_frame(root, frame, left)
+        draw_points(frame.points, root / "points.png", title="Middlebury motorcycle: points from stereo disparity")
+        depth = frame.points[:, 0]
+        out.print(f"wrote {len(frame.points):,} points (depth {depth.min():.2f}-{depth.max():.2f} m, median "
+                  f"{float(np.median(depth)):.2f} m) to {root}/velodyne/000000.bin, calib, image_2 and points.png")
+        return 0
+    objects = 0
+    for i in track(range(args.n), description=f"writing {args.n} LiDAR frames", transient=True):
+        frame = lidar_frame(i, args.seed)
+        write_frame(root, frame, render(frame, args.seed) if args.images else None)
+        objects += len(frame.labels or ())
+    out.print(f"wrote {args.n} frames ({objects} objects) to {root}: velodyne/, label_2/, calib/"
+              f"{', image_2/' if args.images else ''}")
     return 0
 
 

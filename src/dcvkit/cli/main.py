@@ -37,6 +37,8 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv scenegraph train               scene graphs (subject-predicate-object) on graph scenes or VG-like JSON;
                                      --model frequency | geometry | visual; --detector RUN for SGDet;
                                      PredCls / SGCls / SGDet: R@K, ngR@K, mR@K, zero-shot R@K
+  dcv detect3d train                 3-D boxes from LiDAR (PointPillars, CPU) on simulated scenes or a
+                                     KITTI-layout folder; dcv detect3d val RUN: KITTI AP 2-D/BEV/3-D, AOS
   dcv generate train --model vae     VAE with KL annealing (--kl-schedule linear|cyclical), cvae, dcgan
   dcv generate eval RUN              -ELBO, NLL estimate, FID-FMNIST, class coverage of samples
   dcv generate sample|reconstruct|interpolate|arithmetic|traverse RUN   the latent space as PNGs
@@ -46,6 +48,7 @@ dcvkit: train, evaluate and compare deep computer-vision models.
   dcv data scenes --out DIR --format coco   FashionScenes as masks | coco | yolo | voc
   dcv data clips --out DIR           moving FashionScenes with true ids (MOTChallenge layout, MP4)
   dcv data scenegraphs --out DIR     graph scenes: 11 predicates (geometric, depth, appearance), VG-like JSON
+  dcv data lidar --out DIR           simulated LiDAR frames in the KITTI layout (--stereo: a real one)
   dcv data convert SRC --to yolo --out DIR  COCO <-> YOLO <-> VOC, images copied along
   dcv augment preview --config aug.yaml IMG   an image and its augmented versions, boxes/masks drawn
   dcv explain saliency RUN IMG --method all   saliency maps: perturbation (exact, fast), gradient,

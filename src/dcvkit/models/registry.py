@@ -107,4 +107,4 @@ def list_models(task: str | None = None, pattern: str = "*") -> list[str]:
 def _import_all() -> None:
     # Model files register themselves on import; importing the task packages here means callers
     # never see a half-filled registry.
-    from dcvkit.models import classify, detect, generate, pose, scenegraph, segment  # noqa: F401
+    from dcvkit.models import classify, detect, detect3d, generate, pose, scenegraph, segment  # noqa: F401

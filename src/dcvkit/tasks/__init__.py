@@ -25,8 +25,8 @@ from types import ModuleType
 from typing import Any, Mapping
 
 from dcvkit.errors import ConfigError
-from dcvkit.tasks.configs import (AutoencoderConfig, ClassifyConfig, DetectConfig, GenerateConfig, PoseConfig,
-                                  SceneGraphConfig, SegmentConfig)
+from dcvkit.tasks.configs import (AutoencoderConfig, ClassifyConfig, Detect3DConfig, DetectConfig, GenerateConfig,
+                                  PoseConfig, SceneGraphConfig, SegmentConfig)
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,10 @@ TASKS: dict[str, TaskSpec] = {t.name: t for t in (
              SceneGraphConfig, "dcvkit.tasks.scenegraph", family="scenegraph",
              metrics=("val_loss", "val_obj_acc", "val_r50", "val_mr50"), monitor="val_mr50", model_options=("width",),
              cli="scenegraph"),
+    TaskSpec("detect3d", "3-D object detection from LiDAR (KITTI layout, 3-D AP): train | val | predict",
+             Detect3DConfig, "dcvkit.tasks.detect3d", family="detect3d",
+             metrics=("val_loss", "val_ap3d", "val_ap_bev"), monitor="val_ap3d", model_options=("width",),
+             cli="detect3d"),
     TaskSpec("generate", "generative models: VAEs with KL annealing, DCGAN, latent-space tools", GenerateConfig,
              "dcvkit.tasks.generate", family="generate",
              metrics=("val_loss", "val_reconstruction", "val_kl", "val_active_units", "val_d_acc", "val_fid",

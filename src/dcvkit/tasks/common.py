@@ -185,6 +185,15 @@ class ModelLossTask(ImageTask):
         return total / n
 
 
+def flag_notes(results: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """What makes ``results`` untrustworthy (``notes``, in words), joined into its ``warning`` and warned about;
+    nothing when there are none. Returns ``results``."""
+    if notes:
+        results["warning"] = "; ".join(notes)
+        warnings.warn(results["warning"], stacklevel=3)
+    return results
+
+
 @dataclass
 class TrainResult:
     """What a task's ``train`` returns: the run directory, the fit's history, the test split's scores (None
@@ -251,4 +260,4 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
 
 
 __all__ = ["start_config", "resume_config", "fit_run", "TrainResult", "ImageTask", "ModelLossTask", "model_kwargs",
-           "family_entry", "family_class", "fill_defaults"]
+           "family_entry", "family_class", "fill_defaults", "flag_notes"]

@@ -334,6 +334,38 @@ class SceneGraphConfig(TrainConfig, DataConfig):
 
 
 @dataclass
+class Detect3DConfig(TrainConfig):
+    """3-D object detection from LiDAR point clouds: data, model, decoding."""
+
+    data: str = opt("scenes", "scenes (simulated LiDAR scenes: cars, pedestrians, cyclists; dcv data lidar writes "
+                              "them) or a KITTI-layout folder (velodyne/, calib/, label_2/)")
+    test_data: str | None = opt(None, "a KITTI-layout folder to test on (default with --data scenes: scenes of the "
+                                      "next scene seed)")
+    val_split: float = opt(0.1, "fraction of training frames held out for validation", bounds=BELOW_1)
+    limit: int | None = opt(None, "use a random subset of this many training frames", bounds=AT_LEAST_1)
+    frames: int = opt(3000, "scenes: training frames (the validation split comes out of them)", bounds=AT_LEAST_1)
+    test_frames: int = opt(500, "scenes: test frames (scene seed + 1)", bounds=AT_LEAST_0)
+    scene_seed: int = opt(0, "scenes: seed of the scene set (kept apart from --seed)", bounds=Bounds(0, 2**32 - 1))
+    model: str = opt("pointpillars", "3-D detector from `dcv models --task detect3d`")
+    width: float | None = opt(None, "width multiplier of the model", bounds=WIDTH)
+    augment: bool = opt(True, "global augmentation of each cloud with its boxes: a mirror across the x axis, a "
+                              "rotation of up to 22.5 degrees about z, a scale of 0.95-1.05 (PointPillars')")
+    score_thresh: float = opt(0.05, "drop detections scoring below this", bounds=FRACTION)
+    nms_iou: float = opt(0.1, "suppress a detection overlapping a better one of its class above this BEV IoU",
+                         bounds=Bounds(0, 1, lo_open=True))
+    val_frames: int = opt(200, "validation frames scored each epoch for val_ap3d", bounds=AT_LEAST_1)
+    test: bool = opt(True, "evaluate best.pt on the test split at the end (when the data has one)")
+    epochs: int | None = opt(None, "passes over the training set (default: the model's own, 16)", bounds=AT_LEAST_1)
+    batch_size: int | None = opt(None, "frames per training step (default: the model's own, 8)", bounds=AT_LEAST_1)
+    lr: float = override(3e-3)
+    optimizer: str = override("adamw")
+    weight_decay: float = override(1e-2)
+    scheduler: str = override("onecycle")
+    monitor: str = opt("val_ap3d", "metric for early stopping and best.pt (3-D AP|R40, moderate, mean over the "
+                                   "classes, on validation frames)")
+
+
+@dataclass
 class TrackConfig(RunConfig):
     """Tracking: which tracker, which detections it sees, what is written."""
 
@@ -359,4 +391,4 @@ class TrackConfig(RunConfig):
 
 
 __all__ = ["ClassifyConfig", "SegmentConfig", "AutoencoderConfig", "DetectConfig", "GenerateConfig", "PoseConfig",
-           "SceneGraphConfig", "TrackConfig"]
+           "SceneGraphConfig", "Detect3DConfig", "TrackConfig"]

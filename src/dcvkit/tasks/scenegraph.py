@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -40,8 +39,8 @@ from dcvkit.models import create_model
 from dcvkit.models.normalise import Normaliser
 from dcvkit.models.trained import load_run_model
 from dcvkit.tasks import get_task
-from dcvkit.tasks.common import (ModelLossTask, TrainResult, family_class, fill_defaults, fit_run, model_kwargs,
-                                 start_config)
+from dcvkit.tasks.common import (ModelLossTask, TrainResult, family_class, fill_defaults, fit_run, flag_notes,
+                                 model_kwargs, start_config)
 from dcvkit.tasks.configs import SceneGraphConfig
 
 PROTOCOLS = ("predcls", "sgcls", "sgdet")
@@ -315,10 +314,7 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
         "predicates": list(meta["predicates"]), "protocols": results,
         "detector": str(found.weights) if found else None, "device": str(next(model.parameters()).device),
         "threads": torch.get_num_threads(), "parameters": sum(p.numel() for p in model.parameters())}
-    notes = degenerate_notes(results, data.triples)
-    if notes:
-        out["warning"] = "; ".join(notes)
-        warnings.warn(out["warning"], stacklevel=2)
+    flag_notes(out, degenerate_notes(results, data.triples))
     if out_dir is not None:
         from dcvkit.viz.scenegraph import plot_graph_grid, plot_per_predicate
 
