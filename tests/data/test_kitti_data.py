@@ -139,3 +139,17 @@ def test_bad_files_are_one_line_errors_naming_file_and_line(tmp_path):
         read_labels(label, Calibration.simulated())
     with pytest.raises(DataError, match="no velodyne/ folder"):
         KittiFolder.open(tmp_path)
+
+
+def test_the_rendered_camera_view_shows_the_labelled_cars():
+    from dcvkit.data.lidar_scenes import lidar_frame, render
+
+    frame = lidar_frame(2, seed=1)
+    img = render(frame).astype(int)  # the frame's own scene set
+    cars = [i for i, n in enumerate(frame.labels.names) if n == "Car" and frame.labels.occluded[i] == 0
+            and frame.labels.truncated[i] == 0]
+    assert cars
+    for i in cars:
+        x1, y1, x2, y2 = frame.labels.bbox[i]
+        r, g, b = img[int((y1 + y2) / 2), int((x1 + x2) / 2)]
+        assert r > g + 40 and r > b + 40  # the cars are painted red

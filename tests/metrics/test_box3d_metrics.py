@@ -20,7 +20,6 @@ def _shapely_iou(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def test_bev_iou_equals_shapely_on_random_and_special_cases():
-    pytest.importorskip("shapely")
     g = torch.Generator().manual_seed(0)
     n = 300
     a = torch.cat([torch.rand(n, 2, generator=g, dtype=torch.float64) * 4,

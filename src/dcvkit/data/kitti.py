@@ -197,6 +197,7 @@ class KittiFrame:
     labels: Labels | None
     image: Path | None = None
     image_size: tuple[int, int] = (1242, 375)
+    scene_seed: int | None = None   # a simulated frame's scene set (lidar_scenes.render draws its camera view)
 
 
 @dataclass

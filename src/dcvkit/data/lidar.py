@@ -48,17 +48,13 @@ class LidarFrames:
             return LidarFrames(self.classes, [self.frames[i] for i in idx], name=self.name)
         return LidarFrames(self.classes, None, self.folder, [self.index[i] for i in idx], self.name)
 
-    # what DataSplits and the engine ask of a dataset
+    # what DataSplits asks of every dataset (a cloud's 4 values per point; KITTI's image size)
     channels, img_size = 4, (375, 1242)
 
     def loader(self, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0, shard: Any = None
                ) -> "FrameLoader":
         kw = {"shard": shard} if shard is not None else {}
         return FrameLoader(self, batch_size, shuffle, seed, workers=workers, **kw)
-
-    @property
-    def objects(self) -> int:
-        return sum(len(self.frame(i).labels or ()) for i in range(len(self))) if self.frames is not None else -1
 
 
 def training_targets(frame: KittiFrame, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -217,14 +217,18 @@ def lidar_frame(index: int, seed: int = 0, cfg: LidarSceneConfig = LidarSceneCon
     occluded = np.where(own[:n] == 0, 3, np.digitize(hidden, [0.1, 0.5])).astype(np.int64)
     labels = Labels(names, np.round(trunc, 2), occluded, observation_angle(boxes), bbox, boxes)
     keep = (trunc < 0.95) & (bbox[:, 3] - bbox[:, 1] > 1)  # objects the camera sees at all
-    return KittiFrame(f"{index:06d}", points, calib, labels.select(keep), None, cfg.image_size)
+    return KittiFrame(f"{index:06d}", points, calib, labels.select(keep), None, cfg.image_size, seed)
 
 
-def render(frame: KittiFrame, seed: int = 0, cfg: LidarSceneConfig = LidarSceneConfig()) -> np.ndarray:
+def render(frame: KittiFrame, seed: int | None = None, cfg: LidarSceneConfig = LidarSceneConfig()) -> np.ndarray:
     """The camera's RGB view of a simulated frame (H, W, 3) uint8: sky, ground, each object's solids with
-    their faces shaded by the light, painted far to near (poles and walls too)."""
+    their faces shaded by the light, painted far to near (poles and walls too); ``seed``: its scene set
+    (default: the frame's own)."""
     import cv2
 
+    seed = frame.scene_seed if seed is None else seed
+    if seed is None:
+        raise ValueError(f"frame {frame.id} is not a simulated frame: it has no scene seed to render")
     rng = np.random.default_rng([seed, int(frame.id)])
     calib = frame.calib
     names, boxes, solids, refl = _place(rng, cfg, calib)

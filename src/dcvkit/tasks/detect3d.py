@@ -232,7 +232,7 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
         write_json(out_dir / "results.json", out)
         frame = data.frame(0)
         draw_bev(frame.points, frame.labels, dets[0], out_dir / "bev.png", title=f"frame {frame.id}")
-        if frame.image is not None or data.frames is not None:
+        if frame.image is not None or frame.scene_seed is not None:
             draw_camera(camera_image(frame), frame.calib, frame.labels, dets[0], out_dir / "camera.png")
     return out
 
