@@ -42,6 +42,8 @@ from dcvkit.tasks.configs import Detect3DConfig
 
 #: what ``val_ap3d`` averages: 3-D AP|R40 at moderate difficulty over the classes with ground truth
 HEADLINE = ("3d", "moderate", "AP_R40")
+#: the pictures show detections scoring at least this (the metrics take every one)
+DISPLAY_SCORE = 0.3
 
 
 def load_splits(cfg: Detect3DConfig):
@@ -230,10 +232,10 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
 
         out_dir = Path(out_dir)
         write_json(out_dir / "results.json", out)
-        frame = data.frame(0)
-        draw_bev(frame.points, frame.labels, dets[0], out_dir / "bev.png", title=f"frame {frame.id}")
+        frame, shown = data.frame(0), dets[0].select(dets[0].scores >= DISPLAY_SCORE)
+        draw_bev(frame.points, frame.labels, shown, out_dir / "bev.png", title=f"frame {frame.id}")
         if frame.image is not None or frame.scene_seed is not None:
-            draw_camera(camera_image(frame), frame.calib, frame.labels, dets[0], out_dir / "camera.png")
+            draw_camera(camera_image(frame), frame.calib, frame.labels, shown, out_dir / "camera.png")
     return out
 
 
@@ -262,7 +264,7 @@ def degenerate_notes(ap: dict[str, Any], dets: list[Labels], classes: list[str])
 
 
 def predict(weights: str | os.PathLike, source: str | os.PathLike, out_dir: str | os.PathLike,
-            device: str = "auto", min_score: float = 0.3, limit: int | None = None) -> list[dict[str, Any]]:
+            device: str = "auto", min_score: float = DISPLAY_SCORE, limit: int | None = None) -> list[dict[str, Any]]:
     """Detections on the frames of a KITTI-layout folder (labels not needed): per frame ``<id>_bev.png`` (the
     points from above with the boxes), ``<id>_camera.png`` (the boxes projected onto image_2, when there is
     one) and ``label_2/<id>.txt`` (KITTI result rows, all detections with their scores); pictures show those
