@@ -22,7 +22,8 @@ def trained(idx_dir, capsys) -> str:
 def test_saliency_writes_overlays_and_maps(trained, tmp_path, capsys):
     code, out, err = run(capsys, "explain", "saliency", trained, "--index", "0,3", "--method", "all")
     assert code == 0, err
-    d = Path("runs/explain/exp")
+    d = Path(trained, "explain", "exp")  # beside the run explained (issue 29), not in the current folder
+    assert "runs/classify/tiny/explain/exp" in out and not Path("runs/explain").exists()
     records = json.loads((d / "saliency.json").read_text())
     assert len(records) == 10 and {r["method"] for r in records} == {"perturbation", "gradient", "smoothgrad",
                                                                        "occlusion", "gradcam"}
@@ -41,7 +42,22 @@ def test_saliency_writes_overlays_and_maps(trained, tmp_path, capsys):
     code, out, err = run(capsys, "explain", "saliency", trained, str(photo), "--method", "gradient,occlusion",
                          "--target", "1")
     assert code == 0 and "converted to the model's input 1x28x28" in err, err
-    assert Path("runs/explain/exp2/photo.png").is_file() and classes
+    assert Path(trained, "explain", "exp2", "photo.png").is_file() and classes
+    # --out: a new folder under the one given
+    code, out, err = run(capsys, "explain", "saliency", trained, str(photo), "--method", "gradient",
+                         "--out", str(tmp_path / "pictures"), "--name", "look")
+    assert code == 0 and (tmp_path / "pictures" / "look" / "photo.png").is_file(), err
+
+
+def test_explanations_of_a_read_only_run_go_to_runs_explain_saying_why(trained, capsys, monkeypatch):
+    import os
+
+    real = os.access
+    # a shared run the user cannot write to (chmod would not stop root, who may run the tests)
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == Path(trained) else real(p, mode))
+    code, out, err = run(capsys, "explain", "saliency", trained, "--method", "gradient")
+    assert code == 0 and "cannot be written to" in err and Path("runs/explain/exp/saliency.json").is_file(), err
+    assert not Path(trained, "explain").exists()
 
 
 def test_saliency_bad_input_is_one_line(trained, tmp_path, capsys):
@@ -62,7 +78,7 @@ def test_features_grids_filters_and_layer_names(trained, capsys):
     assert code == 0 and "blocks.0" in out and "feature layer" in out and "Conv2d" in out
     code, out, err = run(capsys, "explain", "features", trained, "--index", "2")
     assert code == 0, err
-    d = Path("runs/explain/exp")
+    d = Path(trained, "explain", "exp")
     assert sorted(p.name for p in d.glob("*.png")) == ["features_blocks.0.png", "features_blocks.1.png", "filters.png"]
     code, _, err = run(capsys, "explain", "features", trained, "--layers", "blocks.0,block9")
     line = assert_one_line_error(code, err, "block9", "valid layers", "blocks.0.0")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from dcvkit.choices import SALIENCY_SCORES
-from dcvkit.cli.common import add_device, add_images, add_run_dir, add_seed, add_weights
+from dcvkit.cli.common import add_device, add_field, add_images, add_seed, add_weights
+from dcvkit.config import RunConfig
 from dcvkit.explain.perturbation import DEFAULT_MAX_MEMORY_MB
 
 
@@ -17,7 +18,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                                                 "(default: 0)")
     add_device(p)
     add_seed(p)
-    add_run_dir(p)
+    p.add_argument("--out", metavar="DIR", help="folder in which a new <name> folder is made for the pictures "
+                                                "(default: RUN/explain, beside the run explained)")
+    add_field(p, RunConfig, "name")
 
 
 def build(p: argparse.ArgumentParser, command: str) -> None:
@@ -25,7 +28,7 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
                      "occlusion, Grad-CAM) and feature maps / first-layer filters.")
     modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
     s = modes.add_parser("saliency", help="saliency maps: PNG overlays and raw .npy maps", description=(
-        "Writes runs/explain/<name>/<image>.png (the image with the predicted class and probability, then a "
+        "Writes RUN/explain/<name>/<image>.png (the image with the predicted class and probability, then a "
         "heat map per method) and <image>_<method>.npy (raw (C, H, W) d p / d pixel), and saliency.json.\n"
         "methods:\n"
         "  perturbation  the course's algorithm: every pixel value moved by +-deltas/255, D = dp/dpixel "
@@ -65,7 +68,7 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
     s.set_defaults(func=cmd_saliency)
 
     f = modes.add_parser("features", help="feature-map grids and first-layer filters", description=(
-        "Writes runs/explain/<name>/features_<layer>.png (every channel of each layer's output for the image) "
+        "Writes RUN/explain/<name>/features_<layer>.png (every channel of each layer's output for the image) "
         "and filters.png (the first convolution's filters).\n"
         "examples:\n"
         "  dcv explain features runs/quickstart/exp/cnn --list-layers\n"
@@ -93,6 +96,27 @@ def _images(args: argparse.Namespace, ex) -> list:
     return [(img, f"test{i}_{label}") for i, (img, label) in zip(indices, dataset_images(args.weights, indices))]
 
 
+def output_dir(args: argparse.Namespace):
+    """A new ``<name>`` folder (never an old one overwritten) under ``--out``, else under ``explain/`` beside the
+    run explained (the run directory, or the folder holding the checkpoint); a run folder that cannot be
+    written to (a shared, read-only run) falls back to ./runs/explain, saying why."""
+    import os
+    from pathlib import Path
+
+    from dcvkit.cli.output import err
+    from dcvkit.io import new_run_dir
+
+    if args.out:
+        return new_run_dir(args.out, args.name)
+    weights = Path(args.weights)
+    run = weights if weights.is_dir() else weights.parent
+    if os.access(run, os.W_OK):
+        return new_run_dir(run / "explain", args.name)
+    fallback = new_run_dir(Path("runs") / "explain", args.name)
+    err.print(f"note: {run} cannot be written to, so the explanation goes to {fallback} (choose with --out)")
+    return fallback
+
+
 def _setup(args: argparse.Namespace):
     import torch
 
@@ -103,13 +127,12 @@ def _setup(args: argparse.Namespace):
 
 
 def cmd_saliency(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from dcvkit.cli.output import out
     from dcvkit.errors import ConfigError
     from dcvkit.explain.report import explain_saliency
     from dcvkit.explain.saliency import METHODS
-    from dcvkit.io import new_run_dir, write_yaml
+    from dcvkit.io import write_yaml
 
     methods = list(METHODS) if args.method == "all" else [m.strip() for m in args.method.split(",") if m.strip()]
     bad = [m for m in methods if m not in METHODS]
@@ -121,7 +144,7 @@ def cmd_saliency(args: argparse.Namespace) -> int:
         raise ConfigError(f"--deltas {args.deltas}: give step sizes in 1/255 units, e.g. 1,2,4") from None
     ex = _setup(args)
     images = _images(args, ex)
-    run = new_run_dir(Path(args.project) / "explain", args.name)
+    run = output_dir(args)
     write_yaml(run / "config.yaml", {k: v for k, v in vars(args).items() if k != "func"})
     explain_saliency(ex, images, methods, run, target=args.target, log=out.print, deltas=deltas,
                      batch_size=args.batch_size, max_memory_mb=args.max_memory, engine=args.engine,
@@ -132,12 +155,11 @@ def cmd_saliency(args: argparse.Namespace) -> int:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from dcvkit.cli.output import out
     from dcvkit.explain.features import layer_names
     from dcvkit.explain.report import explain_features
-    from dcvkit.io import new_run_dir, write_yaml
+    from dcvkit.io import write_yaml
 
     ex = _setup(args)
     if args.list_layers:
@@ -146,7 +168,7 @@ def cmd_features(args: argparse.Namespace) -> int:
         return 0
     (image, stem), *_ = _images(args, ex)
     layers = [s.strip() for s in args.layers.split(",") if s.strip()] if args.layers else None
-    run = new_run_dir(Path(args.project) / "explain", args.name)
+    run = output_dir(args)
     write_yaml(run / "config.yaml", {k: v for k, v in vars(args).items() if k != "func"})
     for path in explain_features(ex, image, run, layers, args.filters, stem):
         out.print(f"wrote {path}")
