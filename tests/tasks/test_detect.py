@@ -153,6 +153,27 @@ def test_train_on_annotation_files(capsys, tmp_path, fashion_mnist):
     assert code == 0 and "6 images" in out
 
 
+def test_yolo_yaml_without_test_split_is_scored_on_val_and_says_so(capsys, tmp_path, fashion_mnist):
+    """Issue 29: a data.yaml naming only train and val gives a test figure (on val), with a warning saying it
+    leans optimistic, instead of none (the user had to pass the same file as --test-data)."""
+    import yaml
+
+    for split, n, seed in (("train", "16", "0"), ("val", "6", "1")):
+        assert run(capsys, "data", "scenes", "--out", str(tmp_path / "ds" / split), "--format", "yolo", "--n", n,
+                   "--seed", seed, "--size", "64")[0] == 0
+    spec = yaml.safe_load((tmp_path / "ds" / "train" / "data.yaml").read_text())
+    spec.update(path=".", train="train/images", val="val/images")
+    (tmp_path / "ds" / "data.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.warns(UserWarning, match=r"no test split, so the test figures are measured on the validation "
+                                         r"split \(6 images\)"):
+        code, out, err = run(capsys, "detect", "train", "--data", str(tmp_path / "ds" / "data.yaml"), "--epochs",
+                             "1", "--backbone", "cnn_tiny", "--no-progress", "--no-tensorboard", "--project",
+                             str(tmp_path / "r"))
+    assert code == 0, err
+    r = json.loads((tmp_path / "r" / "detect" / "exp" / "results.json").read_text())
+    assert r["split"] == "val" and r["images"] == 6
+
+
 def test_bench_detect_side_by_side(runs, capsys, tmp_path):
     spec = ",".join(f"{m}={d}" for m, d in runs.items())
     code, out, _ = run(capsys, "bench", "detect", "--runs", spec, "--scenes", "20", "--test-scenes", "6",

@@ -240,6 +240,20 @@ class DataSplits:
     train: "ImageTensors | ImageFilesLike"
     val: "ImageTensors | ImageFilesLike | None" = None
     test: "ImageTensors | ImageFilesLike | None" = None
+    test_split: str = "test"  # what ``test`` is: "val" when data without a test split is scored on validation
+
+    def val_as_test(self, where: str) -> "DataSplits":
+        """These splits scored on the validation split when there is no test split (with a warning naming
+        ``where``: the figures lean optimistic, as the same split chose best.pt); as they are otherwise."""
+        import dataclasses
+        import warnings
+
+        if self.test is not None or self.val is None:
+            return self
+        warnings.warn(f"{where}: no test split, so the test figures are measured on the validation split "
+                      f"({len(self.val):,} images), which also chose best.pt: they lean optimistic; add a test "
+                      "split (or --test-data) for an unbiased figure", stacklevel=2)
+        return dataclasses.replace(self, test=self.val, test_split="val")
 
     @property
     def num_classes(self) -> int:
@@ -254,7 +268,9 @@ class DataSplits:
         return self.train.img_size
 
     def summary(self) -> str:
-        parts = [f"{k} {len(v):,}" for k, v in (("train", self.train), ("val", self.val), ("test", self.test)) if v]
+        parts = [f"{k} {len(v):,}" for k, v in (("train", self.train), ("val", self.val)) if v]
+        if self.test:
+            parts.append(f"test {len(self.test):,}" if self.test_split == "test" else "test = val")
         h, w = self.img_size
         frames = getattr(self.train, "frames", None)
         kind = f"clips of {frames}x" if frames else "images, "

@@ -184,7 +184,8 @@ def detection_splits(data: str, *, test_data: str | None = None, val_split: floa
     train = subset_limit(detection_files(read_annotations(data, "train"), img_size), limit, seed)
     size = train.size
     p = Path(data)
-    if yaml_names_split(p, "val", unlike="train"):
+    val_entry = yaml_names_split(p, "val", unlike="train")
+    if val_entry:
         val = detection_files(read_annotations(p, "val"), size)
     else:
         train, val = split_train_val(train, val_split, seed)
@@ -200,7 +201,9 @@ def detection_splits(data: str, *, test_data: str | None = None, val_split: floa
             raise DataError(f"{data}: the {name} annotations name classes {split.classes}, the training ones "
                             f"{train.classes}; they must be the same list")
     stream = decoded_mb(train, val, test) > memory_mb
-    return DataSplits(Path(data).stem, list(train.classes), hold(train, stream), hold(val, stream), hold(test, stream))
+    splits = DataSplits(Path(data).stem, list(train.classes), hold(train, stream), hold(val, stream),
+                        hold(test, stream))
+    return splits.val_as_test(data) if val_entry else splits  # a YOLO YAML of train and val only
 
 
 def pose_splits(data: str, *, test_data: str | None = None, val_split: float = 0.1, seed: int = 0,
@@ -228,7 +231,8 @@ def pose_splits(data: str, *, test_data: str | None = None, val_split: float = 0
     train = subset_limit(from_annotations(read_pose(p, "train"), (img_size, img_size) if img_size else None), limit,
                          seed)
     size = train.img_size
-    if yaml_names_split(p, "val", unlike="train"):
+    val_entry = yaml_names_split(p, "val", unlike="train")
+    if val_entry:
         val = from_annotations(read_pose(p, "val"), size)
     else:
         train, val = split_train_val(train, val_split, seed)
@@ -242,7 +246,8 @@ def pose_splits(data: str, *, test_data: str | None = None, val_split: float = 0
         if split is not None and split.schema.names != train.schema.names:
             raise DataError(f"{test_data or data}: the {name} split's keypoints {list(split.schema.names)} differ "
                             f"from the training split's {list(train.schema.names)}")
-    return DataSplits(p.stem, list(train.classes), train, val, test)
+    splits = DataSplits(p.stem, list(train.classes), train, val, test)
+    return splits.val_as_test(data) if val_entry else splits  # a YOLO-pose YAML of train and val only
 
 
 def scenegraph_splits(data: str, *, test_data: str | None = None, val_split: float = 0.1, seed: int = 0,

@@ -255,7 +255,8 @@ def fit_run(task: Any, cfg: TrainConfig, splits: DataSplits, run_dir: Path | Non
         plot_history(fit.history, run_dir / "curves.png")
     result = None
     if test and splits.test is not None and (run_dir / "best.pt").exists():  # (--max-time may stop before one)
-        result = evaluate(run_dir / "best.pt", data=splits.test, device=cfg.device, out_dir=run_dir)
+        result = evaluate(run_dir / "best.pt", data=splits.test, split=splits.test_split, device=cfg.device,
+                          out_dir=run_dir)
     return TrainResult(run_dir, fit, result, splits, cfg)
 
 

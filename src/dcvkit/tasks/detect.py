@@ -249,8 +249,8 @@ def train(cfg: DetectConfig, run_dir: str | os.PathLike | None = None, splits: D
     if best.exists():
         second_stage(best, splits.train, cfg)
     if cfg.test and splits.test is not None and best.exists():
-        result.test = evaluate(best, data=splits.test, device=cfg.device, out_dir=result.run_dir,
-                               progress=cfg.progress)
+        result.test = evaluate(best, data=splits.test, split=splits.test_split, device=cfg.device,
+                               out_dir=result.run_dir, progress=cfg.progress)
     return result
 
 

@@ -23,7 +23,6 @@ state), while the engine's checkpoint, resume and learning-rate schedule stay th
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import os
 import shutil
@@ -392,11 +391,8 @@ def train(cfg: GenerateConfig, run_dir: str | os.PathLike | None = None, splits:
     if model.trainer == "gan" and judge is not None and splits.val is not None:
         val_stats = judge.stats(splits.val.images)  # each epoch's FID is against the validation split
     task = task_class(model)(model, cfg, list(splits.classes), kw, spe, judge, val_stats)
-    scorer: Callable[..., dict[str, Any]] = evaluate
-    if splits.test is None and splits.val is not None:  # an image folder without test/: score on validation
-        splits = dataclasses.replace(splits, test=splits.val)
-        scorer = functools.partial(evaluate, split="val")
-    return fit_run(task, cfg, splits, run_dir, "generate", scorer, ckpt, val_batch=500, test=cfg.test,
+    splits = splits.val_as_test(cfg.data)  # an image folder without test/: score on validation
+    return fit_run(task, cfg, splits, run_dir, "generate", evaluate, ckpt, val_batch=500, test=cfg.test,
                    callbacks=[SampleGrids(task, cfg.samples_every)])
 
 

@@ -164,7 +164,8 @@ def train(cfg: PoseConfig, run_dir: str | os.PathLike | None = None, splits: Dat
     result = fit_run(task, cfg, splits, run_dir, "pose", evaluate, ckpt, val_batch=cfg.batch_size, test=False)
     best = result.run_dir / "best.pt"
     if cfg.test and splits.test is not None and best.exists():
-        result.test = evaluate(best, data=splits.test, device=cfg.device, out_dir=result.run_dir, boxes=cfg.boxes)
+        result.test = evaluate(best, data=splits.test, split=splits.test_split, device=cfg.device,
+                               out_dir=result.run_dir, boxes=cfg.boxes)
     return result
 
 
