@@ -257,13 +257,13 @@ def cmd_scenegraphs(args: argparse.Namespace) -> int:
 
 def cmd_lidar(args: argparse.Namespace) -> int:
     import numpy as np
-    from rich.progress import track
 
     from dcvkit.cli.output import out
     from dcvkit.data.annotations import empty_out_dir
     from dcvkit.data.kitti import write_frame
     from dcvkit.data.lidar_scenes import lidar_frame, render
     from dcvkit.errors import DataError
+    from dcvkit.progress import track
 
     if args.n < 1:
         raise DataError(f"--n must be at least 1, got {args.n}")
@@ -280,7 +280,7 @@ def cmd_lidar(args: argparse.Namespace) -> int:
                   f"{float(np.median(depth)):.2f} m) to {root}/velodyne/000000.bin, calib, image_2 and points.png")
         return 0
     objects = 0
-    for i in track(range(args.n), description=f"writing {args.n} LiDAR frames", transient=True):
+    for i in track(range(args.n), description=f"writing {args.n} LiDAR frames"):
         frame = lidar_frame(i, args.seed)
         write_frame(root, frame, render(frame, args.seed) if args.images else None)
         objects += len(frame.labels or ())

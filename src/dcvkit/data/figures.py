@@ -247,9 +247,9 @@ def write_figures(items: ImageTensors, n: int, out: str | Path, fmt: str = "coco
     ann = PoseAnnotations(root, COCO17_SCHEMA, category="person")
     it = range(n)
     if progress:
-        from rich.progress import track
+        from dcvkit.progress import track
 
-        it = track(it, description=f"drawing {n} figure images", transient=True)
+        it = track(it, description=f"drawing {n} figure images")
     for i in it:
         image, pose = figure_image(items, cfg, seed, i)
         pose.file = f"images/{pose.file}"

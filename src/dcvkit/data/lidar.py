@@ -107,9 +107,9 @@ def simulated(n: int, seed: int, progress: bool = False) -> LidarFrames:
 
     it: Any = range(n)
     if progress:
-        from rich.progress import track
+        from dcvkit.progress import track
 
-        it = track(it, description=f"simulating {n} LiDAR frames", transient=True)
+        it = track(it, description=f"simulating {n} LiDAR frames")
     return LidarFrames(list(CLASSES), [lidar_frame(i, seed) for i in it], name="simulated LiDAR scenes")
 
 

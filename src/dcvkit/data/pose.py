@@ -81,9 +81,9 @@ def from_figures(items, n: int, size: int = 128, seed: int = 0, progress: bool =
     cfg = FigureConfig(size=size, height=(0.44 * size, 0.88 * size))
     it = range(n)
     if progress:
-        from rich.progress import track
+        from dcvkit.progress import track
 
-        it = track(it, description=f"drawing {n} figure images", transient=True)
+        it = track(it, description=f"drawing {n} figure images")
     images, boxes, kps, areas = [], [], [], []
     for i in it:
         im, a = figure_image(items, cfg, seed, i)

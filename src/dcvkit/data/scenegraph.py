@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from dcvkit.data.core import InMemoryImages, PerImageLoader
-from dcvkit.data.letterbox import Placement, PlacedObjects
+from dcvkit.data.letterbox import PlacedObjects, Placement
 from dcvkit.errors import DataError
 
 
@@ -76,10 +77,9 @@ def from_graph_scenes(items, n: int, seed: int = 0, cfg=None, progress: bool = F
     cfg = cfg or GraphSceneConfig()
     it = range(n)
     if progress:
-        from rich.progress import track
-
         from dcvkit.engine.loop import console
-        it = track(it, description=f"drawing {n} graph scenes", console=console, transient=True)
+        from dcvkit.progress import track
+        it = track(it, description=f"drawing {n} graph scenes", console=console)
     images, boxes, labels, rels = [], [], [], []
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # thousands of tiny ops (see data.scenes)

@@ -384,11 +384,10 @@ def write_photo_scenes(items: ImageTensors, n: int, out: str | os.PathLike, fmt:
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
         it = pool.map(_write_chunk, jobs)
         if progress:
-            from rich.progress import track
-
             from dcvkit.engine.loop import console
+            from dcvkit.progress import track
             it = track(it, total=len(jobs), description=f"writing {n} {cfg.width}x{cfg.height} scenes ({fmt})",
-                       console=console, transient=True)
+                       console=console)
         for chunk in it:
             results.extend(chunk)
     _POOL.clear()
@@ -441,10 +440,9 @@ def write_scenes(scenes: Scenes, out: str | os.PathLike, fmt: str = "masks", pro
     names = [f"{i:06d}" for i in range(len(scenes))]
     chunks = [range(i, min(len(scenes), i + 100)) for i in range(0, len(scenes), 100)]
     if progress:
-        from rich.progress import track
-
         from dcvkit.engine.loop import console
-        chunks = track(chunks, description=f"writing {len(scenes)} scenes ({fmt})", console=console, transient=True)
+        from dcvkit.progress import track
+        chunks = track(chunks, description=f"writing {len(scenes)} scenes ({fmt})", console=console)
     for chunk in chunks:
         idx = list(chunk)
         if fmt == "masks":

@@ -34,18 +34,24 @@ from typing import Any, Iterable, Protocol
 import torch
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import Tensor, nn
 
 from dcvkit.config import TrainConfig, to_dict
 from dcvkit.data.core import Batches
 from dcvkit.engine import distributed
-from dcvkit.engine.callbacks import (Callback, Checkpointer, CSVLogger, EarlyStopping, TensorBoard,
-                                    active_extra_callbacks)
+from dcvkit.engine.callbacks import (
+    Callback,
+    Checkpointer,
+    CSVLogger,
+    EarlyStopping,
+    TensorBoard,
+    active_extra_callbacks,
+)
 from dcvkit.engine.optim import LRSchedule
 from dcvkit.engine.runtime import epoch_seed, rng_state, set_rng_state
 from dcvkit.errors import CheckpointError, ConfigError, Interrupted, ResourceError, TrainingDiverged
 from dcvkit.io import atomic_write, save_checkpoint
+from dcvkit.progress import Bar
 
 console = Console(stderr=True)
 
@@ -554,7 +560,8 @@ class Trainer:
             self.task.model.load_state_dict(own)
 
     def _progress(self, total: int) -> "_Bar":
-        return _Bar(total, f"epoch {self.epoch + 1}/{self.cfg.epochs}", enabled=self.cfg.progress and self.is_main)
+        return _Bar(total, f"epoch {self.epoch + 1}/{self.cfg.epochs}", enabled=self.cfg.progress and self.is_main,
+                    console=console, unit=" steps", final_line=False)  # the epoch's line follows
 
     def _print_epoch(self, record: dict[str, float]) -> None:
         if not (self.cfg.progress and self.is_main):
@@ -567,33 +574,10 @@ class Trainer:
         console.print("  ".join(parts), highlight=False, soft_wrap=True)
 
 
-class _Bar:
-    """A transient rich progress bar with the running loss; refreshed at most ~10 times a second."""
-
-    def __init__(self, total: int, desc: str, enabled: bool):
-        self.enabled = enabled and console.is_terminal
-        self.total, self.desc, self._last = total, desc, 0.0
-        self.progress: Progress | None = None
-
-    def __enter__(self) -> "_Bar":
-        if self.enabled:
-            self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
-            self.progress.start()
-            self.task_id = self.progress.add_task(self.desc, total=self.total, info="")
-        return self
+class _Bar(Bar):
+    """The epoch's progress (:class:`dcvkit.progress.Bar`: a rich bar on a terminal, plain lines in a log) with
+    the running means of the step's logs."""
 
     def advance(self, step: int, seen: int, sums: dict[str, Tensor]) -> None:
-        if self.progress is None:
-            return
-        now = time.perf_counter()
-        if now - self._last < 0.1 and step != self.total:
-            return
-        self._last = now
-        info = "  ".join(f"{k} {float(v) / max(seen, 1):.4f}" for k, v in sums.items())
-        self.progress.update(self.task_id, completed=step, info=info)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+        if self.enabled:
+            self.update(step, lambda: "  ".join(f"{k} {float(v) / max(seen, 1):.4f}" for k, v in sums.items()))

@@ -299,9 +299,9 @@ def detect_images(model: Detector, meta: dict[str, Any], images: Tensor, proposa
     out, seconds = [], []
     it = range(len(images))
     if progress:
-        from rich.progress import track
+        from dcvkit.progress import track
 
-        it = track(it, description=f"{meta['model']}: detecting", transient=True)
+        it = track(it, description=f"{meta['model']}: detecting")
     for i in it:
         t0 = time.perf_counter()
         x = prep(images[i:i + 1].to(dev)).contiguous(memory_format=torch.channels_last)
@@ -355,9 +355,9 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
     batches = data.loader(16, shuffle=False, workers=workers)
     it = iter(batches)
     if progress:
-        from rich.progress import track
+        from dcvkit.progress import track
 
-        it = iter(track(it, total=len(batches), description=f"{meta['model']}: detecting", transient=True))
+        it = iter(track(it, total=len(batches), description=f"{meta['model']}: detecting"))
     for images, *_ in it:
         ps = propose_all(images, proposer, progress=False) if proposer else None
         d, secs = detect_images(model, meta, images, ps.boxes if ps else None)

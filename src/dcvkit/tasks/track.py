@@ -241,21 +241,15 @@ def track(weights: str | os.PathLike, source: str | os.PathLike, cfg: TrackConfi
 
 
 def _progress(show: bool, total: int, description: str):
-    """A rich progress bar (frames done, frames per second) and its advance(frames done) function; no-ops when
-    hidden."""
-    from contextlib import nullcontext
+    """A progress bar (frames done, frames per second: :class:`dcvkit.progress.Bar`) and its advance(frames
+    done) function."""
+    from dcvkit.progress import Bar
 
-    if not show:
-        return nullcontext(), lambda k: None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[fps]}"), TimeRemainingColumn(), transient=True)
-    task = bar.add_task(description, total=total or None, fps="")
+    bar = Bar(total or None, description, enabled=show, unit=" frames")
     t0 = time.perf_counter()
 
     def advance(k: int) -> None:
-        bar.update(task, completed=k, fps=f"{k / max(time.perf_counter() - t0, 1e-9):.1f} frames/s")
+        bar.update(k, f"{k / max(time.perf_counter() - t0, 1e-9):.1f} frames/s")
 
     return bar, advance
 

@@ -192,10 +192,10 @@ def propose_all(images: Tensor | Sequence[Tensor], proposer: Proposer, workers: 
     arrays = [im.contiguous().numpy() for im in images]
     workers = workers or min(len(arrays), os.cpu_count() or 1)
     jobs = [(proposer, a) for a in arrays]
-    from rich.progress import track
+    from dcvkit.progress import track
 
     def collect(it: Iterable[tuple[np.ndarray, float]]) -> list[tuple[np.ndarray, float]]:
-        return list(track(it, total=len(jobs), description=desc, transient=True) if progress else it)
+        return list(track(it, total=len(jobs), description=desc) if progress else it)
 
     if workers <= 1 or len(arrays) < 8:
         results = collect(map(_timed, jobs))

@@ -114,9 +114,9 @@ def collect_features(model: CropDetector, images: Tensor, boxes: list[Tensor], l
     C = model.num_classes
     it = range(len(images))
     if progress:
-        from rich.progress import track
+        from dcvkit.progress import track
 
-        it = track(it, description="R-CNN features for the SVMs", transient=True)
+        it = track(it, description="R-CNN features for the SVMs")
     for i in it:
         gt, gl = boxes[i], labels[i]
         props = proposals[i][:per_image]
