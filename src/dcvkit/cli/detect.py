@@ -53,7 +53,13 @@ def build(p: argparse.ArgumentParser, command: str) -> None:
     add_weights(pr)
     add_images(pr)
     add_out(pr, "folder for the outputs", default="detections")
-    pr.add_argument("--score-thresh", type=float, help="draw detections scoring at least this (default: the run's)")
+    pr.add_argument("--score-thresh", type=float, help="keep detections scoring at least this in predictions.json "
+                                                       "(default: the run's, 0.05 unless trained otherwise)")
+    pr.add_argument("--show-score", type=float, help="draw those scoring at least this (default: 0.3, or "
+                                                     "--score-thresh when higher); the evaluation is unaffected")
+    pr.add_argument("--all-classes", action="store_true",
+                    help="also draw a second class on an object already claimed by a higher-scoring box (IoU "
+                         "> 0.7); by default each object shows its best class only, the best boxes on top")
     pr.add_argument("--resize", default="letterbox", choices=("letterbox", "stretch"),
                     help="fit images to the training size keeping their aspect ratio (default) or stretch them")
     pr.add_argument("--img-size", type=int, help="letterbox to this square size instead of the training size "
@@ -117,8 +123,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from dcvkit.cli.output import out
 
     preds = get_task("detect").predict(args.weights, args.images, args.out, device=args.device,
-                                       score_thresh=args.score_thresh,
-                    resize=args.resize, img_size=args.img_size)
+                                       score_thresh=args.score_thresh, resize=args.resize, img_size=args.img_size,
+                                       show_score=args.show_score, all_classes=args.all_classes)
     for p in preds:
         found = ", ".join(f"{d['category']} {d['score']:.2f}" for d in p.detections[:6])
         more = f" (+{len(p.detections) - 6} more)" if len(p.detections) > 6 else ""

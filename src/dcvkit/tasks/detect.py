@@ -398,16 +398,19 @@ class DetectPrediction:
 
 def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
             device: str = "auto", score_thresh: float | None = None, resize: str = "letterbox",
-            img_size: int | None = None) -> list[DetectPrediction]:
+            img_size: int | None = None, show_score: float | None = None, all_classes: bool = False
+            ) -> list[DetectPrediction]:
     """Detect objects in image files of any size: each is letterboxed (scaled to fit a square of the training
     size, or of ``img_size``, with its aspect ratio kept, the rest padded grey; ``resize="stretch"``: resized
     to it), detected, and the boxes mapped back to the original pixels. ``img_size`` lets a detector that
     is not tied to one input size (all but ``yolo_v1``) see a large image at the scale it was trained on.
-    Writes ``<stem>_detections.png`` (labelled boxes with scores on the original image) and one
-    ``predictions.json`` (COCO results: image file, category, bbox [x, y, w, h], score)."""
+    Writes ``<stem>_detections.png`` (labelled boxes with scores on the original image: those scoring at least
+    ``show_score`` (default :data:`~dcvkit.viz.detect.DISPLAY_SCORE`, or ``score_thresh`` when that is higher),
+    one class per object unless ``all_classes``, the best on top) and one ``predictions.json`` (COCO results,
+    every detection above ``score_thresh``: image file, category, bbox [x, y, w, h], score)."""
     from dcvkit.data.folders import decode
     from dcvkit.data.letterbox import letterbox_tensor
-    from dcvkit.viz.detect import draw_detections
+    from dcvkit.viz.detect import DISPLAY_SCORE, draw_detections
 
     if not images:
         raise ConfigError("give at least one image file")
@@ -415,6 +418,8 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out
         raise ConfigError(f"--resize '{resize}': choose letterbox or stretch")
     model, meta = load_detector(weights, device)
     post = PostProcess(**{**meta["post"], **({"score_thresh": score_thresh} if score_thresh is not None else {})})
+    if show_score is None:  # a --score-thresh above the display default is what the user asked to see
+        show_score = max(DISPLAY_SCORE, score_thresh) if score_thresh is not None else DISPLAY_SCORE
     proposer = meta_proposer(meta)
     h, w = meta["img_size"]
     if img_size is not None:
@@ -440,7 +445,7 @@ def predict(weights: str | os.PathLike, images: Sequence[str | os.PathLike], out
         else:
             det = det.scale(ow / w, oh / h)
         png = out_dir / f"{p.stem}_detections.png"
-        draw_detections(original, det, meta["classes"], png)
+        draw_detections(original, det, meta["classes"], png, min_score=show_score, all_classes=all_classes)
         rows = [{"file": str(p), "category_id": int(c) + 1, "category": meta["classes"][int(c)],
                  "bbox": [round(b[0], 2), round(b[1], 2), round(b[2] - b[0], 2), round(b[3] - b[1], 2)],
                  "score": round(float(s), 4)} for b, s, c in zip(det.boxes.tolist(), det.scores, det.labels)]

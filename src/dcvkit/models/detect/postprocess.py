@@ -29,6 +29,10 @@ class Detections:
     def shift(self, dx: float, dy: float) -> "Detections":
         return Detections(self.boxes + self.boxes.new_tensor([dx, dy, dx, dy]), self.scores, self.labels)
 
+    def select(self, index: Tensor) -> "Detections":
+        """The detections at ``index`` (a boolean mask or positions), in its order."""
+        return Detections(self.boxes[index], self.scores[index], self.labels[index])
+
     def clip(self, size: tuple[int, int], min_size: float = 1.0) -> "Detections":
         """Boxes clipped to an image of ``size`` (H, W); those left narrower or lower than ``min_size``
         pixels (e.g. boxes in a letterbox's padding) are dropped."""
