@@ -144,6 +144,8 @@ def fit_line(result: Any) -> str:
     line = f"done: {fit.epochs_run} epochs in {fit.seconds:.0f}s"
     if fit.best is not None:
         line += f"; best {result.config.monitor} {fit.best:.4f} (epoch {fit.best_epoch})"
+    if getattr(fit, "best_note", None):
+        line += f"; warning: at that epoch {fit.best_note}"
     return line
 
 

@@ -2,8 +2,10 @@
 
 A task gives the engine (see :class:`Task`): ``model``, ``configure_optimizers(cfg)``,
 ``training_step(batch) -> (loss, logs)``, ``validation_step(batch)``, ``validation_epoch_end() -> metrics``
-and ``checkpoint_meta()``; optionally ``on_train_epoch_start(epoch)`` (called after ``model.train()``) and
-``generators()`` (its own random generators, checkpointed). The engine owns the rest: device placement
+and ``checkpoint_meta()``; optionally ``on_train_epoch_start(epoch)`` (called after ``model.train()``),
+``generators()`` (its own random generators, checkpointed) and ``validation_notes()`` (what makes the last
+validation's numbers meaningless, in words: the model predicts one class everywhere, no boxes...; the
+engine warns each epoch, and :class:`FitResult` keeps them). The engine owns the rest: device placement
 (channels-last for conv nets, a 2x speed-up on CPU), mixed precision on CUDA, the learning-rate schedule, the
 progress bar, callbacks (early stopping, checkpoints, CSV, TensorBoard), resume (from the end of an epoch or
 from the middle of one, exactly), the guards (NaN/Inf loss, out of GPU memory, ``--max-time``,
@@ -119,6 +121,12 @@ class FitResult:
     best: float | None
     stop_reason: str | None
     seconds: float = 0.0
+    notes: dict[int, str] = field(default_factory=dict)  # epoch -> what its validation found degenerate
+
+    @property
+    def best_note(self) -> str | None:
+        """What was degenerate about the best epoch's validation (best.pt's), if anything."""
+        return self.notes.get(self.best_epoch) if self.best_epoch is not None else None
 
     @property
     def epochs_run(self) -> int:
@@ -179,6 +187,7 @@ class Trainer:
             self.ddp = distributed.wrap(self.task, self.device,
                                         bool(getattr(self.task, "find_unused_parameters", False)))
         self.history: list[dict[str, float]] = []
+        self.notes: dict[int, str] = {}  # epoch -> the task's validation_notes(), joined
         self.epoch = 0  # epochs completed
         self.schedule: LRSchedule | None = None
         self._stop_reason: str | None = None
@@ -237,7 +246,7 @@ class Trainer:
             console.print(f"[yellow]{self._stop_reason}[/]", soft_wrap=True)
         tr = self.checkpointer.tracker
         return FitResult(self.run_dir, self.history, tr.best_epoch, tr.best, self._stop_reason,
-                         time.perf_counter() - t0)
+                         time.perf_counter() - t0, dict(self.notes))
 
     def to_device(self, batch: Any) -> Any:
         """Move every tensor of a batch to the device; 4-D image tensors become channels-last."""
@@ -503,6 +512,7 @@ class Trainer:
         record.update({f"train_{k}": float(v) / max(seen, 1) for k, v in sums.items()})
         if val is not None:
             record.update(distributed.broadcast(self.validate(val) if self.is_main else None))
+            self._note(record)
         record["lr"] = schedule.lr
         record["time_s"] = round(seconds, 3)
         record["images_per_s"] = round(seen / max(seconds, 1e-9), 1)
@@ -545,6 +555,19 @@ class Trainer:
                 with self.autocast():
                     self.task.validation_step(self.to_device(batch))
         return self.task.validation_epoch_end()
+
+    def _note(self, record: dict[str, float]) -> None:
+        """The task's word on this validation (``validation_notes()``: the model predicts one class everywhere,
+        no boxes...), warned about and kept, on rank 0."""
+        if not (self.is_main and hasattr(self.task, "validation_notes")):
+            return
+        notes = [n for n in self.task.validation_notes() if n]
+        if notes:
+            import warnings
+
+            epoch = int(record["epoch"])
+            self.notes[epoch] = "; ".join(notes)
+            warnings.warn(f"epoch {epoch}, validation: {self.notes[epoch]}", stacklevel=2)
 
     @contextlib.contextmanager
     def _averaged_weights(self):

@@ -31,11 +31,12 @@ from dcvkit.io import load_checkpoint, write_json
 from dcvkit.losses.classification import classification_loss
 from dcvkit.metrics.classification import (accuracy, accuracy_interval, classification_report, confusion_matrix,
                                            small_split_note, topk_accuracy)
+from dcvkit.metrics import degenerate
 from dcvkit.models import create_model
 from dcvkit.models.normalise import Normaliser
 from dcvkit.models.trained import load_run_model
 from dcvkit.tasks import get_task
-from dcvkit.tasks.common import ImageTask, TrainResult, fit_run, model_kwargs, start_config
+from dcvkit.tasks.common import ImageTask, TrainResult, fit_run, flag_notes, model_kwargs, start_config
 from dcvkit.tasks.configs import ClassifyConfig
 
 
@@ -54,6 +55,9 @@ class ClassificationTask(ImageTask):
         self.normaliser, self.model_kwargs = normaliser, dict(model_kwargs)
         self.augmenter = augmenter
         self._val: list[Tensor] = []
+        self._predicted: Tensor | None = None  # validation: images predicted as each class
+        self._spread = degenerate.OutputSpread()  # validation: how much each class probability varies
+        self._notes: list[str] = []
 
     @property
     def find_unused_parameters(self) -> bool:
@@ -107,11 +111,20 @@ class ClassificationTask(ImageTask):
         loss = nn.functional.cross_entropy(logits, target, reduction="sum")
         self._val.append(torch.stack([loss, (logits.argmax(1) == target).sum().float(),
                                       torch.tensor(float(len(target)), device=logits.device)]))
+        counts = torch.bincount(logits.argmax(1), minlength=logits.shape[1])
+        self._predicted = counts if self._predicted is None else self._predicted + counts
+        self._spread.update(logits.softmax(1))
 
     def validation_epoch_end(self) -> dict[str, float]:
         loss, correct, n = torch.stack(self._val).sum(0).tolist()
         self._val.clear()
+        assert self._predicted is not None
+        self._notes = [degenerate_note(self._predicted.cpu(), self._spread.std(), self.classes)]
+        self._predicted, self._spread = None, degenerate.OutputSpread()
         return {"val_loss": loss / n, "val_acc": correct / n}
+
+    def validation_notes(self) -> list[str]:
+        return self._notes
 
     def checkpoint_meta(self) -> dict[str, Any]:
         return {"task": "classify", "model": self.cfg.model, "model_kwargs": self.model_kwargs,
@@ -288,6 +301,15 @@ def predict_tensors(model: nn.Module, meta: dict[str, Any], images: Tensor, batc
     return torch.cat(out) if out else torch.empty(0, len(meta["classes"]))
 
 
+def degenerate_note(predicted: Tensor, std: Tensor, classes: Sequence[str]) -> str:
+    """What is degenerate about a classifier's answers (``predicted``: images per predicted class, ``std``: each
+    class probability's spread over the images), with what to change; empty when nothing is."""
+    images = int(predicted.sum())
+    note = degenerate.constant_output(std, images) or degenerate.one_class(predicted, classes, "image")
+    return (f"{note} (check that the labels match the images, try another --lr, train longer, or use a model "
+            "with normalisation layers)") if note else ""
+
+
 def evaluate(weights: str | os.PathLike, *, data: Any = None, data_dir: str | None = None,
              split: str = "test", device: str = "auto", out_dir: str | os.PathLike | None = None,
              batch_size: int = 512) -> dict[str, Any]:
@@ -326,10 +348,10 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, data_dir: str | No
               "accuracy_ci95": list(accuracy_interval(round(acc * len(target)), len(target))),
               "top5_accuracy": topk_accuracy(probs, target, 5), "predict_s": round(predict_s, 3),
               "per_class": classification_report(cm, meta["classes"]), "confusion_matrix": cm.tolist()}
-    note = small_split_note(split, len(target), "the accuracy")
-    if note:
-        result["warning"] = note
-        warnings.warn(note, stacklevel=2)
+    spread = degenerate.OutputSpread()
+    spread.update(probs)
+    flag_notes(result, [small_split_note(split, len(target), "the accuracy")],
+               degenerate=degenerate_note(torch.bincount(probs.argmax(1), minlength=k), spread.std(), meta["classes"]))
     if out_dir is not None:
         from dcvkit.viz.plots import plot_confusion_matrix, plot_predictions
 

@@ -185,9 +185,14 @@ class ModelLossTask(ImageTask):
         return total / n
 
 
-def flag_notes(results: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+def flag_notes(results: dict[str, Any], notes: list[str], degenerate: str | None = None) -> dict[str, Any]:
     """What makes ``results`` untrustworthy (``notes``, in words), joined into its ``warning`` and warned about;
-    nothing when there are none. Returns ``results``."""
+    nothing when there are none. ``degenerate``: the model's output is no answer at all (one class everywhere,
+    no boxes, the same for every image: :mod:`dcvkit.metrics.degenerate`), also kept as
+    ``results["degenerate"]``, the flag a script checks. Returns ``results``."""
+    if degenerate:
+        results["degenerate"] = degenerate
+    notes = [n for n in ([degenerate] if degenerate else []) + list(notes) if n]
     if notes:
         results["warning"] = "; ".join(notes)
         warnings.warn(results["warning"], stacklevel=3)

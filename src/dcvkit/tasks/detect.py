@@ -46,6 +46,7 @@ from dcvkit.engine import build_optimizer, param_groups, seed_everything
 from dcvkit.engine.distributed import world
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, save_checkpoint, write_json
+from dcvkit.metrics import degenerate
 from dcvkit.metrics.detection import coco_eval
 from dcvkit.models import create_model, list_models, model_entry
 from dcvkit.models.detect.base import EXTERNAL_PROPOSALS, Detector
@@ -55,7 +56,8 @@ from dcvkit.models.detect.targets import RoISampler
 from dcvkit.models.normalise import Normaliser
 from dcvkit.models.trained import load_run_model
 from dcvkit.tasks import get_task
-from dcvkit.tasks.common import ImageTask, TrainResult, family_class, fit_run, model_kwargs, start_config
+from dcvkit.tasks.common import (ImageTask, TrainResult, family_class, fit_run, flag_notes, model_kwargs,
+                                 start_config)
 from dcvkit.tasks.configs import DetectConfig
 
 
@@ -128,6 +130,7 @@ class DetectionTask(ImageTask):
         self._sums: dict[str, list[Tensor]] = {}
         self._gt: list[tuple[Tensor, Tensor]] = []
         self._pred: list[Detections] = []
+        self._notes: list[str] = []
 
     def generators(self) -> dict[str, torch.Generator]:
         return {**super().generators(), "sampler": self._gen}
@@ -177,13 +180,18 @@ class DetectionTask(ImageTask):
             total, n = torch.stack(rows).sum(0).tolist()
             out[f"val_{k}"] = total / n
         self._sums.clear()
+        self._notes = []
         if self._pred:
+            self._notes = [degenerate_note(sum(len(d) for d in self._pred), len(self._pred), self.cfg.post())]
             r = coco_eval([g[0] for g in self._gt], [g[1] for g in self._gt], [d.boxes for d in self._pred],
                           [d.scores for d in self._pred], [d.labels for d in self._pred], self.classes)
             out.update(val_map50=r["map50"], val_map=r["map"])
             self._gt.clear()
             self._pred.clear()
         return out
+
+    def validation_notes(self) -> list[str]:
+        return self._notes
 
     def checkpoint_meta(self) -> dict[str, Any]:
         c = self.cfg
@@ -194,6 +202,13 @@ class DetectionTask(ImageTask):
                               "window_sizes": c.window_sizes, "window_ratios": c.window_ratios,
                               "window_stride": c.window_stride},
                 "post": dataclasses.asdict(c.post())}
+
+
+def degenerate_note(detections: int, images: int, post: PostProcess) -> str:
+    """No box in any image (:func:`dcvkit.metrics.degenerate.no_boxes`), with what to change; else empty."""
+    note = degenerate.no_boxes(detections, images)
+    return (f"{note} at --score-thresh {post.score_thresh:g} (train longer, lower --score-thresh, and check "
+            "that the annotations' boxes lie on the objects)") if note else ""
 
 
 def detector_class(cfg: DetectConfig) -> type[Detector]:
@@ -378,6 +393,7 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
              proposal_s_per_image=prop_s, network_s_per_image=net, total_s_per_image=prop_s + net,
              device=str(next(model.parameters()).device), threads=torch.get_num_threads(),
              parameters=sum(p.numel() for p in model.parameters()))
+    flag_notes(r, [], degenerate=degenerate_note(sum(len(d) for d in dets), len(dets), PostProcess(**meta["post"])))
     if out_dir is not None and shown is not None:
         from dcvkit.viz.detect import plot_detection_grid, plot_pr_curves
 

@@ -32,6 +32,7 @@ from dcvkit.data.lidar import LidarFrames, collate
 from dcvkit.engine import seed_everything
 from dcvkit.errors import DataError
 from dcvkit.io import load_checkpoint, write_json
+from dcvkit.metrics import degenerate
 from dcvkit.metrics.kitti import DIFFICULTIES, FrameObjects, kitti_ap
 from dcvkit.models import create_model
 from dcvkit.models.trained import load_run_model
@@ -226,7 +227,9 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
         "ap3d_moderate": {c: ap["3d"][c]["moderate"]["AP_R40"] for c in classes},
         "device": str(next(model.parameters()).device), "threads": torch.get_num_threads(),
         "parameters": sum(p.numel() for p in model.parameters())}
-    flag_notes(out, degenerate_notes(ap, dets, classes))
+    nothing = degenerate.no_boxes(sum(len(d) for d in dets), len(dets))
+    flag_notes(out, small_class_notes(ap, classes),
+               degenerate=nothing and f"{nothing} (train longer, or lower --score-thresh)")
     if out_dir is not None:
         from dcvkit.viz.detect3d import draw_bev, draw_camera
 
@@ -251,11 +254,9 @@ def camera_image(frame: KittiFrame) -> np.ndarray:
     return render(frame)
 
 
-def degenerate_notes(ap: dict[str, Any], dets: list[Labels], classes: list[str]) -> list[str]:
-    """What makes these numbers untrustworthy, in words: no detections, too few objects, AP of zero."""
+def small_class_notes(ap: dict[str, Any], classes: list[str]) -> list[str]:
+    """The classes with too few objects for their AP to mean much, in words."""
     notes = []
-    if dets and not any(len(d) for d in dets):
-        notes.append("the model detected nothing in any frame (train longer, or lower --score-thresh)")
     for c in classes:
         n = ap["3d"][c]["moderate"]["gt"]
         if 0 < n < 50:

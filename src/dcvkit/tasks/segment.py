@@ -33,12 +33,13 @@ from dcvkit.engine import build_optimizer, epoch_seed, param_groups, seed_everyt
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, write_json
 from dcvkit.losses.segmentation import LOSSES, RECONSTRUCTION_LOSSES, reconstruction_loss, segmentation_loss
+from dcvkit.metrics import degenerate
 from dcvkit.metrics.segmentation import confusion, scores
 from dcvkit.models import create_model
 from dcvkit.models.normalise import Normaliser
 from dcvkit.models.trained import load_run_model
 from dcvkit.tasks import get_task
-from dcvkit.tasks.common import ImageTask, TrainResult, fit_run, model_kwargs, start_config
+from dcvkit.tasks.common import ImageTask, TrainResult, fit_run, flag_notes, model_kwargs, start_config
 from dcvkit.tasks.configs import AutoencoderConfig, SegmentConfig
 
 # --- data ------------------------------------------------------------------------------------------
@@ -75,6 +76,7 @@ class SegmentationTask(ImageTask):
         self.loss_name = resolve_loss(cfg)
         self.num_classes = len(classes)
         self._cm: Tensor | None = None
+        self._notes: list[str] = []
         self._sums: list[Tensor] = []
         self._crops = torch.Generator().manual_seed(cfg.seed + 5)
 
@@ -138,14 +140,26 @@ class SegmentationTask(ImageTask):
             return out
         assert self._cm is not None
         s = scores(self._cm, self.classes)
+        self._notes = [degenerate_note(self._cm, self.classes)]
         self._cm = None
         out.update(val_dice=s["mean_dice"], val_iou=s["mean_iou"], val_pixel_acc=s["pixel_accuracy"])
         return out
+
+    def validation_notes(self) -> list[str]:
+        return self._notes
 
     def checkpoint_meta(self) -> dict[str, Any]:
         return {"task": "segment", "target": self.cfg.target, "model": self.cfg.model,
                 "model_kwargs": self.model_kwargs, "classes": self.classes, "crop": self.cfg.crop,
                 **self.normalisation_meta()}
+
+
+def degenerate_note(cm: Tensor, classes: Sequence[str]) -> str:
+    """What :func:`dcvkit.metrics.degenerate.one_class` says of a confusion matrix (rows truth, columns
+    prediction), with what to change; empty when the predictions are not degenerate."""
+    note = degenerate.one_class(cm.sum(0), classes, "pixel", truth=cm.sum(1))
+    return (f"{note} (train longer or at a higher --lr, use --loss ce_dice or dice, which weigh the rare classes, "
+            "and check that the masks hold the classes)") if note else ""
 
 
 def random_crops(images: Tensor, masks: Tensor, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -326,6 +340,7 @@ def evaluate(weights: str | os.PathLike, *, data: Any = None, split: str = "test
         assert cm is not None
         result.update(scores(cm, classes))
         result["confusion_matrix"] = cm.tolist()
+        flag_notes(result, [], degenerate=degenerate_note(cm, classes))
     if out_dir is not None and shown is not None:
         out_dir = Path(out_dir)
         write_json(out_dir / "results.json", result)
