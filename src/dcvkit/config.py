@@ -207,9 +207,15 @@ class TrainConfig(RunConfig):
     save_every_steps: int = opt(0, "also write a resumable last.pt every N training steps, mid-epoch (a run killed "
                                    "outright resumes from there; 0: at the end of each epoch only)",
                                  bounds=AT_LEAST_0)
-    max_time: float | None = opt(None, "stop training after this many minutes with a resumable last.pt "
-                                       "(continue with --resume; the limit counts for one invocation)",
-                                       bounds=POSITIVE)
+    max_time: float | None = opt(None, "train for at most this many minutes (the limit counts for one "
+                                       "invocation): a one-cycle or cosine schedule is fitted to the time and "
+                                       "ends with it, the last epoch cut short and validated; any other schedule "
+                                       "(or --no-fit-schedule) stops there with a resumable mid-epoch last.pt",
+                                 bounds=POSITIVE)
+    fit_schedule: bool = opt(True, "with --max-time, anneal a one-cycle or cosine schedule over the time as well "
+                                   "as the epochs (whichever ends first), as Ultralytics' time= does; "
+                                   "--no-fit-schedule: plan it for --epochs only, so a run stopped and resumed "
+                                   "follows it exactly")
     tensorboard: bool = opt(True, "write TensorBoard events (scalars, lr, weight histograms)")
     histogram_freq: int = opt(1, "weight histograms every N epochs, like Keras' histogram_freq (0: off)",
                               bounds=AT_LEAST_0)

@@ -100,8 +100,8 @@ def test_two_cpu_processes_train_like_one_with_the_same_global_batch(tmp_path, i
     assert "devices: 2" in (two / "config.yaml").read_text()
     # Stopped by --max-time after its first step, resumed with two processes: the same weights, bit for bit.
     cut = subprocess.run([sys.executable, "-m", "dcvkit", *common, "--project", str(tmp_path / "cut"),
-                          "--devices", "2", "--max-time", "0.0001"], capture_output=True, text=True, timeout=300,
-                         env=CPU_WORKERS)
+                          "--devices", "2", "--max-time", "0.0001", "--no-fit-schedule"], capture_output=True,
+                         text=True, timeout=300, env=CPU_WORKERS)
     assert cut.returncode == 0, cut.stderr[-3000:]
     run = tmp_path / "cut" / "classify" / "exp"
     assert 0 < load_checkpoint(run / "last.pt")["position"]["step"] < 9  # stopped in epoch 1
@@ -111,6 +111,15 @@ def test_two_cpu_processes_train_like_one_with_the_same_global_batch(tmp_path, i
     w3 = load_checkpoint(run / "last.pt")["model"]
     assert all(torch.equal(w2[k], w3[k]) for k in w2)
     assert [r["train_loss"] for r in _metrics(run)] == pytest.approx([r["train_loss"] for r in m2], rel=1e-6)
+    # A schedule fitted to --max-time under two processes: the ranks agree on the time at every step (their
+    # mean), so they stop together and the lr ends at the one-cycle's last value.
+    fitted = subprocess.run([sys.executable, "-m", "dcvkit", *[a if a != "3" else "500" for a in common],
+                             "--project", str(tmp_path / "fitted"), "--devices", "2", "--max-time", "0.05"],
+                            capture_output=True, text=True, timeout=300, env=CPU_WORKERS)
+    assert fitted.returncode == 0, fitted.stderr[-3000:]
+    last = load_checkpoint(tmp_path / "fitted" / "classify" / "exp" / "last.pt")
+    history, peak = last["history"], last["config"]["lr"]
+    assert 1 <= len(history) < 500 and history[-1]["lr"] == pytest.approx(peak / 25 / 1e4, rel=1e-6)
 
 
 def test_distributed_segmentation_and_one_line_errors(tmp_path):

@@ -96,12 +96,32 @@ def test_stopped_run_resumes_bit_for_bit(tmp_path, reference, how):
 
 
 def test_max_time_stops_with_a_resumable_checkpoint(tmp_path, reference):
+    """--no-fit-schedule: the schedule stays planned for --epochs, so the run stopped by the time and resumed
+    is the run never stopped."""
     run = tmp_path / "classify" / "exp"
-    finish(dcv(*RUN, "--max-time", "0.0001", project=tmp_path))  # 6 ms: stops after a step or two
+    finish(dcv(*RUN, "--max-time", "0.0001", "--no-fit-schedule", project=tmp_path))  # 6 ms: a step or two
     left = load_checkpoint(run / "last.pt")
     assert left["epoch"] == 0 and left["position"]["step"] >= 1 and not (run / "best.pt").exists()
     finish(dcv("classify", "train", "--resume", str(run), "--no-progress", project=tmp_path))  # no limit now
     assert_same_run(load_checkpoint(run / "last.pt"), reference)
+
+
+@pytest.mark.parametrize("scheduler, final", [("onecycle", 0.05 / 25 / 1e4), ("cosine", 0.0)])
+def test_max_time_fits_the_schedule_to_the_time(tmp_path, fashion_mnist_module, scheduler, final):
+    """Issue 29: 50 epochs asked for, 4 seconds given: the schedule anneals over the time, not the epochs, and
+    the run ends with the lr at the schedule's final value, its last (cut short) epoch validated and tested."""
+    err = finish(dcv("classify", "train", "--data", "fashion-mnist", "--model", "cnn_small", "--limit", "3000",
+                     "--epochs", "50", "--batch-size", "32", "--scheduler", scheduler, "--warmup-epochs", "0.5",
+                     "--max-time", str(4 / 60), "--no-tensorboard", project=tmp_path))
+    run = tmp_path / "classify" / "exp"
+    last = load_checkpoint(run / "last.pt")
+    assert 1 <= last["epoch"] < 50 and last["position"] is None, err  # an epoch's end, not a mid-epoch stop
+    lrs = [r["lr"] for r in last["history"]]
+    assert lrs[-1] == pytest.approx(final, abs=1e-12), (lrs, err)
+    if len(lrs) > 2:
+        assert lrs[-2] > lrs[-1]  # annealed down to it, not cut off at the peak
+    assert "the time is up at epoch" in err and "schedule fitted to it has ended" in err, err
+    assert (run / "best.pt").exists() and (run / "results.json").exists()
 
 
 def test_two_runs_started_at_once_get_two_directories(tmp_path, idx_dir):

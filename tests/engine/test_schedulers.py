@@ -93,3 +93,63 @@ def test_resume_continues_the_same_curve(name):
     sched2.load_state_dict(state["sched"])
     resumed = _run(opt2, sched2, cfg, range(2, EPOCHS), metrics, out=head)
     assert all(math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15) for a, b in zip(full, resumed))
+
+
+# --- fitted to --max-time (issue 29) ------------------------------------------------------------------------
+
+
+def _fitted(name: str, epochs: int = EPOCHS, **kw):
+    p = nn.Parameter(torch.zeros(1))
+    cfg = TrainConfig(scheduler=name, epochs=epochs, lr=1.0, max_time=1.0, **kw)
+    opt = torch.optim.SGD([p], lr=cfg.lr, momentum=0.9)
+    return opt, LRSchedule(opt, cfg, SPE, fitted=True)
+
+
+@pytest.mark.parametrize("name", ["onecycle", "cosine"])
+def test_a_fitted_schedule_told_no_time_is_the_schedule_by_steps(name):
+    """When the steps run out first, fitting changes nothing: the same lr at every step."""
+    plain = lrs(name, warmup_epochs=1)
+    opt, sched = _fitted(name, warmup_epochs=1)
+    fitted = [sched.lr]
+    for _ in range(SPE * EPOCHS):
+        opt.step()
+        sched.step_batch(0.0)
+        fitted.append(sched.lr)
+    assert fitted == pytest.approx(plain, abs=1e-12) and sched.finished
+
+
+@pytest.mark.parametrize("name, final", [("onecycle", 1.0 / 25 / 1e4), ("cosine", 0.0)])
+def test_a_fitted_schedule_ends_at_its_final_value_when_the_time_is_up(name, final):
+    """100 epochs planned, time for a few: the lr follows the time and is at its last value when it ends."""
+    opt, sched = _fitted(name, epochs=100, warmup_epochs=1)
+    seen, used = [], 0.0
+    for step in range(1, 1000):
+        opt.step()
+        used = step / 137  # the time for 137 steps: far fewer than 100 epochs' 1,000
+        sched.step_batch(used)
+        seen.append(sched.lr)
+        if sched.finished:
+            break
+    assert step == 137 and sched.lr == pytest.approx(final, abs=1e-12)
+    assert seen[:SPE] == pytest.approx([0.1 + 0.9 * (k + 1) / SPE for k in range(SPE)]) or name == "onecycle"
+    assert seen[SPE - 1] == pytest.approx(1.0, rel=1e-4)  # the warm-up's 10 steps go step by step, to the peak
+    if name == "cosine":
+        assert all(a >= b for a, b in zip(seen[SPE:], seen[SPE + 1:]))  # then anneals over the time left
+        assert seen[SPE + (137 - SPE) // 2] == pytest.approx(0.5, abs=0.02)  # halfway through the time: half
+
+
+def test_a_fitted_schedule_resumed_goes_on_from_where_it_was():
+    opt, sched = _fitted("cosine", epochs=100)
+    for step in range(1, 51):
+        opt.step()
+        sched.step_batch(step / 100)  # half the time used, in 50 steps
+    state, lr = sched.state_dict(), sched.lr
+    assert state["fitted"] and state["progress"] == pytest.approx(0.5, abs=1e-3) and lr == pytest.approx(0.5, abs=0.01)
+    opt2, again = _fitted("cosine", epochs=100)
+    opt2.load_state_dict(opt.state_dict())  # (the trainer restores both)
+    again.load_state_dict(state)
+    assert again.lr == pytest.approx(lr)
+    for step in range(1, 21):  # a new --max-time: the other half of the schedule over its whole time
+        opt2.step()
+        again.step_batch(step / 20)
+    assert again.finished and again.lr == pytest.approx(0.0, abs=1e-12)

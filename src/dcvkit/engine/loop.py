@@ -192,7 +192,11 @@ class Trainer:
         self.schedule: LRSchedule | None = None
         self._stop_reason: str | None = None
         self._signal: int | None = None  # SIGINT/SIGTERM received: save and stop after this step
-        self._deadline: float | None = None  # --max-time, as a time.monotonic() value
+        self._deadline: float | None = None  # --max-time, as a time.monotonic() value (a schedule not fitted to it)
+        self._budget: float | None = None  # --max-time in seconds, when the schedule is fitted to it
+        self._t_fit = 0.0  # time.monotonic() when fit started
+        self._val_seconds = 0.0  # the last validation's duration: kept in reserve at the end of a fitted run
+        self._cut: tuple[int, int] | None = None  # (step, steps) where the time ended an epoch early
         self._resume_at: dict[str, Any] | None = None  # a mid-epoch checkpoint's position and running sums
         self._stop_at_end = False  # asked to stop during an epoch's last step (decided alike on every rank)
         self.checkpointer = Checkpointer(self.run_dir, self.cfg.monitor)
@@ -213,7 +217,9 @@ class Trainer:
     def fit(self, train: Batches, val: Batches | None = None, resume: dict[str, Any] | None = None) -> FitResult:
         """Train for the configured epochs (from ``resume``, a checkpoint's contents, when given). Under
         torchrun ``train`` is this rank's shard and ``val`` is read by rank 0 only."""
-        self.schedule = LRSchedule(self.optimizer, self.cfg, len(train))
+        saved_fitted = bool(resume is not None and (resume.get("schedule") or {}).get("fitted"))
+        self.schedule = LRSchedule(self.optimizer, self.cfg, len(train),
+                                   fitted=bool(self.cfg.max_time and self.cfg.fit_schedule) or saved_fitted)
         if resume is not None:
             self._restore(resume, fresh=[{k: v for k, v in g.items() if k != "params"}
                                          for g in self.optimizer.param_groups])
@@ -225,7 +231,11 @@ class Trainer:
         for cb in callbacks:
             cb.on_fit_start(self)
         t0 = time.perf_counter()
-        self._deadline = time.monotonic() + 60 * self.cfg.max_time if self.cfg.max_time else None
+        self._t_fit = time.monotonic()
+        if self.cfg.max_time and self.schedule.fitted:  # the schedule ends when the time does (LRSchedule)
+            self._budget = 60 * self.cfg.max_time
+        elif self.cfg.max_time:  # any other schedule: stop there, mid-epoch, with a resumable last.pt
+            self._deadline = self._t_fit + 60 * self.cfg.max_time
         try:
             with self._catch_signals():
                 while self.epoch < self.cfg.epochs and self._stop_reason is None:
@@ -237,6 +247,7 @@ class Trainer:
                     for cb in callbacks:
                         cb.on_epoch_end(self, record)
                     self._print_epoch(record)
+                    self._after_fitted_epoch()
                     if self._stop_at_end:  # a signal or --max-time during the epoch's last step: last.pt is written
                         self._stop(len(train), len(train))
         finally:
@@ -345,13 +356,16 @@ class Trainer:
             self.optimizer.load_state_dict(ckpt["optimizer"])
         with self._restoring("schedule"):
             saved_epochs = (ckpt.get("config") or {}).get("epochs")
-            if saved_epochs != self.cfg.epochs and self.schedule.length_dependent:
-                import warnings
+            saved = ckpt["schedule"]
+            refit = bool(saved.get("fitted")) != self.schedule.fitted  # fitted to --max-time now, not before
+            if (saved_epochs != self.cfg.epochs or refit) and self.schedule.length_dependent:
+                if saved_epochs != self.cfg.epochs:
+                    import warnings
 
-                warnings.warn(f"the {self.schedule.name} schedule is rebuilt for {self.cfg.epochs} epochs (it was "
-                              f"for {saved_epochs}): from here the lr follows a {self.cfg.epochs}-epoch "
-                              f"{self.schedule.name} schedule, a jump from where the old one was", stacklevel=2)
-                self.schedule.replay(int(ckpt["schedule"]["steps"]), fresh)
+                    warnings.warn(f"the {self.schedule.name} schedule is rebuilt for {self.cfg.epochs} epochs (it "
+                                  f"was for {saved_epochs}): from here the lr follows a {self.cfg.epochs}-epoch "
+                                  f"{self.schedule.name} schedule, a jump from where the old one was", stacklevel=2)
+                self.schedule.replay(int(saved["steps"]), fresh, saved.get("progress"))
             else:
                 self.schedule.load_state_dict(ckpt["schedule"])
         with self._restoring("scaler"):
@@ -485,21 +499,28 @@ class Trainer:
                     raise ResourceError(
                         f"out of {self.device.type.upper()} memory at epoch {self.epoch + 1}, step {step} with "
                         f"{n} images per step; lower --batch-size (or --img-size), or use --amp") from None
-                schedule.step_batch()
                 logs = {"loss": loss.detach(), **logs}
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + v.detach().float() * n
                 seen += n
                 save = step < steps and save_every > 0 and step % save_every == 0
                 stop = self._stop_now
-                # (distributed: a rank's own wish to stop waits for the next check, which every rank makes)
+                used = self._time_used()  # a fitted schedule's share of --max-time (None: not fitted to one)
+                # (distributed: a rank's own wish to stop waits for the next check, which every rank makes; so
+                # does its clock: the schedule moves by the ranks' mean time there, alike on every rank)
                 if step % check_every == 0 or step == steps or save or (stop and not self.world.distributed):
-                    value, stop = self._agree(loss, stop)
+                    value, stop, used = self._agree(loss, stop, used)
                     if not math.isfinite(value):
                         raise self._diverged(value, step)
                     self._stop_at_end = stop and step == steps
                 else:
                     stop = False
+                    used = None if self.world.distributed else used
+                schedule.step_batch(used)
+                if schedule.finished and step < steps and not stop:  # the time is up: this epoch ends here
+                    self._cut = (step, steps)
+                    bar.advance(step, seen, sums)
+                    break
                 if step < steps and (save or stop):
                     self._save_position(step, seen, sums, time.perf_counter() - t0)
                     if stop:
@@ -511,7 +532,9 @@ class Trainer:
         record: dict[str, float] = {"epoch": self.epoch + 1}
         record.update({f"train_{k}": float(v) / max(seen, 1) for k, v in sums.items()})
         if val is not None:
+            t_val = time.monotonic()
             record.update(distributed.broadcast(self.validate(val) if self.is_main else None))
+            self._val_seconds = time.monotonic() - t_val
             self._note(record)
         record["lr"] = schedule.lr
         record["time_s"] = round(seconds, 3)
@@ -519,14 +542,44 @@ class Trainer:
         schedule.step_epoch(record, self.cfg.monitor)
         return record
 
-    def _agree(self, loss: Tensor, stop: bool) -> tuple[float, bool]:
-        """The loss to check and whether to stop, decided alike on every rank: one sum over the ranks of
-        (loss, stop?), so NaN anywhere is NaN everywhere. One process reads its own loss."""
+    def _agree(self, loss: Tensor, stop: bool, used: float | None) -> tuple[float, bool, float | None]:
+        """The loss to check, whether to stop and the share of --max-time used, decided alike on every rank:
+        one sum over the ranks of (loss, stop?, time used), so NaN anywhere is NaN everywhere and the time is
+        the ranks' mean. One process reads its own."""
         if not self.world.distributed:
-            return float(loss.detach()), stop
+            return float(loss.detach()), stop, used
         agreed = distributed.all_sum(torch.stack([loss.detach().float().reshape(()),
-                                                  torch.tensor(float(stop), device=loss.device)]))
-        return float(agreed[0]), bool(agreed[1] > 0)
+                                                  torch.tensor(float(stop), device=loss.device),
+                                                  torch.tensor(float(used or 0.0), device=loss.device)]))
+        return float(agreed[0]), bool(agreed[1] > 0), (float(agreed[2]) / self.world.size if used is not None
+                                                       else None)
+
+    def _time_used(self) -> float | None:
+        """The share of --max-time used, for a schedule fitted to it (None otherwise). The last validation's
+        duration is held back (up to half the time), so the final one fits in too."""
+        if self._budget is None:
+            return None
+        return (time.monotonic() - self._t_fit) / (self._budget - min(self._val_seconds, 0.5 * self._budget))
+
+    def _after_fitted_epoch(self) -> None:
+        """A schedule fitted to --max-time: after the first epoch, how many epochs the time holds; once the time
+        is up (the schedule at its end), stop, saying where."""
+        schedule = self.schedule
+        assert schedule is not None
+        if self._budget is None:
+            return
+        if self.epoch == 1 and self.history and self.cfg.progress and self.is_main and self._cut is None:
+            took = time.monotonic() - self._t_fit
+            fit = self._budget / max(took, 1e-9)
+            if fit < self.cfg.epochs:
+                console.print(f"--max-time {self.cfg.max_time:g} min holds about {fit:.1f} of the {self.cfg.epochs} "
+                              f"epochs ({took:.0f} s each with validation): the {schedule.name} schedule is fitted "
+                              "to the time and ends with it", highlight=False, soft_wrap=True)
+        if schedule.finished and self.epoch < self.cfg.epochs:
+            where = f"epoch {self.epoch}" + (f", step {self._cut[0]}/{self._cut[1]}" if self._cut else "")
+            self._stop_reason = (f"--max-time {self.cfg.max_time:g} min: the time is up at {where}; the "
+                                 f"{schedule.name} schedule fitted to it has ended (lr {schedule.lr:.3g}), and these "
+                                 f"weights were validated and saved ({self.run_dir / 'last.pt'})")
 
     def _over_ranks(self, sums: dict[str, Tensor], seen: int) -> tuple[dict[str, Tensor], int]:
         """Running sums and image counts added up over the ranks (as they are, in one process)."""
