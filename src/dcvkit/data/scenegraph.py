@@ -79,6 +79,7 @@ def from_graph_scenes(items, n: int, seed: int = 0, cfg=None, progress: bool = F
     if progress:
         from dcvkit.engine.loop import console
         from dcvkit.progress import track
+
         it = track(it, description=f"drawing {n} graph scenes", console=console)
     images, boxes, labels, rels = [], [], [], []
     threads = torch.get_num_threads()

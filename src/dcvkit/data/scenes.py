@@ -386,6 +386,7 @@ def write_photo_scenes(items: ImageTensors, n: int, out: str | os.PathLike, fmt:
         if progress:
             from dcvkit.engine.loop import console
             from dcvkit.progress import track
+
             it = track(it, total=len(jobs), description=f"writing {n} {cfg.width}x{cfg.height} scenes ({fmt})",
                        console=console)
         for chunk in it:
@@ -442,6 +443,7 @@ def write_scenes(scenes: Scenes, out: str | os.PathLike, fmt: str = "masks", pro
     if progress:
         from dcvkit.engine.loop import console
         from dcvkit.progress import track
+
         chunks = track(chunks, description=f"writing {len(scenes)} scenes ({fmt})", console=console)
     for chunk in chunks:
         idx = list(chunk)

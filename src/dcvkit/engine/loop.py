@@ -41,14 +41,8 @@ from torch import Tensor, nn
 from dcvkit.config import TrainConfig, to_dict
 from dcvkit.data.core import Batches
 from dcvkit.engine import distributed
-from dcvkit.engine.callbacks import (
-    Callback,
-    Checkpointer,
-    CSVLogger,
-    EarlyStopping,
-    TensorBoard,
-    active_extra_callbacks,
-)
+from dcvkit.engine.callbacks import (Callback, Checkpointer, CSVLogger, EarlyStopping, TensorBoard,
+                                    active_extra_callbacks)
 from dcvkit.engine.optim import LRSchedule
 from dcvkit.engine.runtime import epoch_seed, rng_state, set_rng_state
 from dcvkit.errors import CheckpointError, ConfigError, Interrupted, ResourceError, TrainingDiverged
