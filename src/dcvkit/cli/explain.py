@@ -127,7 +127,6 @@ def _setup(args: argparse.Namespace):
 
 
 def cmd_saliency(args: argparse.Namespace) -> int:
-
     from dcvkit.cli.output import out
     from dcvkit.errors import ConfigError
     from dcvkit.explain.report import explain_saliency
@@ -155,7 +154,6 @@ def cmd_saliency(args: argparse.Namespace) -> int:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-
     from dcvkit.cli.output import out
     from dcvkit.explain.features import layer_names
     from dcvkit.explain.report import explain_features

@@ -29,9 +29,9 @@ from dcvkit.engine import build_optimizer, epoch_seed, param_groups, seed_everyt
 from dcvkit.errors import ConfigError, DataError
 from dcvkit.io import load_checkpoint, write_json
 from dcvkit.losses.classification import classification_loss
+from dcvkit.metrics import degenerate
 from dcvkit.metrics.classification import (accuracy, accuracy_interval, classification_report, confusion_matrix,
                                            small_split_note, topk_accuracy)
-from dcvkit.metrics import degenerate
 from dcvkit.models import create_model
 from dcvkit.models.normalise import Normaliser
 from dcvkit.models.trained import load_run_model
