@@ -279,6 +279,41 @@ def scale_boxes(boxes: list[Tensor], from_size: tuple[int, int], to_size: tuple[
 # --- detection: mosaic and random affine ---------------------------------------------------------------
 
 
+def _mosaic_plan(n: int, h: int, w: int, apply: Tensor, generator: torch.Generator
+                 ) -> list[tuple[int, list[tuple[int, int, int]], int, int]]:
+    """Per image ``i`` where ``apply`` is true: its four tiles (source image, x shift, y shift from the source
+    into the window) and the window's offset (oy, ox) in the 2H x 2W canvas, image ``i`` top left."""
+    plans = []
+    for i in apply.nonzero().flatten().tolist():
+        others = torch.randint(0, n, (3,), generator=generator).tolist()
+        oy, ox = torch.randint(0, h + 1, (1,), generator=generator).item(), \
+            torch.randint(0, w + 1, (1,), generator=generator).item()
+        tiles = [(t, tx - ox, ty - oy) for t, (ty, tx) in zip([i, *others], ((0, 0), (0, w), (h, 0), (h, w)))]
+        plans.append((i, tiles, oy, ox))
+    return plans
+
+
+def _mosaic_image(images: Tensor, tiles: list[tuple[int, int, int]], oy: int, ox: int, fill: int) -> Tensor:
+    _, c, h, w = images.shape
+    canvas = images.new_full((c, 2 * h, 2 * w), fill)
+    for t, dx, dy in tiles:
+        canvas[:, dy + oy:dy + oy + h, dx + ox:dx + ox + w] = images[t]
+    return canvas[:, oy:oy + h, ox:ox + w]
+
+
+def _mosaic_boxes(boxes: list[Tensor], tiles: list[tuple[int, int, int]], h: int, w: int, min_visibility: float
+                  ) -> tuple[Tensor, Tensor, Tensor]:
+    """The tiles' boxes moved into the window and clipped, which of them are kept (a box keeping less than
+    ``min_visibility`` of its area, or under 2 pixels a side, is not) and each one's tile index."""
+    b = torch.cat([boxes[t].float() + boxes[t].new_tensor([dx, dy, dx, dy]).float() for t, dx, dy in tiles])
+    tile = torch.cat([torch.full((len(boxes[t]),), q, dtype=torch.long) for q, (t, _, _) in enumerate(tiles)])
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    c = torch.stack([b[:, 0].clamp(0, w), b[:, 1].clamp(0, h), b[:, 2].clamp(0, w), b[:, 3].clamp(0, h)], 1)
+    cw, ch = c[:, 2] - c[:, 0], c[:, 3] - c[:, 1]
+    keep = (cw >= 2) & (ch >= 2) & (cw * ch >= min_visibility * area.clamp_min(1e-9))
+    return c, keep, tile
+
+
 def mosaic(images: Tensor, boxes: list[Tensor], labels: list[Tensor], apply: Tensor, generator: torch.Generator,
            min_visibility: float = 0.6, fill: int = 114) -> tuple[Tensor, list[Tensor], list[Tensor]]:
     """YOLOv4's mosaic within a batch: where ``apply`` (B,) is true, image ``i`` becomes an ``H x W`` window,
@@ -289,25 +324,56 @@ def mosaic(images: Tensor, boxes: list[Tensor], labels: list[Tensor], apply: Ten
     """
     n, _, h, w = images.shape
     out, out_boxes, out_labels = images.clone(), list(boxes), list(labels)
-    for i in apply.nonzero().flatten().tolist():
-        others = torch.randint(0, n, (3,), generator=generator).tolist()
-        tiles = [i, *others]
-        canvas = images.new_full((images.shape[1], 2 * h, 2 * w), fill)
-        oy, ox = torch.randint(0, h + 1, (1,), generator=generator).item(), \
-            torch.randint(0, w + 1, (1,), generator=generator).item()
-        bs, ls = [], []
-        for t, (ty, tx) in zip(tiles, ((0, 0), (0, w), (h, 0), (h, w))):
-            canvas[:, ty:ty + h, tx:tx + w] = images[t]
-            bs.append(boxes[t].float() + boxes[t].new_tensor([tx - ox, ty - oy, tx - ox, ty - oy]).float())
-            ls.append(labels[t])
-        out[i] = canvas[:, oy:oy + h, ox:ox + w]
-        b, lab = torch.cat(bs), torch.cat(ls)
-        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-        c = torch.stack([b[:, 0].clamp(0, w), b[:, 1].clamp(0, h), b[:, 2].clamp(0, w), b[:, 3].clamp(0, h)], 1)
-        cw, ch = c[:, 2] - c[:, 0], c[:, 3] - c[:, 1]
-        keep = (cw >= 2) & (ch >= 2) & (cw * ch >= min_visibility * area.clamp_min(1e-9))
-        out_boxes[i], out_labels[i] = c[keep], lab[keep]
+    for i, tiles, oy, ox in _mosaic_plan(n, h, w, apply, generator):
+        out[i] = _mosaic_image(images, tiles, oy, ox, fill)
+        c, keep, _ = _mosaic_boxes(boxes, tiles, h, w, min_visibility)
+        out_boxes[i], out_labels[i] = c[keep], torch.cat([labels[t] for t, _, _ in tiles])[keep]
     return out, out_boxes, out_labels
+
+
+def mosaic_keypoints(images: Tensor, boxes: list[Tensor], keypoints: list[Tensor], areas: list[Tensor],
+                     apply: Tensor, generator: torch.Generator, min_visibility: float = 0.6, fill: int = 114
+                     ) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]:
+    """:func:`mosaic` for people: their keypoints (n_i, K, 3) move with their tiles, and a keypoint the window
+    cuts off becomes unlabelled (v = 0, at 0, 0, as COCO writes one); a kept person's area (OKS's scale) stays
+    the whole person's."""
+    n, _, h, w = images.shape
+    out, ob, ok, oa = images.clone(), list(boxes), list(keypoints), list(areas)
+    for i, tiles, oy, ox in _mosaic_plan(n, h, w, apply, generator):
+        out[i] = _mosaic_image(images, tiles, oy, ox, fill)
+        c, keep, _ = _mosaic_boxes(boxes, tiles, h, w, min_visibility)
+        k = torch.cat([keypoints[t].float() + keypoints[t].new_tensor([dx, dy, 0]).float() for t, dx, dy in tiles])
+        ob[i], ok[i] = c[keep], _unlabel_outside(k[keep], h, w)
+        oa[i] = torch.cat([areas[t] for t, _, _ in tiles])[keep]
+    return out, ob, ok, oa
+
+
+def _unlabel_outside(k: Tensor, h: int, w: int) -> Tensor:
+    """Keypoints (n, K, 3) outside the ``h x w`` image become unlabelled (v = 0 at 0, 0)."""
+    inside = (k[..., 0] >= 0) & (k[..., 0] < w) & (k[..., 1] >= 0) & (k[..., 1] < h) & (k[..., 2] > 0)
+    return torch.where(inside[..., None], k, torch.zeros_like(k))
+
+
+def _affine_matrix(b: int, h: int, w: int, scale: float, translate: float, generator: torch.Generator
+                   ) -> tuple[Tensor, Tensor]:
+    """Random scale-about-the-centre and shift matrices (B, 3, 3), output (row, col, 1) -> input, and the
+    scale factors (B,)."""
+    s = 1 + scale * (2 * torch.rand(b, generator=generator, dtype=torch.float64) - 1)
+    t = translate * (2 * torch.rand(b, 2, generator=generator, dtype=torch.float64) - 1) * torch.tensor([h, w])
+    m = torch.zeros(b, 3, 3, dtype=torch.float64)
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    m[:, 0, 0] = m[:, 1, 1] = 1 / s
+    m[:, 0, 2] = cy - (cy + t[:, 0]) / s
+    m[:, 1, 2] = cx - (cx + t[:, 1]) / s
+    m[:, 2, 2] = 1
+    return m, s
+
+
+def _warp_images(images: Tensor, m: Tensor, fill: int) -> Tensor:
+    out = warp(images.float(), m, fill_mode="constant", cval=float(fill))
+    if images.dtype == torch.uint8:
+        out = out.round_().clamp_(0, 255).to(torch.uint8)
+    return out
 
 
 def random_affine(images: Tensor, boxes: list[Tensor], labels: list[Tensor], scale: float, translate: float,
@@ -317,16 +383,29 @@ def random_affine(images: Tensor, boxes: list[Tensor], labels: list[Tensor], sca
     boxes move with it (:func:`warp_boxes`: clipped, dropped when under a quarter stays visible) and their
     labels with them. Images (B, C, H, W) uint8 or float."""
     b, _, h, w = images.shape
-    s = 1 + scale * (2 * torch.rand(b, generator=generator, dtype=torch.float64) - 1)
-    t = translate * (2 * torch.rand(b, 2, generator=generator, dtype=torch.float64) - 1) * torch.tensor([h, w])
-    m = torch.zeros(b, 3, 3, dtype=torch.float64)  # output (row, col, 1) -> input (row, col, 1)
-    cy, cx = (h - 1) / 2, (w - 1) / 2
-    m[:, 0, 0] = m[:, 1, 1] = 1 / s
-    m[:, 0, 2] = cy - (cy + t[:, 0]) / s
-    m[:, 1, 2] = cx - (cx + t[:, 1]) / s
-    m[:, 2, 2] = 1
-    out = warp(images.float(), m, fill_mode="constant", cval=float(fill))
-    if images.dtype == torch.uint8:
-        out = out.round_().clamp_(0, 255).to(torch.uint8)
+    m, _ = _affine_matrix(b, h, w, scale, translate, generator)
+    out = _warp_images(images, m, fill)
     kept, index = warp_boxes(boxes, m, (h, w))
     return out, [k.to(images.device) for k in kept], [lab[i.to(lab.device)] for lab, i in zip(labels, index)]
+
+
+def random_affine_keypoints(images: Tensor, boxes: list[Tensor], keypoints: list[Tensor], areas: list[Tensor],
+                            scale: float, translate: float, generator: torch.Generator, fill: int = 114
+                            ) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]:
+    """:func:`random_affine` for people: keypoints (n_i, K, 3) go through the same matrix as the image (those
+    leaving it become unlabelled), areas scale with the square of the factor."""
+    b, _, h, w = images.shape
+    m, s = _affine_matrix(b, h, w, scale, translate, generator)
+    out = _warp_images(images, m, fill)
+    kept, index = warp_boxes(boxes, m, (h, w))
+    inv = torch.linalg.inv(m)
+    ks, as_ = [], []
+    for j, (k, a, idx) in enumerate(zip(keypoints, areas, index)):
+        k = k[idx.to(k.device)].double()
+        pts = torch.stack([k[..., 1] - 0.5, k[..., 0] - 0.5, torch.ones_like(k[..., 0])], -1)  # (row, col, 1)
+        moved = pts @ inv[j].T.to(pts)
+        k = torch.stack([moved[..., 1] + 0.5, moved[..., 0] + 0.5, k[..., 2]], -1)
+        ks.append(_unlabel_outside(k, h, w).to(keypoints[j].dtype if keypoints[j].is_floating_point()
+                                                else torch.float32))
+        as_.append((a[idx.to(a.device)].double() * float(s[j]) ** 2).to(a.dtype))
+    return out, [k.to(images.device) for k in kept], ks, as_

@@ -167,7 +167,7 @@ class DetectConfig(TrainConfig, SceneDataConfig):
                                      "default 0.5 for yolo, 0 otherwise; detectors without proposals only)",
                                  bounds=FRACTION)
     affine: float | None = opt(None, "random affine: scale images and boxes by a factor in [1 - a, 1 + a] and shift "
-                                     "them by up to 10%% of the size (default 0.5 for yolo_n/yolo_s, 0 otherwise; "
+                                     "them by up to 10% of the size (default 0.5 for yolo_n/yolo_s, 0 otherwise; "
                                      "detectors without proposals only)", bounds=BELOW_1)
     ema: float | None = opt(None, "exponential moving average of the weights (default 0.9998 for yolo_n/yolo_s, 0 "
                                   "otherwise; 0: off)", bounds=BELOW_1)
@@ -284,6 +284,12 @@ class PoseConfig(TrainConfig, DataConfig):
     model: str = opt("yolo_pose", "pose model from `dcv models --task pose`")
     width: float | None = opt(None, "width multiplier of the model", bounds=WIDTH)
     hflip: bool = opt(True, "random horizontal flips (keypoints mirrored and left/right swapped by the flip index)")
+    mosaic: float | None = opt(None, "probability of a mosaic (4 training images tiled, a random window kept; "
+                                     "keypoints move with their tiles; default: 0.5 for yolo_pose, 0 otherwise)",
+                               bounds=FRACTION)
+    affine: float | None = opt(None, "random affine: scale images and keypoints by a factor in [1 - a, 1 + a] and "
+                                     "shift them by up to 10% of the size (default: the model's own, 0)",
+                               bounds=BELOW_1)
     score_thresh: float = opt(0.1, "drop people scoring below this", bounds=FRACTION)
     nms_iou: float = opt(0.5, "suppress a person's box overlapping a better one above this IoU",
                          bounds=Bounds(0, 1, lo_open=True))

@@ -50,7 +50,8 @@ def model_class(cfg: PoseConfig) -> type:
 
 
 def resolve_defaults(cfg: PoseConfig) -> PoseConfig:
-    """Fill the options the config leaves to the model (epochs, batch size) from its class's ``defaults``."""
+    """Fill the options the config leaves to the model (epochs, batch size, mosaic, affine) from its class's
+    ``defaults``."""
     from dcvkit.models.pose.base import DEFAULTS
 
     return fill_defaults(cfg, model_class(cfg), DEFAULTS)
@@ -97,6 +98,12 @@ class PoseTask(ModelLossTask):
 
     def training_step(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
         images, boxes, keypoints, areas = batch
+        if self.cfg.mosaic:
+            apply = torch.rand(len(images), generator=self.flips) < self.cfg.mosaic
+            images, boxes, keypoints, areas = aug.mosaic_keypoints(images, boxes, keypoints, areas, apply, self.flips)
+        if self.cfg.affine:
+            images, boxes, keypoints, areas = aug.random_affine_keypoints(images, boxes, keypoints, areas,
+                                                                          self.cfg.affine, 0.1, self.flips)
         if self.cfg.hflip:
             flip, images, boxes = self.random_hflip(images, boxes)
             keypoints = aug.flip_keypoints(keypoints, flip, images.shape[-1], self.schema.flip_idx)

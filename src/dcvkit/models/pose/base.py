@@ -5,7 +5,8 @@
 * ``detect_pose(images, score_thresh, nms_iou, boxes=None, box_scores=None) -> [PoseDetections]``;
 * ``needs_boxes``: a top-down model (``heatmap``) estimates keypoints inside boxes it is given (the ground
   truth's, or another run's people); the others find their own and ignore ``boxes``;
-* ``defaults``: the training options ``dcv pose train`` leaves to the model (epochs, batch size).
+* ``defaults``: the training options ``dcv pose train`` leaves to the model (epochs, batch size, mosaic and
+  affine probabilities).
 """
 
 from __future__ import annotations
@@ -29,6 +30,6 @@ class PoseDetections:
 
 
 #: the training options a pose model may leave to itself, and their values when it names none
-DEFAULTS = {"epochs": 40, "batch_size": 16}
+DEFAULTS = {"epochs": 40, "batch_size": 16, "mosaic": 0.0, "affine": 0.0}
 
 __all__ = ["PoseDetections", "DEFAULTS"]
