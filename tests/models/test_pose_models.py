@@ -23,6 +23,26 @@ def test_yolo_pose_outputs():
         create_model("yolo_pose", num_keypoints=5, sigmas=[0.05] * 4)
 
 
+def test_yolo_pose_refinement_reads_the_keypoints_neighbourhood():
+    torch.manual_seed(0)
+    m = create_model("yolo_pose", num_keypoints=5, sigmas=[0.05] * 5).eval()
+    x = torch.rand(2, 3, 128, 96)
+    grid, fine = m.maps(x)
+    assert fine.shape[-2:] == (32, 24) and torch.equal(grid, m(x))
+    xy = torch.tensor([[[10.0, 20.0]] * 5, [[50.0, 90.0]] * 5])
+    img = torch.tensor([0, 1])
+    assert torch.equal(m.refined(fine, img, xy), xy)  # starts as the cell's own keypoints
+    torch.nn.init.normal_(m.refine_out[-1].weight)
+    fine = fine.detach().requires_grad_(True)
+    moved = m.refined(fine, img, xy)
+    assert not torch.allclose(moved, xy)
+    moved.sum().backward()
+    g = fine.grad.abs().sum(1)  # the gradient reaches only the patches (16 px around each keypoint)
+    assert g[0, 3:7, 1:5].sum() > 0 and g[1, 20:25, 10:15].sum() > 0
+    assert g[0, 12:, :].sum() == 0 and g[1, :15, :].sum() == 0
+    assert torch.equal(create_model("yolo_pose", num_keypoints=5, refine=False).refined(None, img, xy), xy)
+
+
 def test_crops_keep_the_aspect_and_pad():
     from dcvkit.models.pose.heatmap import crop_boxes
 

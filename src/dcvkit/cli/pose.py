@@ -10,10 +10,11 @@ from dcvkit.tasks import get_task
 
 def build(p: argparse.ArgumentParser, command: str) -> None:
     p.description = ("Pose estimation: the keypoints of every person (figure) in an image, scored by COCO's OKS AP. "
-                     "Models (dcv models --task pose): yolo_pose (one pass: the small yolo with a keypoint branch and "
-                     "an OKS loss), heatmap (top-down: crops of each person's box -> a U-Net -> one heatmap per "
-                     "keypoint; needs boxes: the ground truth's or a pose run's, --boxes), keypoint_rcnn "
-                     "(faster_rcnn with a keypoint head on RoI features).")
+                     "Models (dcv models --task pose): yolo_pose (one pass: the small yolo with a keypoint branch, "
+                     "each keypoint refined from a stride-4 patch around it, an OKS loss), heatmap (top-down: "
+                     "crops of each person's box -> a U-Net -> one heatmap per keypoint; needs boxes: the ground "
+                     "truth's or a pose run's, --boxes), keypoint_rcnn (faster_rcnn with a keypoint head on RoI "
+                     "features).")
     modes = p.add_subparsers(dest="mode", metavar="MODE", required=True)
     add_train(modes, get_task("pose"), "train a pose model", report=report_train, description=(
         "Train a pose model on articulated figures (--data figures, the default: COCO's 17 keypoints, 128x128, "
