@@ -89,8 +89,12 @@ def test_heatmap_and_keypoint_rcnn_outputs():
     kr = create_model("keypoint_rcnn", num_keypoints=5).eval()
     d = kr.detect_pose(x, score_thresh=0.0, top_k=6)
     assert d[0].keypoints.shape == (6, 5, 3) and not kr.needs_boxes
-    logits, rois = kr.keypoint_logits(kr.backbone.forward_features(x), boxes)
+    feats, kfeats = kr.features(x)
+    assert feats.shape[-2:] == (16, 12) and kfeats.shape[-2:] == (32, 24)  # the keypoint map is stride 4
+    logits, rois = kr.keypoint_logits(kfeats, boxes)
     assert logits.shape == (2, 5, 56, 56) and torch.allclose(rois[0][0], torch.tensor([6.0, 1.0, 54.0, 109.0]))
+    coarse = create_model("keypoint_rcnn", num_keypoints=5, fine_channels=0).eval()
+    assert coarse.kpt_stride == 8 and coarse.features(x)[1].shape[-2:] == (16, 12)
 
 
 def _figures(n: int):

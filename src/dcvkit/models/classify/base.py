@@ -90,7 +90,14 @@ class Classifier(nn.Module):
 
     def forward_intermediates(self, x: Tensor, layers: list[str] | None = None) -> dict[str, Tensor]:
         """Outputs of the named submodules (default: ``feature_layers``) for input ``x``."""
-        layers = list(layers or self.feature_layers)
+        return self._hooked(self, x, list(layers or self.feature_layers))[1]
+
+    def features_and_intermediates(self, x: Tensor, layers: list[str]) -> tuple[Tensor, dict[str, Tensor]]:
+        """:meth:`forward_features` of ``x`` and the outputs of the named submodules on the way (one pass:
+        a detector's feature pyramid reads the earlier stages)."""
+        return self._hooked(self.forward_features, x, layers)
+
+    def _hooked(self, fn, x: Tensor, layers: list[str]) -> tuple[Tensor, dict[str, Tensor]]:
         modules = dict(self.named_modules())
         missing = [n for n in layers if n not in modules]
         if missing:
@@ -100,11 +107,11 @@ class Classifier(nn.Module):
         out: dict[str, Tensor] = {}
         hooks = [modules[n].register_forward_hook(lambda m, i, o, n=n: out.__setitem__(n, o)) for n in layers]
         try:
-            self(x)
+            y = fn(x)
         finally:
             for h in hooks:
                 h.remove()
-        return out
+        return y, out
 
 
 class FeaturesClassifier(Classifier):
