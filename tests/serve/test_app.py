@@ -279,3 +279,10 @@ def test_only_small_images_decode_on_the_event_loop():
     assert len(bomb) < 32 * 1024 and not decodes_inline(bomb)
     assert not decodes_inline(_png((np.random.default_rng(0).random((300, 300, 3)) * 255).astype(np.uint8)))
     assert not decodes_inline(b"not an image") and not decodes_inline(None)
+    assert not decodes_inline(_png(np.zeros((28, 28), np.uint8))[:20])  # a cut PNG header: to the decoder
+    from PIL import Image
+
+    small, big = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (64, 48)).save(small, "JPEG")
+    Image.new("L", (600, 400)).save(big, "JPEG")  # a JPEG's size comes from PIL's header reading
+    assert decodes_inline(small.getvalue()) and not decodes_inline(big.getvalue())
