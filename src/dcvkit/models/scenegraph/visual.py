@@ -19,12 +19,8 @@ Data flow per pair (C = the backbone's channels, 7 x 7 RoIs, h = 256)::
               -> conv 3x3 128 -> conv 3x3 128 s2 -> dense h                        = u
     contact box -> RoI Align (C, 7, 7) -> the object head                          = c
     input pixels in the subject, object and contact boxes -> RoI Align (3 x 3, 6, 6) -> dense h -> dense h = p
-    geometry 16, class embeddings 2 x 32 -> dense h -> dense h                     = g
-    [s, o, u, s * o, |s - o|, c, |c - s|, |c - o|, p, g] -> dense h -> dense R + 1, + frequency bias
-
-The geometry goes through the geometry model's own two layers before it meets the pixels' views: as 16 raw
-numbers among 2,300 it was drowned (``near``, a distance threshold, PredCls R@50 0.829 against the geometry
-model's 0.952; docs/results.md, issue 27).
+    [s, o, u, s * o, |s - o|, c, |c - s|, |c - o|, p, geometry 16, class embeddings 2 x 32]
+              -> dense h -> dense R + 1, + frequency bias
 """
 
 from __future__ import annotations
@@ -82,9 +78,8 @@ class VisualRelationModel(SceneGraphModel):
             nn.Conv2d(union_width, union_width, 3, stride=2, padding=1), nn.ReLU(inplace=True), nn.Flatten(),
             nn.Linear(union_width * ((r + 1) // 2) ** 2, h), nn.ReLU(inplace=True))
         self.embed = nn.Embedding(self.num_classes, embed)
-        self.geometry_head = nn.Sequential(nn.Linear(GEOMETRY_FEATURES + 2 * embed, h), nn.ReLU(inplace=True),
-                                           nn.Linear(h, h), nn.ReLU(inplace=True))
-        self.head = nn.Sequential(nn.Linear(10 * h, h), nn.ReLU(inplace=True), nn.Linear(h, self.num_predicates + 1))
+        self.head = nn.Sequential(nn.Linear(9 * h + GEOMETRY_FEATURES + 2 * embed, h), nn.ReLU(inplace=True),
+                                  nn.Linear(h, self.num_predicates + 1))
 
     def relation_logits(self, features, image, boxes, labels, objects, pairs, pixels) -> Tensor:
         bs, bo = boxes[pairs[:, 0]], boxes[pairs[:, 1]]
@@ -98,9 +93,9 @@ class VisualRelationModel(SceneGraphModel):
         px = roi_align(pixels, [torch.cat([bs, bo, meet])], (k, k), 1.0, 2, aligned=True)  # (3P, C, k, k)
         p = self.pixel_head(px.view(3, len(pairs), -1).transpose(0, 1).reshape(len(pairs), -1))
         s, o = objects[pairs[:, 0]], objects[pairs[:, 1]]
-        g = self.geometry_head(torch.cat([pair_geometry(boxes, pairs, self.img_size), self.embed(labels[pairs[:, 0]]),
-                                          self.embed(labels[pairs[:, 1]])], 1))
-        x = torch.cat([s, o, u, s * o, (s - o).abs(), c, (c - s).abs(), (c - o).abs(), p, g], 1)
+        x = torch.cat([s, o, u, s * o, (s - o).abs(), c, (c - s).abs(), (c - o).abs(), p,
+                       pair_geometry(boxes, pairs, self.img_size), self.embed(labels[pairs[:, 0]]),
+                       self.embed(labels[pairs[:, 1]])], 1)
         return self.head(x)
 
 
