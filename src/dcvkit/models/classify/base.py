@@ -98,12 +98,14 @@ class Classifier(nn.Module):
         return self._hooked(self.forward_features, x, layers)
 
     def _hooked(self, fn, x: Tensor, layers: list[str]) -> tuple[Tensor, dict[str, Tensor]]:
-        modules = dict(self.named_modules())
-        missing = [n for n in layers if n not in modules]
-        if missing:
+        try:  # get_submodule walks the path only: this runs on every training step of a pyramid's detector
+            modules = {n: self.get_submodule(n) for n in layers}
+        except AttributeError:
             from dcvkit.errors import ConfigError
 
-            raise ConfigError(f"unknown layer(s) {missing}; valid layers: {', '.join(self.feature_layers)}")
+            names = dict(self.named_modules())
+            missing = [n for n in layers if n not in names]
+            raise ConfigError(f"unknown layer(s) {missing}; valid layers: {', '.join(self.feature_layers)}") from None
         out: dict[str, Tensor] = {}
         hooks = [modules[n].register_forward_hook(lambda m, i, o, n=n: out.__setitem__(n, o)) for n in layers]
         try:

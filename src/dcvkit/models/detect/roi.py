@@ -58,14 +58,32 @@ def warp_crops(images: Tensor, boxes: Sequence[Tensor], size: int) -> Tensor:
                      aligned=True)
 
 
-def feature_stride(backbone: nn.Module, in_chans: int, probe: int = 64) -> int:
-    """Input pixels per feature-map cell of ``backbone.forward_features`` (measured on a probe image)."""
+def _probe(backbone: nn.Module, in_chans: int, probe: int, layers: Sequence[str] = ()):
+    """``backbone.features_and_intermediates`` (or ``forward_features``) of a zero probe image, in eval mode."""
     was_training = backbone.training
     backbone.eval()
-    with torch.no_grad():
-        h = backbone.forward_features(torch.zeros(1, in_chans, probe, probe)).shape[-1]
-    backbone.train(was_training)
-    return max(1, round(probe / h))
+    try:
+        with torch.no_grad():
+            x = torch.zeros(1, in_chans, probe, probe)
+            return backbone.features_and_intermediates(x, list(layers)) if layers else \
+                (backbone.forward_features(x), {})
+    finally:
+        backbone.train(was_training)
 
 
-__all__ = ["RoIPool", "warp_crops", "feature_stride", "KINDS"]
+def feature_stride(backbone: nn.Module, in_chans: int, probe: int = 64) -> int:
+    """Input pixels per feature-map cell of ``backbone.forward_features`` (measured on a probe image)."""
+    return max(1, round(probe / _probe(backbone, in_chans, probe)[0].shape[-1]))
+
+
+def layer_strides(backbone: nn.Module, in_chans: int, probe: int = 64) -> dict[str, tuple[int, int]]:
+    """``{name: (stride, channels)}`` of the backbone's ``feature_layers`` that give maps (a classifier's
+    stages, for a detector's pyramid), measured on a probe image; empty for a backbone without them."""
+    layers = list(getattr(backbone, "feature_layers", []))
+    if not layers or not hasattr(backbone, "features_and_intermediates"):
+        return {}
+    outs = _probe(backbone, in_chans, probe, layers)[1]
+    return {n: (max(1, round(probe / o.shape[-1])), o.shape[1]) for n, o in outs.items() if o.dim() == 4}
+
+
+__all__ = ["RoIPool", "warp_crops", "feature_stride", "layer_strides", "KINDS"]

@@ -38,24 +38,11 @@ from torchvision.ops import box_iou, roi_align
 from dcvkit.models.detect.base import split_post
 from dcvkit.models.detect.faster_rcnn import FasterRCNN
 from dcvkit.models.detect.postprocess import PostProcess
+from dcvkit.models.detect.roi import layer_strides
 from dcvkit.models.detect.targets import RoISampler
 from dcvkit.models.pose.base import PoseDetections
 from dcvkit.models.pose.heatmap import decode_heatmaps
 from dcvkit.models.registry import register_model
-
-
-def stride4_layer(backbone: nn.Module, in_chans: int, probe: int = 64) -> tuple[str | None, int]:
-    """The last of ``backbone.feature_layers`` whose output has stride 4 and its channels (None, 0 if none)."""
-    layers = list(getattr(backbone, "feature_layers", []))
-    if not layers or not hasattr(backbone, "features_and_intermediates"):
-        return None, 0
-    was_training = backbone.training
-    backbone.eval()
-    with torch.no_grad():
-        _, outs = backbone.features_and_intermediates(torch.zeros(1, in_chans, probe, probe), layers)
-    backbone.train(was_training)
-    found = [(n, o.shape[1]) for n, o in outs.items() if o.dim() == 4 and round(probe / o.shape[-1]) == 4]
-    return found[-1] if found else (None, 0)
 
 
 def pad_boxes(boxes: Tensor, factor: float) -> Tensor:
@@ -84,7 +71,8 @@ class KeypointRCNN(FasterRCNN):
         super().__init__(num_classes=1, **faster_rcnn_kwargs)
         self.num_keypoints, self.kpt_size, self.kpt_rois, self.padding = num_keypoints, kpt_size, kpt_rois, padding
         channels = self.rpn.head.conv[0][0].in_channels
-        self.fine_layer, fine_in = stride4_layer(self.backbone, self.in_chans) if fine_channels else (None, 0)
+        stride4 = [(n, c) for n, (st, c) in layer_strides(self.backbone, self.in_chans).items() if st == 4]
+        self.fine_layer, fine_in = stride4[-1] if fine_channels and stride4 else (None, 0)
         self.kpt_stride = 4 if self.fine_layer else self.stride
         if self.fine_layer:
             self.fine_skip = nn.Conv2d(fine_in, fine_channels, 1)
@@ -176,4 +164,4 @@ def keypoint_rcnn(num_classes: int = 1, num_keypoints: int = 17, in_chans: int =
                         width=width, roi="align", roi_size=3, **kwargs)
 
 
-__all__ = ["KeypointRCNN", "keypoint_rcnn", "pad_boxes", "stride4_layer"]
+__all__ = ["KeypointRCNN", "keypoint_rcnn", "pad_boxes"]
