@@ -77,6 +77,15 @@ def test_the_heatmap_loss_is_zero_at_its_target():
     assert float(heatmap_loss(torch.zeros_like(t), t, w)) > 3.0  # uniform: far from it
 
 
+def test_keypoint_score_weighs_a_box_by_its_shown_keypoints():
+    from dcvkit.models.pose.base import keypoint_score
+
+    conf = torch.tensor([[0.9, 0.5, 0.1, 0.0],     # two show (> 0.2): mean 0.7
+                         [0.1, 0.1, 0.2, 0.0]])    # none shows: the mean of all four, 0.1
+    got = keypoint_score(torch.tensor([0.8, 1.0]), conf)
+    assert torch.allclose(got, torch.tensor([0.8 * 0.7, 1.0 * 0.1]))
+
+
 def test_heatmap_and_keypoint_rcnn_outputs():
     x = torch.rand(2, 3, 128, 96)
     hm = create_model("heatmap", num_keypoints=5).eval()
@@ -89,6 +98,7 @@ def test_heatmap_and_keypoint_rcnn_outputs():
     kr = create_model("keypoint_rcnn", num_keypoints=5).eval()
     d = kr.detect_pose(x, score_thresh=0.0, top_k=6)
     assert d[0].keypoints.shape == (6, 5, 3) and not kr.needs_boxes
+    assert (d[0].scores[:-1] >= d[0].scores[1:]).all()  # rescored by the keypoints, still best first
     feats, kfeats = kr.features(x)
     assert feats.shape[-2:] == (16, 12) and kfeats.shape[-2:] == (32, 24)  # the keypoint map is stride 4
     logits, rois = kr.keypoint_logits(kfeats, boxes)

@@ -13,7 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
+
+
+def keypoint_score(scores: Tensor, confidence: Tensor, shown: float = 0.2) -> Tensor:
+    """People's scores (n,) times the mean confidence (n, K) of their keypoints that show (above ``shown``;
+    all K where none does): HRNet's and SimpleBaseline's rescoring. OKS AP ranks people by their score, and
+    a box's score says that a person is there, not that their keypoints are right."""
+    on = confidence > shown
+    mean = torch.where(on.any(1), (confidence * on).sum(1) / on.sum(1).clamp_min(1), confidence.mean(1))
+    return scores * mean
 
 
 @dataclass
@@ -32,4 +42,4 @@ class PoseDetections:
 #: the training options a pose model may leave to itself, and their values when it names none
 DEFAULTS = {"epochs": 40, "batch_size": 16, "mosaic": 0.0, "affine": 0.0}
 
-__all__ = ["PoseDetections", "DEFAULTS"]
+__all__ = ["PoseDetections", "DEFAULTS", "keypoint_score"]

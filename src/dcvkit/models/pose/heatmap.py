@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import roi_align
 
-from dcvkit.models.pose.base import PoseDetections
+from dcvkit.models.pose.base import PoseDetections, keypoint_score
 from dcvkit.models.registry import create_model, register_model
 
 
@@ -180,10 +180,7 @@ class HeatmapPose(nn.Module):
         for bx, s in zip(boxes, scores):
             k = kp[start:start + len(bx)]
             start += len(bx)
-            conf = k[..., 2]
-            shown = conf > 0.2
-            mean_peak = torch.where(shown.any(1), (conf * shown).sum(1) / shown.sum(1).clamp_min(1), conf.mean(1))
-            score = s * mean_peak
+            score = keypoint_score(s, k[..., 2])
             keep = (score >= score_thresh).nonzero().flatten()
             keep = keep[score[keep].argsort(descending=True)][:top_k]
             out.append(PoseDetections(bx[keep], score[keep], k[keep]))
