@@ -15,6 +15,18 @@ from dcvkit.models.scenegraph.base import SceneGraphModel, pair_geometry
 GEOMETRY_FEATURES = 16
 
 
+def geometry_mlp(embed: int, hidden: int, outputs: int) -> nn.Sequential:
+    """The geometry model's head: (box-pair geometry, two class embeddings of ``embed``) -> ``outputs`` logits."""
+    return nn.Sequential(nn.Linear(GEOMETRY_FEATURES + 2 * embed, hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, outputs))
+
+
+def geometry_inputs(boxes: Tensor, labels: Tensor, pairs: Tensor, size: tuple[int, int], embed: nn.Embedding
+                    ) -> Tensor:
+    """(P, 16 + 2 E) what :func:`geometry_mlp` reads: the pair's geometry and its classes' embeddings."""
+    return torch.cat([pair_geometry(boxes, pairs, size), embed(labels[pairs[:, 0]]), embed(labels[pairs[:, 1]])], 1)
+
+
 class GeometryModel(SceneGraphModel):
     """Predicate logits = MLP(box-pair geometry, subject and object class embeddings) + frequency bias."""
 
@@ -23,13 +35,10 @@ class GeometryModel(SceneGraphModel):
     def __init__(self, *, embed: int = 32, **kwargs):
         super().__init__(**kwargs)
         self.embed = nn.Embedding(self.num_classes, embed)
-        self.head = nn.Sequential(nn.Linear(GEOMETRY_FEATURES + 2 * embed, self.hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(self.hidden, self.hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(self.hidden, self.num_predicates + 1))
+        self.head = geometry_mlp(embed, self.hidden, self.num_predicates + 1)
 
     def relation_logits(self, features, image, boxes, labels, objects, pairs, pixels) -> Tensor:
-        g = pair_geometry(boxes, pairs, self.img_size)
-        return self.head(torch.cat([g, self.embed(labels[pairs[:, 0]]), self.embed(labels[pairs[:, 1]])], 1))
+        return self.head(geometry_inputs(boxes, labels, pairs, self.img_size, self.embed))
 
 
 @register_model("scenegraph")
@@ -40,4 +49,4 @@ def geometry(num_classes: int = 10, num_predicates: int = 11, in_chans: int = 3,
                          img_size=img_size, width=width)
 
 
-__all__ = ["GeometryModel", "geometry", "GEOMETRY_FEATURES"]
+__all__ = ["GeometryModel", "geometry", "geometry_mlp", "geometry_inputs", "GEOMETRY_FEATURES"]

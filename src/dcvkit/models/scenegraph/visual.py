@@ -19,8 +19,14 @@ Data flow per pair (C = the backbone's channels, 7 x 7 RoIs, h = 256)::
               -> conv 3x3 128 -> conv 3x3 128 s2 -> dense h                        = u
     contact box -> RoI Align (C, 7, 7) -> the object head                          = c
     input pixels in the subject, object and contact boxes -> RoI Align (3 x 3, 6, 6) -> dense h -> dense h = p
-    [s, o, u, s * o, |s - o|, c, |c - s|, |c - o|, p, geometry 16, class embeddings 2 x 32]
-              -> dense h -> dense R + 1, + frequency bias
+    g = [geometry 16, class embeddings 2 x 32]
+    [s, o, u, s * o, |s - o|, c, |c - s|, |c - o|, p, g] -> dense h -> dense R + 1
+              + the geometry model's MLP of g (dense h -> dense h -> dense R + 1) + frequency bias
+
+The geometry model's head is part of the model and its logits are added, as the frequency bias is: the
+visual model is the geometry model plus what the pixels add. Without that path the box-pair numbers sit
+raw among 2,300 features of pixels and are learnt worse than the geometry model learns them alone (``near``
+0.83 vs 0.95 on the graph scenes' test split; with it 0.87, and PredCls R@50 0.876 -> 0.893).
 """
 
 from __future__ import annotations
@@ -32,8 +38,8 @@ from torch import Tensor, nn
 from torchvision.ops import roi_align
 
 from dcvkit.models.registry import register_model
-from dcvkit.models.scenegraph.base import SceneGraphModel, pair_geometry
-from dcvkit.models.scenegraph.geometry import GEOMETRY_FEATURES
+from dcvkit.models.scenegraph.base import SceneGraphModel
+from dcvkit.models.scenegraph.geometry import GEOMETRY_FEATURES, geometry_inputs, geometry_mlp
 
 
 def box_masks(boxes: Tensor, pairs: Tensor, union: Tensor, size: int) -> Tensor:
@@ -80,6 +86,7 @@ class VisualRelationModel(SceneGraphModel):
         self.embed = nn.Embedding(self.num_classes, embed)
         self.head = nn.Sequential(nn.Linear(9 * h + GEOMETRY_FEATURES + 2 * embed, h), nn.ReLU(inplace=True),
                                   nn.Linear(h, self.num_predicates + 1))
+        self.geometry_head = geometry_mlp(embed, h, self.num_predicates + 1)  # the geometry model's own
 
     def relation_logits(self, features, image, boxes, labels, objects, pairs, pixels) -> Tensor:
         bs, bo = boxes[pairs[:, 0]], boxes[pairs[:, 1]]
@@ -93,16 +100,16 @@ class VisualRelationModel(SceneGraphModel):
         px = roi_align(pixels, [torch.cat([bs, bo, meet])], (k, k), 1.0, 2, aligned=True)  # (3P, C, k, k)
         p = self.pixel_head(px.view(3, len(pairs), -1).transpose(0, 1).reshape(len(pairs), -1))
         s, o = objects[pairs[:, 0]], objects[pairs[:, 1]]
-        x = torch.cat([s, o, u, s * o, (s - o).abs(), c, (c - s).abs(), (c - o).abs(), p,
-                       pair_geometry(boxes, pairs, self.img_size), self.embed(labels[pairs[:, 0]]),
-                       self.embed(labels[pairs[:, 1]])], 1)
-        return self.head(x)
+        g = geometry_inputs(boxes, labels, pairs, self.img_size, self.embed)
+        x = torch.cat([s, o, u, s * o, (s - o).abs(), c, (c - s).abs(), (c - o).abs(), p, g], 1)
+        return self.head(x) + self.geometry_head(g)
 
 
 @register_model("scenegraph")
 def visual(num_classes: int = 10, num_predicates: int = 11, in_chans: int = 3,
            img_size: int | Sequence[int] = 128, width: float = 1.0) -> VisualRelationModel:
-    """Subject, object, union and contact RoI features, the pair's pixels, geometry and classes + the frequency bias."""
+    """Subject, object, union and contact RoI features, the pair's pixels, geometry and classes + the geometry
+    model's logits + the frequency bias."""
     return VisualRelationModel(num_classes=num_classes, num_predicates=num_predicates, in_chans=in_chans,
                                img_size=img_size, width=width)
 
