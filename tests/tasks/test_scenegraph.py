@@ -82,11 +82,18 @@ def test_predict_without_a_detector_says_what_to_give(graph_run, capsys, scene_i
     assert_one_line_error(code, err, "needs --detector RUN")
 
 
-def test_flips_swap_left_and_right():
+def test_flips_swap_left_and_right_or_above_and_below():
     from dcvkit.tasks.scenegraph import flip_index
 
     preds = ["left of", "right of", "above", "to the left of", "to the right of", "near"]
     assert flip_index(preds).tolist() == [1, 0, 2, 4, 3, 5]
+    assert flip_index(["left of", "right of", "above", "below", "near"], "vertical").tolist() == [0, 1, 3, 2, 4]
+
+
+def test_vertical_flips_default_on_for_the_generated_scenes_only(graph_run):
+    import yaml
+
+    assert yaml.safe_load((graph_run / "config.yaml").read_text())["vflip"] is True
 
 
 def test_predicate_counts_include_the_unrelated_pairs():

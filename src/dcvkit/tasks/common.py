@@ -166,14 +166,15 @@ class ModelLossTask(ImageTask):
         return build_optimizer(param_groups([p for p in self.model.parameters() if p.requires_grad],  # type: ignore
                                             cfg.weight_decay), cfg)
 
-    def random_hflip(self, images: Tensor, boxes: list[Tensor]) -> tuple[Tensor, Tensor, list[Tensor]]:
-        """Half of the images mirrored left-right (drawn from ``flips``) with their boxes: (which were, images,
-        boxes); the task mirrors what else the images carry."""
+    def random_flip(self, images: Tensor, boxes: list[Tensor], vertical: bool = False
+                    ) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """Half of the images mirrored left-right (or upside down: ``vertical``; drawn from ``flips``) with their
+        boxes: (which were, images, boxes); the task mirrors what else the images carry."""
         from dcvkit.augment import functional as aug
 
         flip = torch.rand(len(images), generator=self.flips) < 0.5
-        none = torch.zeros_like(flip)
-        return flip, aug.flip(images, flip, none), aug.flip_boxes(boxes, flip, none, tuple(images.shape[-2:]))
+        h, v = (torch.zeros_like(flip), flip) if vertical else (flip, torch.zeros_like(flip))
+        return flip, aug.flip(images, h, v), aug.flip_boxes(boxes, h, v, tuple(images.shape[-2:]))
 
     def add_val_loss(self, loss: Tensor, images: int) -> None:
         self._sums.append(torch.stack([loss.detach().float() * images, loss.new_tensor(float(images))]))

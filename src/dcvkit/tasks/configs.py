@@ -324,6 +324,9 @@ class SceneGraphConfig(TrainConfig, DataConfig):
                                "predicate prior), geometry (+ the boxes), visual (+ the pixels)")
     width: float | None = opt(None, "width multiplier of the backbone", bounds=WIDTH)
     hflip: bool = opt(True, "random horizontal flips (boxes mirrored; predicates naming left and right swapped)")
+    vflip: bool | None = opt(None, "random vertical flips (predicates naming above and below swapped; default: on for "
+                                   "the generated scenes, which have no up or down, off for a file, where 'on' or "
+                                   "'under' would turn false)")
     detector: str | None = opt(None, "a dcv detect run whose boxes and classes feed SGDet in the test results "
                                      "(default: PredCls and SGCls only)")
     val_images: int = opt(200, "validation images scored each epoch for val_r50 and val_mr50 (PredCls)",

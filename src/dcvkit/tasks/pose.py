@@ -105,7 +105,7 @@ class PoseTask(ModelLossTask):
             images, boxes, keypoints, areas = aug.random_affine_keypoints(images, boxes, keypoints, areas,
                                                                           self.cfg.affine, 0.1, self.flips)
         if self.cfg.hflip:
-            flip, images, boxes = self.random_hflip(images, boxes)
+            flip, images, boxes = self.random_flip(images, boxes)
             keypoints = aug.flip_keypoints(keypoints, flip, images.shape[-1], self.schema.flip_idx)
         out = self.model.loss(self.preprocess(images), boxes, keypoints, areas)
         return out.pop("loss"), out

@@ -11,7 +11,8 @@ Batches are ``(uint8 images, [boxes], [labels], [relations])`` (:mod:`dcvkit.dat
 its loss through ``model.loss(images, boxes, labels, relations)`` and its graphs through
 ``model.predict(images, boxes, labels=None, scores=None)`` (:mod:`dcvkit.models.scenegraph.base`). Before
 training, every model is given the training set's predicate counts per class pair (the frequency bias).
-Horizontal flips mirror the boxes and swap the predicates that name left and right.
+Horizontal flips mirror the boxes and swap the predicates that name left and right; vertical flips (on by
+default for the generated scenes only) swap those that name above and below.
 
 The three protocols (Xu et al. 2017): **PredCls** (true boxes and classes given: the predicates alone),
 **SGCls** (true boxes given: classes from the model's RoI classifier), **SGDet** (boxes and classes from a
@@ -20,6 +21,7 @@ The three protocols (Xu et al. 2017): **PredCls** (true boxes and classes given:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -58,11 +60,18 @@ def load_splits(cfg: SceneGraphConfig) -> DataSplits:
                              progress=cfg.progress)
 
 
-def flip_index(predicates: Sequence[str]) -> Tensor:
-    """The predicate each predicate becomes in a mirrored image: names with "left" and "right" swapped when
-    the swapped name is a predicate too ("left of" <-> "right of"), else itself."""
+#: the words a mirror swaps in a predicate's name: left-right flips, up-down flips
+MIRRORED = {"horizontal": ("left", "right"), "vertical": ("above", "below")}
+
+
+def flip_index(predicates: Sequence[str], axis: str = "horizontal") -> Tensor:
+    """The predicate each predicate becomes in a mirrored image: for a horizontal flip the names with "left"
+    and "right" swapped, for a vertical one "above" and "below", when the swapped name is a predicate too
+    ("left of" <-> "right of"), else itself."""
+    a, b = MIRRORED[axis]
+
     def swapped(p: str) -> str:
-        return p.replace("left", "\0").replace("right", "left").replace("\0", "right")
+        return p.replace(a, "\0").replace(b, a).replace("\0", b)
 
     return torch.tensor([list(predicates).index(swapped(p)) if swapped(p) in predicates else i
                          for i, p in enumerate(predicates)])
@@ -98,7 +107,7 @@ class SceneGraphTask(ModelLossTask):
         self.model, self.cfg, self.classes, self.predicates = model, cfg, classes, predicates
         self.normaliser, self.augmenter = normaliser, None
         self.model_kwargs = dict(model_kwargs)
-        self.flip = flip_index(predicates)
+        self.flip, self.vflip = flip_index(predicates), flip_index(predicates, "vertical")
         self.flips = torch.Generator().manual_seed(cfg.seed)
         self._sums: list[Tensor] = []
         self._truths: list[GraphTruth] = []
@@ -108,9 +117,11 @@ class SceneGraphTask(ModelLossTask):
     def training_step(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
         images, boxes, labels, relations = batch
         if self.cfg.hflip:
-            flip, images, boxes = self.random_hflip(images, boxes)
-            relations = [torch.column_stack([r[:, :2], self.flip[r[:, 2]]]) if f and len(r) else r
-                         for r, f in zip(relations, flip.tolist())]
+            flip, images, boxes = self.random_flip(images, boxes)
+            relations = _mirror(relations, flip, self.flip)
+        if self.cfg.vflip:
+            flip, images, boxes = self.random_flip(images, boxes, vertical=True)
+            relations = _mirror(relations, flip, self.vflip)
         out = self.model.loss(self.preprocess(images), boxes, labels, relations)
         return out.pop("loss"), out
 
@@ -143,6 +154,12 @@ class SceneGraphTask(ModelLossTask):
                 "img_size": list(self.model.img_size)}
 
 
+def _mirror(relations: list[Tensor], flipped: Tensor, index: Tensor) -> list[Tensor]:
+    """The relations of the ``flipped`` images with their predicates mapped through ``index`` (flip_index)."""
+    return [torch.column_stack([r[:, :2], index[r[:, 2]]]) if f and len(r) else r
+            for r, f in zip(relations, flipped.tolist())]
+
+
 def _prediction(g) -> GraphPrediction:
     return GraphPrediction(g.boxes.cpu().numpy(), g.labels.cpu().numpy(), g.scores.cpu().numpy(),
                            g.pairs.cpu().numpy(), g.predicate_scores.cpu().numpy())
@@ -159,6 +176,8 @@ def train(cfg: SceneGraphConfig, run_dir: str | os.PathLike | None = None, split
     spec = get_task("scenegraph")
     model_kwargs(spec, cfg)
     cfg = fill_defaults(cfg, family_class(spec, cfg.model), DEFAULTS)
+    if cfg.vflip is None:  # the generated scenes have no up or down: their "above" is only smaller y
+        cfg = dataclasses.replace(cfg, vflip=cfg.data == "scenes")
     detector_weights(cfg.detector)  # refused now, not after the training
     seed_everything(cfg.seed, cfg.deterministic)
     splits = splits if splits is not None else load_splits(cfg)
